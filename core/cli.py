@@ -1,0 +1,241 @@
+"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker.
+
+The server commands hand uvicorn the *name* of the web application
+(``web.asgi:...``), so the domain layer never imports the web layer.
+Operator mistakes (a bad setting, a malformed database URL, a broken plugin)
+end in one line naming the culprit; tracebacks go to the log only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from core import __version__
+from core.errors import BaocaoError
+from core.i18n import core_catalog
+
+log = logging.getLogger("baocao.cli")
+
+
+def _t(key: str, **params) -> str:
+    catalog = core_catalog()
+    vi, en = catalog.gettext("vi", key, **params), catalog.gettext("en", key, **params)
+    return vi if vi == en else f"{vi} / {en}"
+
+
+class OneLineFormatter(logging.Formatter):
+    """For the terminal: the message only; the traceback belongs in the log file."""
+
+    def format(self, record):
+        record = logging.makeLogRecord(record.__dict__)
+        record.msg = str(record.msg).split("\n", 1)[0]
+        record.exc_info = record.exc_text = None
+        return super().format(record)
+
+
+def configure_logging(settings=None, verbose: bool = False) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    level = getattr(logging, (settings.log_level if settings else "INFO").upper(), logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else level)
+    console = logging.StreamHandler(sys.stderr)
+    if verbose:
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        console.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+        console.setLevel(logging.WARNING)
+    root.addHandler(console)
+    if settings is not None and settings.log_file:
+        file_handler = logging.FileHandler(settings.log_file, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(file_handler)
+
+
+def _settings(args):
+    from core.settings import load_settings
+
+    if getattr(args, "settings", None):
+        os.environ["BAOCAO_SETTINGS"] = str(Path(args.settings).resolve())
+    settings = load_settings()
+    configure_logging(settings, args.verbose)
+    return settings
+
+
+def _prepare(settings, *, strict=False):
+    """Database, plugins and schema: what every command that touches data needs."""
+    from core import passwords
+    from core.db import init_db
+    from core.migrate import migrate_all
+    from core.plugins import build_plugin_manager
+    from core.registry import build_registry
+
+    settings.check_for_production()
+    passwords.self_test()
+    init_db(settings.database_url)
+    pm = build_plugin_manager(settings, strict=strict)
+    registry = build_registry(pm, settings)
+    applied = migrate_all(registry, pm)
+    return pm, registry, applied
+
+
+def cmd_migrate(args) -> int:
+    settings = _settings(args)
+    pm, _, applied = _prepare(settings)
+    for name, steps in applied.items():
+        print(_t("cli.migrate.applied", name=name, count=len(steps), steps=", ".join(steps) or "-"))
+    failed = [i for i in pm.infos.values() if i.status == "failed"]
+    for info in failed:
+        print(_t("cli.plugin_failed", name=info.name, stage=info.stage, summary=info.summary), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_init(args) -> int:
+    from core import accounts
+    from core.db import db
+    from core.models import Unit, User
+
+    settings = _settings(args)
+    _prepare(settings)
+    with db.connection_context():
+        if User.select().exists():
+            print(_t("cli.init.already"))
+            return 0
+        unit = Unit.get_or_none(Unit.code == args.unit_code) or Unit.create(
+            code=args.unit_code, name=args.unit_name, kind=args.unit_kind)
+        password = accounts.random_password()
+        accounts.create_user(args.admin, args.admin_name, password, unit, is_admin=True,
+                             must_change_password=True)
+    print(_t("cli.init.done", unit=unit.name))
+    print(_t("cli.init.admin", username=args.admin, password=password))
+    return 0
+
+
+def _serve(app: str, host: str, port: int, workers: int, factory: bool = False) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, workers=workers, factory=factory, proxy_headers=False,
+                server_header=False, log_level="info")
+
+
+def cmd_serve(args) -> int:
+    settings = _settings(args)
+    _prepare(settings)  # fail here, in one line, rather than inside a worker process
+    _serve("web.asgi:create", args.host, args.port, args.workers, factory=True)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from core.demo import seed_demo
+    from core.db import db
+
+    path = Path(args.database).resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.environ["BAOCAO_DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ.setdefault("BAOCAO_SECRET_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("BAOCAO_MODE", "development")
+    os.environ.setdefault("BAOCAO_SESSION_IDLE_MINUTES", "120")
+    settings = _settings(args)
+    _prepare(settings)
+    with db.connection_context():
+        logins = seed_demo()
+    url = f"http://{args.host if args.host != '0.0.0.0' else '127.0.0.1'}:{args.port}/"
+    print(_t("cli.demo.ready", url=url, path=str(path)))
+    for login in logins:
+        print(f"  {login.username:<15} {login.password}  {login.full_name} — {login.unit} "
+              f"({_t(login.role)})")
+    sys.stdout.flush()
+    if args.no_serve:
+        return 0
+    _serve("web.asgi:create", args.host, args.port, 1, factory=True)
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    settings = _settings(args)
+    from core.plugins import build_plugin_manager
+    from core.registry import build_registry
+
+    pm = build_plugin_manager(settings)
+    build_registry(pm, settings)
+    rows = [(i.name, i.version or "-", i.source, i.status, i.stage or "-", i.summary or "")
+            for i in sorted(pm.infos.values(), key=lambda i: i.name)]
+    head = ("plugin", "version", "source", "status", "stage", "summary")
+    widths = [max(len(str(r[c])) for r in rows + [head]) for c in range(5)]
+    for row in [head] + rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[5])
+    return 1 if any(i.status == "failed" for i in pm.infos.values()) else 0
+
+
+def cmd_worker(args) -> int:
+    from core.jobs import run_worker
+
+    settings = _settings(args)
+    _prepare(settings)
+    run_worker(settings, workers=args.workers)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baocao", description=_t("cli.description"))
+    parser.add_argument("--version", action="version", version=f"baocao {__version__}")
+    parser.add_argument("--settings", help=_t("cli.help.settings"))
+    parser.add_argument("-v", "--verbose", action="store_true", help=_t("cli.help.verbose"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help=_t("cli.help.init"))
+    p.add_argument("--unit-code", default="44")
+    p.add_argument("--unit-name", default="Tỉnh Quảng Trị")
+    p.add_argument("--unit-kind", default="province")
+    p.add_argument("--admin", default="quantri")
+    p.add_argument("--admin-name", default="Quản trị hệ thống")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help=_t("cli.help.serve"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help=_t("cli.help.demo"))
+    p.add_argument("--database", default="baocao-demo.db")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-serve", action="store_true", help=_t("cli.help.no_serve"))
+    p.set_defaults(func=cmd_demo)
+
+    sub.add_parser("migrate", help=_t("cli.help.migrate")).set_defaults(func=cmd_migrate)
+    sub.add_parser("plugins", help=_t("cli.help.plugins")).set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("worker", help=_t("cli.help.worker"))
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=cmd_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        configure_logging(None, args.verbose)
+    try:
+        return args.func(args)
+    except BaocaoError as exc:
+        log.debug("stopped", exc_info=True)
+        print(f"baocao: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 — the operator gets one line, the log the rest
+        log.error("unexpected error", exc_info=True)
+        print(_t("cli.unexpected", kind=type(exc).__name__, detail=str(exc).split("\n")[0][:200]),
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

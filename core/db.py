@@ -1,0 +1,152 @@
+"""The database: one ``DatabaseProxy`` chosen by URL, base models, running queries.
+
+SQLite (the default, a file next to the instance) is opened in WAL mode with
+foreign keys on and a busy timeout, and every transaction begins IMMEDIATE:
+a read-then-write transaction begun DEFERRED fails at once with "database is
+locked" when another connection writes, whatever the busy timeout
+(security.md F14). PostgreSQL is used in production and in CI.
+
+Views never touch the database on the event loop: ``run_db`` runs a service
+function in a worker thread inside ``connection_context()``, so a connection is
+opened and closed on the thread that uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import anyio.to_thread
+import peewee
+from peewee import DatabaseProxy, Model
+
+from core.errors import SettingsError
+
+db = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    "synchronous": "normal",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    backend: str  # "sqlite" or "postgresql"
+    database: str
+    user: str | None = None
+    password: str | None = None
+    host: str | None = None
+    port: int | None = None
+    options: tuple = ()
+
+    @property
+    def is_memory(self) -> bool:
+        return self.backend == "sqlite" and self.database in (":memory:", "")
+
+
+def parse_database_url(url: str) -> DatabaseURL:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
+    ``postgresql://user:pass@host:5432/name``. Anything else is refused by name."""
+    if not isinstance(url, str) or "://" not in url:
+        raise SettingsError("settings.error.database_url", url=_safe(url))
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        if parts.netloc:
+            raise SettingsError("settings.error.database_url", url=_safe(url))
+        path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+        if not path:
+            raise SettingsError("settings.error.database_url", url=_safe(url))
+        return DatabaseURL("sqlite", path)
+    if scheme in ("postgres", "postgresql"):
+        name = unquote(parts.path.lstrip("/"))
+        try:
+            port = parts.port
+        except ValueError:
+            raise SettingsError("settings.error.database_url", url=_safe(url)) from None
+        if not name or "/" in name:
+            raise SettingsError("settings.error.database_url", url=_safe(url))
+        return DatabaseURL("postgresql", name, unquote(parts.username) if parts.username else None,
+                           unquote(parts.password) if parts.password else None,
+                           parts.hostname, port, tuple(parse_qsl(parts.query)))
+    raise SettingsError("settings.error.database_url", url=_safe(url))
+
+
+def _safe(url) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(url))[:120]
+
+
+def make_database(url: str) -> peewee.Database:
+    spec = parse_database_url(url)
+    if spec.backend == "sqlite":
+        return peewee.SqliteDatabase(spec.database, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE",
+                                     check_same_thread=False)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise SettingsError("settings.error.postgres_driver") from None
+    kwargs = dict(user=spec.user, password=spec.password, host=spec.host, port=spec.port,
+                  prefer_psycopg3=True, **dict(spec.options))
+    return peewee.PostgresqlDatabase(spec.database, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def init_db(url: str) -> peewee.Database:
+    """Point the proxy at the database named by ``url`` (closing a previous one)."""
+    if db.obj is not None and not db.obj.is_closed():
+        db.obj.close()
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_sqlite() -> bool:
+    return isinstance(db.obj, peewee.SqliteDatabase)
+
+
+def transaction():
+    """One business operation = one transaction (IMMEDIATE on SQLite by construction)."""
+    return db.atomic()
+
+
+async def run_db(fn, *args, **kwargs):
+    """Run a synchronous service function in a worker thread with its own connection."""
+
+    def call():
+        with db.connection_context():
+            return fn(*args, **kwargs)
+
+    return await anyio.to_thread.run_sync(call)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def core_table(model_class) -> str:
+    return f"core_{_snake(model_class.__name__)}"
+
+
+class CoreModel(BaseModel):
+    class Meta:
+        table_function = core_table
+
+
+def plugin_base(name: str) -> type[BaseModel]:
+    """A base model whose subclasses get tables named ``<plugin>_<entity>``."""
+
+    def table_function(model_class):
+        return f"{name}_{_snake(model_class.__name__)}"
+
+    meta = type("Meta", (), {"table_function": staticmethod(table_function)})
+    return type(f"{name}_Base", (BaseModel,), {"Meta": meta, "__module__": __name__})

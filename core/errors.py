@@ -1,0 +1,59 @@
+"""Errors of the domain layer.
+
+Every error a person can cause carries a message key from the catalogue, so the
+same failure reads in Vietnamese and English wherever it surfaces: a one-line
+message on the operator's terminal, a field message on a screen, a log line.
+"""
+
+from __future__ import annotations
+
+
+class BaocaoError(Exception):
+    """An expected failure with a translatable message (``key`` in the catalogue)."""
+
+    key = "error.generic"
+
+    def __init__(self, key: str | None = None, **params):
+        self.key = key or self.key
+        self.params = params
+        super().__init__(self.key)
+
+    def message(self, lang: str = "vi") -> str:
+        from core.i18n import core_catalog
+
+        return core_catalog().gettext(lang, self.key, **self.params)
+
+    def __str__(self) -> str:
+        # The operator reads both languages on one line.
+        vi, en = self.message("vi"), self.message("en")
+        return vi if vi == en else f"{vi} / {en}"
+
+
+class SettingsError(BaocaoError):
+    """The settings file or environment holds something unusable."""
+
+
+class StartupError(BaocaoError):
+    """The application refuses to start (production safety checks, essential plugin failure)."""
+
+
+class PluginError(BaocaoError):
+    """A plugin's declaration breaks a rule; only that plugin is marked failed."""
+
+
+class NotFound(BaocaoError):
+    key = "error.not_found"
+
+
+class Forbidden(BaocaoError):
+    key = "error.forbidden"
+
+
+class ValidationError(BaocaoError):
+    """Bad input on a form: ``errors`` maps field names to message keys."""
+
+    key = "error.validation"
+
+    def __init__(self, errors: dict[str, str], **params):
+        super().__init__(**params)
+        self.errors = errors

@@ -1,0 +1,87 @@
+"""The hook specifications: the contract between baocao and its plugins.
+
+A plugin implements any of these with ``@hookimpl`` (from ``core.api``, or
+``pluggy.HookimplMarker("baocao")``). An implementation may accept any subset
+of the documented arguments. Arguments are added over time, never renamed.
+Every hook here has a section in ``docs/plugin_hooks.md`` (a test checks it).
+
+How core calls them:
+- ``register_*`` once at start-up, one plugin at a time: an exception marks only
+  that plugin failed (stage "declaration") and the rest keeps serving.
+- request-time contributions (``menu_items``, ``dashboard_widgets``,
+  ``extra_template_vars``) per request, only for plugins enabled for the current
+  user's unit: an exception drops that plugin's contribution and is recorded.
+- ``startup`` once the database is migrated: an exception marks the plugin failed
+  (stage "startup") and its pages answer 503.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "baocao"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_domain(settings):
+    """Declare the plugin: return a ``core.api.Domain``.
+
+    The domain names the plugin (one canonical snake_case name that drives its
+    URL mount ``/p/<name>/``, templates ``templates/<name>/``, static files
+    ``static/<name>/``, permission codes ``<name>.<entity>.<verb>``, menu ids,
+    table prefix and migration history) and carries its static declarations:
+    label, version, routes, permissions, menu entries, whether it is enabled by
+    default for units with no setting, and the core API version it was written
+    for. ``settings`` is the ``core.api.Settings`` of the instance; a plugin reads
+    its own ``[plugins.<name>]`` table with ``settings.plugin(name)``.
+    """
+
+
+@hookspec
+def register_permissions(settings):
+    """Return a list of ``core.api.Permission`` in addition to the domain's own.
+
+    For permissions that depend on configuration. Codes must start with the
+    plugin's name; a duplicate of a code already registered fails this plugin.
+    """
+
+
+@hookspec
+def menu_items(request, actor, unit):
+    """Return ``core.api.MenuItem`` entries computed per request (a badge with a count, say).
+
+    Static entries belong on the domain. The core drops entries whose permission
+    the actor lacks, and calls this hook only when the plugin is enabled for the
+    actor's unit: a plugin never filters by itself. ``actor`` is the logged-in
+    user (or None), ``unit`` their unit.
+    """
+
+
+@hookspec
+def dashboard_widgets(request, actor, unit):
+    """Return ``core.api.Widget`` entries for the home page of a logged-in user.
+
+    A widget names a template of the plugin (``<name>/_widget_x.html``) and the
+    context to render it with. Called only for plugins enabled for the unit.
+    """
+
+
+@hookspec
+def extra_template_vars(request, template_name):
+    """Return a dict of extra variables for rendering ``template_name``.
+
+    Keys are made available to templates as ``<plugin>_<key>`` so two plugins
+    never overwrite each other's variables or the core's.
+    """
+
+
+@hookspec
+def startup(settings, registry):
+    """Called once at start-up after all migrations ran.
+
+    May return ``None``, a callable or an awaitable (it is awaited). An exception
+    marks this plugin failed at stage "startup": its pages answer 503 and its
+    contributions stop, the rest keeps serving.
+    """

@@ -1,0 +1,125 @@
+"""Message catalogues, language choice and Vietnamese number and date formats.
+
+One flat JSON catalogue per language: ``core/locale/<lang>.json`` for the core
+and the screens, ``<plugin package>/locale/<lang>.json`` for a plugin (whose
+keys must start with ``<plugin name>.``). Keys, not sentences, are the message
+ids so that a wording can change in one language without touching code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import unicodedata
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+LANGUAGES = ("vi", "en")
+DEFAULT_LANGUAGE = "vi"
+CORE_LOCALE_DIR = Path(__file__).with_name("locale")
+
+
+class Catalog:
+    """Messages of every language, merged from the core and from plugins."""
+
+    def __init__(self):
+        self.messages: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
+
+    def add_dir(self, directory: Path, prefix: str | None = None) -> None:
+        """Merge ``<directory>/<lang>.json``; with ``prefix`` every key must start with it."""
+        for lang in LANGUAGES:
+            path = Path(directory) / f"{lang}.json"
+            if not path.is_file():
+                continue
+            entries = json.loads(path.read_text(encoding="utf-8"))
+            if prefix:
+                stray = sorted(k for k in entries if not k.startswith(prefix + "."))
+                if stray:
+                    from core.errors import PluginError
+
+                    raise PluginError("plugin.error.locale_namespace", plugin=prefix, key=stray[0])
+            self.messages[lang].update(entries)
+
+    def gettext(self, lang: str, key: str, **params) -> str:
+        lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+        text = self.messages[lang].get(key) or self.messages[DEFAULT_LANGUAGE].get(key)
+        if text is None:
+            # A missing key is a bug the catalogue test catches; show the key, never crash a page.
+            return key
+        try:
+            return text.format(**params) if params else text
+        except (KeyError, IndexError, ValueError):
+            return text
+
+    def copy(self) -> "Catalog":
+        other = Catalog()
+        other.messages = {lang: dict(msgs) for lang, msgs in self.messages.items()}
+        return other
+
+
+@lru_cache(maxsize=1)
+def core_catalog() -> Catalog:
+    catalog = Catalog()
+    catalog.add_dir(CORE_LOCALE_DIR)
+    return catalog
+
+
+def negotiate(accept_language: str | None) -> str | None:
+    """The first supported language in an Accept-Language header, by quality."""
+    if not accept_language:
+        return None
+    ranked = []
+    for i, part in enumerate(accept_language.split(",")):
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            quality = float(q) if q else 1.0
+        except ValueError:
+            continue
+        ranked.append((-quality, i, tag.strip().lower().split("-")[0]))
+    for _, _, tag in sorted(ranked):
+        if tag in LANGUAGES:
+            return tag
+    return None
+
+
+def format_number(value, lang: str = DEFAULT_LANGUAGE, decimals: int | None = None) -> str:
+    """1234.5 → '1.234,5' in Vietnamese, '1,234.5' in English; None → ''."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if decimals is None:
+        text = format(number.normalize(), "f") if number == number.to_integral() else format(number, "f")
+        decimals = len(text.split(".")[1]) if "." in text else 0
+    text = f"{number:,.{decimals}f}"
+    if lang == "vi":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+def format_date(value, lang: str = DEFAULT_LANGUAGE) -> str:
+    """dd/mm/yyyy in Vietnamese, ISO 8601 (yyyy-mm-dd) in English; None → ''."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value.strftime("%d/%m/%Y") if lang == "vi" else value.isoformat()
+
+
+def format_datetime(value, lang: str = DEFAULT_LANGUAGE, tz: dt.tzinfo | None = None) -> str:
+    """Shown in Vietnam time (UTC+7) unless told otherwise; stored values are UTC."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    value = value.astimezone(tz or VIETNAM_TZ)
+    return value.strftime("%H:%M %d/%m/%Y") if lang == "vi" else value.strftime("%Y-%m-%d %H:%M")
+
+
+VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
+
+
+def fold(text: str) -> str:
+    """Lower-case without diacritics, for search ("Dân số" → "dan so"; đ → d)."""
+    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in text if unicodedata.category(c) != "Mn").lower()

@@ -1,0 +1,48 @@
+"""Background and scheduled work on huey, stored in the application's own database.
+
+huey's SQL storage keeps the queue in the same SQLite file or PostgreSQL
+database as everything else, so the default install needs no extra server, and
+several ``baocao worker`` processes can share one PostgreSQL queue.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+from huey.contrib.sql_huey import SqlHuey
+
+from core.db import make_database
+
+log = logging.getLogger("baocao.jobs")
+
+
+def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
+    """A huey instance for these settings with the core's periodic tasks registered."""
+    huey = SqlHuey(name="baocao", database=make_database(settings.database_url), immediate=immediate)
+
+    @huey.periodic_task(crontab(minute="*/30"), name="core.purge_expired_sessions")
+    def purge_expired_sessions():
+        # Expired sessions are refused at once anyway; this only keeps the table small.
+        from core import accounts
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            removed = accounts.purge_expired_sessions(idle_minutes=settings.session_idle_minutes,
+                                                      lifetime_hours=settings.session_lifetime_hours)
+        log.info("purged %d expired sessions", removed)
+        return removed
+
+    return huey
+
+
+def run_worker(settings, workers: int = 1) -> None:
+    from huey.consumer import Consumer
+
+    from core.db import init_db
+
+    init_db(settings.database_url)
+    huey = make_huey(settings)
+    Consumer(huey, workers=workers, periodic=True, worker_type="thread").run()

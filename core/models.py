@@ -1,0 +1,75 @@
+"""Core tables (``core_*``). The schema itself is created by ``core/migrations``;
+these classes are how the services read and write it, and they must match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (BooleanField, CharField, Check, DateField, DateTimeField, ForeignKeyField,
+                    TextField)
+
+from core.db import CoreModel
+
+UNIT_KINDS = ("province", "department", "district", "commune", "agency", "organisation", "individual")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: both backends store it the same way."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Unit(CoreModel):
+    """An organisational unit (đơn vị). History (merges, validity) grows here in the legal core."""
+
+    code = CharField(max_length=40, unique=True)
+    name = CharField(max_length=255)
+    kind = CharField(max_length=20, constraints=[Check("kind IN (%s)" % ", ".join(f"'{k}'" for k in UNIT_KINDS))])
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="RESTRICT")
+    admin_code = CharField(max_length=20, null=True)   # mã đơn vị hành chính
+    agency_code = CharField(max_length=40, null=True)  # mã định danh điện tử (QCVN 102)
+    valid_from = DateField(null=True)
+    valid_to = DateField(null=True)
+
+    def __str__(self):
+        return self.name
+
+
+class User(CoreModel):
+    username = CharField(max_length=64, unique=True)
+    full_name = CharField(max_length=255)
+    password_hash = CharField(max_length=255)
+    unit = ForeignKeyField(Unit, backref="users", on_delete="RESTRICT")
+    is_admin = BooleanField(default=False)  # system administrator; roles and grants come later
+    is_active = BooleanField(default=True)
+    must_change_password = BooleanField(default=False)
+    language = CharField(max_length=5, null=True)
+    created_at = DateTimeField(default=utcnow)
+    last_login_at = DateTimeField(null=True)
+
+
+class Session(CoreModel):
+    """A server-side login session. Only the SHA-256 of the cookie token is stored."""
+
+    token_hash = CharField(max_length=64, unique=True)
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    client_address = CharField(max_length=64, null=True)
+    user_agent = CharField(max_length=255, null=True)
+
+
+class PluginActivation(CoreModel):
+    """A plugin switched on or off for a unit; inherited by the unit's subtree."""
+
+    unit = ForeignKeyField(Unit, backref="plugin_activations", on_delete="CASCADE")
+    plugin = CharField(max_length=40)
+    enabled = BooleanField()
+    updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("unit", "plugin"), True),)
+
+
+CORE_MODELS = [Unit, User, Session, PluginActivation]

@@ -1,0 +1,218 @@
+"""Declarations (domains, permissions, menu entries, widgets) and the registry
+built from them once at start-up.
+
+Plugins declare; the core validates names and namespaces here and does all
+filtering and guarding later. A plugin whose declaration breaks a rule is
+marked failed (stage "declaration") and is not mounted; the others are not
+affected. When two plugins declare the same permission, the later one fails
+and the log names both.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import core
+from core.errors import PluginError
+from core.i18n import Catalog, core_catalog
+
+log = logging.getLogger("baocao.registry")
+
+CODE_PART = r"[a-z][a-z0-9_]*"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A right that roles can grant: ``<plugin>.<entity>.<verb>``; ``label`` is a message key."""
+
+    code: str
+    label: str
+    scope: str = "unit"  # "unit": granted for a unit's subtree; "global": instance-wide
+
+    @property
+    def plugin(self) -> str:
+        return self.code.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """A navigation entry. ``route`` is a route name (``<plugin>:<route>``) or a path."""
+
+    id: str
+    label: str  # message key
+    route: str
+    permission: str | None = None
+    group: str = "main"
+    order: int = 100
+    badge: str | None = None  # already-formatted text, e.g. a count
+
+    @property
+    def plugin(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Widget:
+    """A block on the home page, rendered from one of the plugin's templates."""
+
+    id: str
+    title: str  # message key
+    template: str
+    context: dict = field(default_factory=dict)
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Everything a plugin declares about itself at start-up."""
+
+    name: str
+    label: str  # message key, e.g. "kinhte_xahoi.label"
+    description: str = ""  # message key
+    version: str = ""
+    requires_core_api: int = core.CORE_API
+    routes: tuple = ()  # Starlette routes; mounted at /p/<name>/ by the web layer
+    permissions: tuple[Permission, ...] = ()
+    menu: tuple[MenuItem, ...] = ()
+    enabled_by_default: bool = True
+    depends_on: tuple[str, ...] = ()
+
+
+# The core declares its own rights and menu the same way plugins do.
+CORE_DOMAIN = Domain(
+    name="core",
+    label="core.label",
+    version=core.__version__,
+    permissions=(
+        Permission("core.plugin.admin", "perm.core.plugin.admin", scope="global"),
+        Permission("core.unit.view", "perm.core.unit.view"),
+    ),
+    menu=(
+        MenuItem("core.home", "nav.home", "home", group="main", order=0),
+        MenuItem("core.plugins", "nav.plugins", "admin_plugins", permission="core.plugin.admin",
+                 group="admin", order=10),
+    ),
+)
+
+MENU_GROUPS = {"main": 0, "reports": 10, "catalogue": 20, "sector": 30, "exchange": 40, "admin": 90}
+
+
+@dataclass
+class Registry:
+    """Read-only after ``build_registry``: what is declared and who declared it."""
+
+    domains: dict[str, Domain]
+    permissions: dict[str, Permission]
+    catalog: Catalog
+    plugin_dirs: dict[str, Path]
+
+    def menu(self) -> list[MenuItem]:
+        return [item for d in self.domains.values() for item in d.menu]
+
+    def plugin_names(self) -> list[str]:
+        return [n for n in self.domains if n != "core"]
+
+    def resource_dir(self, plugin: str, kind: str) -> Path | None:
+        base = self.plugin_dirs.get(plugin)
+        path = base / kind if base else None
+        return path if path and path.is_dir() else None
+
+
+def validate_domain(domain: Domain, name: str, catalog: Catalog) -> None:
+    """Refuse a declaration that steps outside the plugin's namespace."""
+    if not isinstance(domain, Domain):
+        raise PluginError("plugin.error.not_a_domain", plugin=name)
+    if domain.name != name:
+        raise PluginError("plugin.error.name_mismatch", plugin=name, declared=domain.name)
+    if domain.requires_core_api != core.CORE_API:
+        raise PluginError("plugin.error.core_api", plugin=name, wanted=domain.requires_core_api,
+                          have=core.CORE_API)
+    code_re = re.compile(rf"^{re.escape(name)}\.{CODE_PART}\.{CODE_PART}$")
+    for perm in domain.permissions:
+        if not code_re.match(perm.code):
+            raise PluginError("plugin.error.permission_code", plugin=name, code=perm.code)
+        if perm.scope not in ("unit", "global"):
+            raise PluginError("plugin.error.permission_code", plugin=name, code=perm.code)
+    for item in domain.menu:
+        if not item.id.startswith(name + "."):
+            raise PluginError("plugin.error.menu_id", plugin=name, id=item.id)
+        if item.group not in MENU_GROUPS and item.group != name:
+            raise PluginError("plugin.error.menu_group", plugin=name, id=item.id, group=item.group)
+    for key in [domain.label, domain.description] + [p.label for p in domain.permissions] + \
+               [m.label for m in domain.menu]:
+        if key and not (key.startswith(name + ".") or name == "core"):
+            raise PluginError("plugin.error.label_namespace", plugin=name, key=key)
+        if key and key not in catalog.messages["vi"]:
+            raise PluginError("plugin.error.label_missing", plugin=name, key=key)
+
+
+def check_resource_namespace(name: str, base: Path | None) -> None:
+    """Templates and static files must sit under ``templates/<name>/`` and ``static/<name>/``,
+    so a plugin can never shadow the core's layout or another plugin's files."""
+    if base is None:
+        return
+    for kind in ("templates", "static"):
+        root = base / kind
+        if not root.is_dir():
+            continue
+        for entry in root.iterdir():
+            if entry.name.startswith(".") or entry.name == "__pycache__":
+                continue
+            if entry.name != name or not entry.is_dir():
+                raise PluginError("plugin.error.resource_namespace", plugin=name, kind=kind,
+                                  path=f"{kind}/{entry.name}")
+
+
+def build_registry(pm, settings) -> Registry:
+    """Collect every healthy plugin's declarations, validate them, and freeze the result."""
+    catalog = core_catalog().copy()
+    domains: dict[str, Domain] = {"core": CORE_DOMAIN}
+    permissions: dict[str, Permission] = {p.code: p for p in CORE_DOMAIN.permissions}
+    plugin_dirs: dict[str, Path] = {}
+
+    for name, domain in pm.call_each("register_domain", stage="declaration", settings=settings):
+        info = pm.infos[name]
+        try:
+            check_resource_namespace(name, info.path)
+            if info.path is not None:
+                catalog.add_dir(info.path / "locale", prefix=name)
+            validate_domain(domain, name, catalog)
+            extra = [p for _, ps in pm.call_each("register_permissions", stage="declaration",
+                                                 enabled={name}, settings=settings) for p in ps]
+            extra_domain = Domain(name=name, label=domain.label, permissions=tuple(extra))
+            validate_domain(extra_domain, name, catalog)
+            own = list(domain.permissions) + extra
+            seen = set()
+            for perm in own:
+                if perm.code in permissions or perm.code in seen:
+                    other = permissions[perm.code].plugin if perm.code in permissions else name
+                    log.error("permission %s declared by %s and %s", perm.code, other, name)
+                    raise PluginError("plugin.error.permission_duplicate", plugin=name, code=perm.code,
+                                      other=other)
+                seen.add(perm.code)
+            known = set(permissions) | seen
+            for item in domain.menu:
+                if item.permission and item.permission not in known:
+                    raise PluginError("plugin.error.menu_permission", plugin=name, id=item.id,
+                                      code=item.permission)
+            for dep in domain.depends_on:
+                if dep not in pm.infos or not pm.infos[dep].ok:
+                    raise PluginError("plugin.error.dependency", plugin=name, dependency=dep)
+        except Exception as exc:  # noqa: BLE001
+            pm.fail(name, "declaration", exc)
+            continue
+        if info.version == "" and domain.version:
+            info.version = domain.version
+        domains[name] = domain
+        permissions.update({p.code: p for p in own})
+        if info.path is not None:
+            plugin_dirs[name] = info.path
+
+    # A plugin that implements hooks but never declared a domain is not mounted.
+    for name, info in pm.infos.items():
+        if info.ok and name not in domains:
+            pm.fail(name, "declaration", PluginError("plugin.error.no_domain", plugin=name))
+    return Registry(domains=domains, permissions=permissions, catalog=catalog, plugin_dirs=plugin_dirs)

@@ -1,0 +1,201 @@
+"""Settings: a TOML file, then environment variables, with indirection for secrets.
+
+Precedence (highest first): ``BAOCAO_*`` environment variables, the TOML file
+named by ``BAOCAO_SETTINGS`` (or passed explicitly), the defaults below.
+
+A secret may be written as ``{ "$env" = "VAR" }`` or ``{ "$file" = "/run/secrets/x" }``
+in the TOML file, or given as ``BAOCAO_SECRET_KEY_FILE`` in the environment, so
+that no secret needs to sit in a file under version control.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from core.errors import SettingsError
+
+MODES = ("development", "production", "test")
+# Values that show a secret was copied from an example and never changed.
+SAMPLE_SECRETS = {"", "changeme", "change-me", "secret", "sample", "example", "dev", "development",
+                  "insecure", "baocao", "please-change-me", "xxx"}
+MIN_SECRET_LENGTH = 32
+PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,30}$")
+SECRET_KEY_RE = re.compile(r"secret|key|password|token|dsn", re.I)
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    disabled: tuple[str, ...] = ()
+    allow_external: tuple[str, ...] = ()
+    config: dict = field(default_factory=dict)  # [plugins.<name>] tables
+
+    def for_plugin(self, name: str) -> dict:
+        return dict(self.config.get(name, {}))
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "development"
+    database_url: str = "sqlite:///baocao.db"
+    secret_key: str = ""
+    language: str = "vi"
+    allowed_hosts: tuple[str, ...] = ("*",)
+    session_idle_minutes: int = 15
+    session_lifetime_hours: int = 12
+    log_level: str = "INFO"
+    log_file: str = ""  # full log with tracebacks; empty: standard error
+    plugins: PluginSettings = field(default_factory=PluginSettings)
+    source: str = "defaults"  # where the settings came from, shown to the operator
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.mode == "production"
+
+    def plugin(self, name: str) -> dict:
+        return self.plugins.for_plugin(name)
+
+    def check_for_production(self) -> None:
+        """Refuse settings that are only fit for a developer's machine."""
+        if not self.production:
+            return
+        secret = self.secret_key.strip()
+        if secret.lower() in SAMPLE_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError("settings.error.weak_secret", setting="secret_key",
+                                env="BAOCAO_SECRET_KEY", length=MIN_SECRET_LENGTH)
+        if "*" in self.allowed_hosts:
+            raise SettingsError("settings.error.hosts_wildcard", setting="allowed_hosts")
+
+
+_TOP_KEYS = {f.name for f in fields(Settings)} - {"plugins", "source"}
+_PLUGIN_KEYS = {"disabled", "allow_external"}
+_ENV = {
+    "BAOCAO_MODE": "mode",
+    "BAOCAO_DATABASE_URL": "database_url",
+    "BAOCAO_SECRET_KEY": "secret_key",
+    "BAOCAO_LANGUAGE": "language",
+    "BAOCAO_ALLOWED_HOSTS": "allowed_hosts",
+    "BAOCAO_SESSION_IDLE_MINUTES": "session_idle_minutes",
+    "BAOCAO_SESSION_LIFETIME_HOURS": "session_lifetime_hours",
+    "BAOCAO_LOG_LEVEL": "log_level",
+    "BAOCAO_LOG_FILE": "log_file",
+}
+_ENV_PLUGINS = {"BAOCAO_PLUGINS_DISABLED": "disabled", "BAOCAO_PLUGINS_ALLOW_EXTERNAL": "allow_external"}
+_ENV_OTHER = {"BAOCAO_SETTINGS", "BAOCAO_SECRET_KEY_FILE", "BAOCAO_TEST_DATABASE_URL"}
+
+
+def resolve_secret(value, where: str):
+    """Follow ``{"$env": NAME}`` and ``{"$file": PATH}``; other values pass through."""
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"$env"}:
+        name = value["$env"]
+        if name not in os.environ:
+            raise SettingsError("settings.error.env_missing", setting=where, env=name)
+        return os.environ[name]
+    if set(value) == {"$file"}:
+        path = Path(value["$file"])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError:
+            raise SettingsError("settings.error.file_unreadable", setting=where, path=str(path)) from None
+    return {k: resolve_secret(v, f"{where}.{k}") for k, v in value.items()}
+
+
+def _coerce(name: str, value, where: str):
+    default = getattr(Settings, name, None) if name != "allowed_hosts" else ("*",)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    elif isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise SettingsError("settings.error.bad_value", setting=where, value=str(value)[:60])
+    return value
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict | None = None) -> Settings:
+    """Read settings; raise ``SettingsError`` naming the first bad key."""
+    env = os.environ if env is None else env
+    path = path or env.get("BAOCAO_SETTINGS")
+    raw: dict = {}
+    source = "defaults"
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError("settings.error.file_missing", path=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError("settings.error.toml", path=str(path), detail=str(exc)) from None
+        source = str(path)
+
+    values: dict = {}
+    plugin_raw = raw.pop("plugins", {})
+    for key, value in raw.items():
+        if key not in _TOP_KEYS:
+            raise SettingsError("settings.error.unknown", setting=key, source=source)
+        values[key] = _coerce(key, resolve_secret(value, key), key)
+    if not isinstance(plugin_raw, dict):
+        raise SettingsError("settings.error.bad_value", setting="plugins", value=str(plugin_raw)[:60])
+    plugin_values: dict = {"config": {}}
+    for key, value in plugin_raw.items():
+        if key in _PLUGIN_KEYS:
+            plugin_values[key] = _coerce("allowed_hosts", value, f"plugins.{key}")
+        elif isinstance(value, dict) and PLUGIN_NAME_RE.match(key):
+            plugin_values["config"][key] = resolve_secret(value, f"plugins.{key}")
+        else:
+            raise SettingsError("settings.error.unknown", setting=f"plugins.{key}", source=source)
+
+    for var, value in env.items():
+        if not var.startswith("BAOCAO_"):
+            continue
+        if var in _ENV:
+            values[_ENV[var]] = _coerce(_ENV[var], value, var)
+        elif var in _ENV_PLUGINS:
+            plugin_values[_ENV_PLUGINS[var]] = _coerce("allowed_hosts", value, var)
+        elif var not in _ENV_OTHER:
+            raise SettingsError("settings.error.unknown", setting=var, source="environment")
+    if "BAOCAO_SECRET_KEY_FILE" in env and "BAOCAO_SECRET_KEY" not in env:
+        values["secret_key"] = resolve_secret({"$file": env["BAOCAO_SECRET_KEY_FILE"]}, "BAOCAO_SECRET_KEY_FILE")
+
+    settings = Settings(**values, plugins=PluginSettings(**plugin_values), source=source)
+    if settings.mode not in MODES:
+        raise SettingsError("settings.error.bad_value", setting="mode", value=settings.mode)
+    if settings.language not in ("vi", "en"):
+        raise SettingsError("settings.error.bad_value", setting="language", value=settings.language)
+    from core.db import parse_database_url
+
+    parse_database_url(settings.database_url)  # a malformed URL is named now, not at first query
+    return settings
+
+
+def with_overrides(settings: Settings, **changes) -> Settings:
+    return replace(settings, **changes)
+
+
+def redact(config: dict) -> dict:
+    """Hide values whose key looks secret, for the administrator's screens."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out[key] = redact(value)
+        elif SECRET_KEY_RE.search(key):
+            out[key] = "••••••"
+        else:
+            out[key] = value
+    return out

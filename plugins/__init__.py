@@ -1,0 +1,1 @@
+"""Built-in plugins. Each imports only ``core.api``, ``web.api`` and its own modules."""

@@ -1,0 +1,1 @@
+"""baocao web layer: HTTP, screens, middleware. Calls ``core`` services."""

@@ -1,0 +1,137 @@
+"""The application factory.
+
+Starlette 1.x is declaration-only (no adding routes or middleware after the
+app exists), so everything is collected first: settings, database, plugins and
+their declarations, templates, routes. Migrations and plugins' ``startup``
+hooks run in the lifespan, before the first request is served.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from core import passwords
+from core.db import db, init_db
+from core.errors import PluginError
+from core.migrate import migrate_all
+from core.plugins import BUILTIN_PLUGINS, build_plugin_manager
+from core.registry import build_registry
+from core.settings import Settings, load_settings
+from web import errors
+from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
+                            SecurityHeadersMiddleware)
+from web.routes import admin, home, session
+from web.templating import build_templates
+
+log = logging.getLogger("baocao.app")
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def _plugin_mounts(pm, registry) -> list[Mount]:
+    mounts = []
+    for name in registry.plugin_names():
+        domain = registry.domains[name]
+        try:
+            routes = list(domain.routes)
+            mount = Mount(f"/p/{name}", routes=routes, name=name,
+                          middleware=[Middleware(PluginBoundary, plugin=name, pm=pm)])
+        except Exception as exc:  # noqa: BLE001 — a bad route declaration fails this plugin only
+            pm.fail(name, "declaration", exc)
+            continue
+        mounts.append(mount)
+    return mounts
+
+
+def _check_menu_routes(pm, registry, routes) -> None:
+    """Every declared menu entry must point at a route that exists."""
+    from starlette.routing import NoMatchFound, Router
+
+    router = Router(routes=routes)
+    for name in registry.plugin_names():
+        for item in registry.domains[name].menu:
+            if item.route.startswith("/"):
+                continue
+            try:
+                router.url_path_for(item.route)
+            except NoMatchFound:
+                pm.fail(name, "declaration", PluginError("plugin.error.menu_route", plugin=name, id=item.id,
+                                                         route=item.route))
+                break
+
+
+def _static_files(registry) -> StaticFiles:
+    """One /static mount: the core's files under core/, each plugin's under <name>/."""
+    static = StaticFiles(directory=str(STATIC_DIR))
+    for name in registry.plugin_names():
+        directory = registry.resource_dir(name, "static")
+        if directory is not None:
+            static.all_directories.append(str(directory))
+    return static
+
+
+def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, extra_plugins=(),
+               load_entrypoints: bool = True, strict: bool = False, migrate: bool = True) -> Starlette:
+    settings = settings or load_settings()
+    settings.check_for_production()
+    passwords.self_test()
+    init_db(settings.database_url)
+    pm = build_plugin_manager(settings, builtins=builtins, extra_plugins=extra_plugins,
+                              load_entrypoints=load_entrypoints, strict=strict)
+    registry = build_registry(pm, settings)
+    templates = build_templates(registry)
+
+    core_routes = session.ROUTES + home.ROUTES + admin.ROUTES
+    plugin_mounts = _plugin_mounts(pm, registry)
+    _check_menu_routes(pm, registry, core_routes + plugin_mounts)
+    routes = core_routes + plugin_mounts + [Mount("/static", app=_static_files(registry), name="static")]
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if migrate:
+            await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
+        for name, result in pm.call_each("startup", stage="startup", settings=settings, registry=registry):
+            try:
+                if callable(result):
+                    result = result()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001
+                pm.fail(name, "startup", exc)
+        yield
+        if db.obj is not None and not db.obj.is_closed():
+            db.obj.close()
+
+    middleware = [
+        Middleware(SecurityHeadersMiddleware, settings=settings),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
+        Middleware(RequestContextMiddleware, settings=settings, registry=registry, pm=pm),
+        Middleware(CSRFMiddleware, settings=settings, render_error=errors.render_error),
+    ]
+    app = Starlette(
+        debug=False,  # tracebacks never reach a browser, in any mode
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: errors.http_error, PluginRequestError: errors.plugin_error,
+                            Exception: errors.server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pm = pm
+    app.state.registry = registry
+    app.state.templates = templates
+    return app
+
+
+def _migrate(registry, pm) -> None:
+    migrate_all(registry, pm)  # opens and closes its own connections

@@ -1,0 +1,43 @@
+"""Error pages: 401/403/404/413/500/503 as full pages or htmx fragments, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from web.templating import render
+
+log = logging.getLogger("baocao.web")
+KNOWN = {400, 403, 404, 405, 413, 422, 500, 503}
+
+
+async def render_error(request: Request, status: int, reason: str | None = None):
+    shown = status if status in KNOWN else (500 if status >= 500 else 400)
+    context = {"status": status, "shown": shown, "reason": reason}
+    try:
+        return await render(request, "core/errors/error.html", context, partial="core/_error.html",
+                            status_code=status)
+    except Exception:  # noqa: BLE001 — the error page itself must never fail
+        log.exception("error page failed")
+        from starlette.responses import PlainTextResponse
+
+        return PlainTextResponse(f"{status}", status_code=status)
+
+
+async def http_error(request: Request, exc: HTTPException):
+    response = await render_error(request, exc.status_code, exc.detail if isinstance(exc.detail, str) else None)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def plugin_error(request: Request, exc):
+    return await render_error(request, 500, "plugin")
+
+
+async def server_error(request: Request, exc: Exception):
+    log.error("unhandled error in request %s %s (request id %s)", request.method, request.url.path,
+              getattr(request.state, "request_id", "-"), exc_info=exc)
+    return await render_error(request, 500)

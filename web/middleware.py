@@ -1,0 +1,247 @@
+"""Pure ASGI middleware (no ``BaseHTTPMiddleware``: it runs the endpoint in another
+task, which breaks thread- and task-local database connections).
+
+Order, outermost first: request id and security headers → session and request
+context → CSRF. Each plugin's mount is wrapped in ``PluginBoundary``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from http.cookies import SimpleCookie
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from core import accounts
+from core.activation import enabled_plugins
+from core.db import run_db
+from core.i18n import LANGUAGES, negotiate
+from web.htmx import HtmxDetails
+
+log = logging.getLogger("baocao.web")
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+MAX_FORM_BYTES = 10 * 1024 * 1024
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+
+
+def cookie_names(settings) -> dict[str, str]:
+    # The __Host- prefix pins a cookie to this host over HTTPS; browsers refuse it without Secure.
+    prefix = "__Host-" if settings.secure_cookies else ""
+    return {"session": f"{prefix}baocao_session", "csrf": f"{prefix}baocao_csrf", "lang": "baocao_lang"}
+
+
+def cookie_header(name: str, value: str, settings, *, max_age: int | None = None, http_only=True) -> str:
+    parts = [f"{name}={value}", "Path=/", "SameSite=Lax"]
+    if http_only:
+        parts.append("HttpOnly")
+    if settings.secure_cookies:
+        parts.append("Secure")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+def read_cookies(scope) -> dict[str, str]:
+    raw = Headers(scope=scope).get("cookie", "")
+    jar = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:  # noqa: BLE001 — a mangled cookie header is treated as none
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+def csrf_token_for(secret: str, seed: str) -> str:
+    return hmac.new(secret.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
+
+
+class SecurityHeadersMiddleware:
+    """A request id for every request, and the security headers on every response."""
+
+    def __init__(self, app, settings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = uuid.uuid4().hex[:12]
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+                headers["X-Request-ID"] = request_id
+                if self.settings.production:
+                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+                if scope["state"].get("actor") is not None and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestContextMiddleware:
+    """Who is asking, for which unit, in which language, and which plugins are on for them."""
+
+    def __init__(self, app, settings, registry, pm):
+        self.app, self.settings, self.registry, self.pm = app, settings, registry, pm
+        self.names = cookie_names(settings)
+
+    def _load(self, token):
+        state = accounts.resume_session(token, idle_minutes=self.settings.session_idle_minutes,
+                                        lifetime_hours=self.settings.session_lifetime_hours)
+        user = state.user
+        unit = user.unit if user is not None else None
+        enabled = enabled_plugins(unit.id if unit else None, self.registry, self.settings, set(self.pm.healthy))
+        return state, unit, enabled
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] == "/healthz":
+            return await self.app(scope, receive, send)
+        cookies = read_cookies(scope)
+        session_state, unit, enabled = await run_db(self._load, cookies.get(self.names["session"]))
+        state = scope.setdefault("state", {})
+        actor = session_state.user
+        state.update(actor=actor, unit=unit, enabled=enabled, session_expired=session_state.expired,
+                     htmx=HtmxDetails(Headers(scope=scope)))
+        lang = (actor.language if actor is not None and actor.language in LANGUAGES else None) \
+            or (cookies.get(self.names["lang"]) if cookies.get(self.names["lang"]) in LANGUAGES else None) \
+            or negotiate(Headers(scope=scope).get("accept-language")) or self.settings.language
+        state["lang"] = lang
+
+        seed = cookies.get(self.names["csrf"])
+        new_seed = None
+        if not seed or len(seed) > 64:
+            seed = new_seed = secrets.token_urlsafe(24)
+        state["csrf_seed"] = seed
+        state["csrf_token"] = csrf_token_for(self.settings.secret_key, seed)
+
+        clear_session = session_state.expired
+
+        async def send_with_cookies(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if new_seed and not state.get("csrf_rotated"):
+                    headers.append("Set-Cookie", cookie_header(self.names["csrf"], new_seed, self.settings))
+                if clear_session and not state.get("session_started"):
+                    headers.append("Set-Cookie", cookie_header(self.names["session"], "", self.settings, max_age=0))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+
+class CSRFMiddleware:
+    """Every state-changing request carries the token: ``X-CSRF-Token`` (htmx) or a
+    ``csrf_token`` form field. Cross-site requests are refused before that."""
+
+    def __init__(self, app, settings, render_error):
+        # Middleware sits outside Starlette's exception handling, so it renders
+        # its refusal itself with the app's error page.
+        self.app, self.settings, self.render_error = app, settings, render_error
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        state = scope.get("state", {})
+        expected = state.get("csrf_token")
+        if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return await self._refuse(scope, receive, send, "cross-site")
+        origin = headers.get("origin")
+        if origin and origin != "null" and origin.split("://", 1)[-1] != headers.get("host", ""):
+            return await self._refuse(scope, receive, send, "origin")
+        supplied = headers.get("x-csrf-token")
+        body_messages = []
+        if supplied is None:
+            body, more = b"", True
+            while more:
+                message = await receive()
+                body_messages.append(message)
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > MAX_FORM_BYTES:
+                    return await self._refuse(scope, receive, send, "size", status=413)
+            replay = list(body_messages)
+
+            async def replay_receive():
+                return replay.pop(0) if replay else {"type": "http.disconnect"}
+
+            try:
+                form = await Request(scope, replay_receive).form()
+                supplied = form.get("csrf_token")
+                await form.close()
+            except Exception:  # noqa: BLE001 — an unparsable body carries no token
+                supplied = None
+        if not expected or not isinstance(supplied, str) or not hmac.compare_digest(supplied, expected):
+            return await self._refuse(scope, receive, send, "token")
+        if body_messages:
+            pending = list(body_messages)
+
+            async def receive_again():
+                return pending.pop(0) if pending else await receive()
+
+            return await self.app(scope, receive_again, send)
+        return await self.app(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send, reason, status=403):
+        log.warning("CSRF check failed (%s) for %s %s", reason, scope["method"], scope["path"])
+        response = await self.render_error(Request(scope, receive), status, "csrf" if status == 403 else None)
+        await response(scope, receive, send)
+
+
+class PluginBoundary:
+    """Around one plugin's mount: 404 where the plugin is off for the user's unit,
+    503 when it failed, and its exceptions turned into an error page that names
+    nothing but the request id, while the log gets the plugin name and traceback."""
+
+    def __init__(self, app, plugin: str, pm):
+        self.app, self.plugin, self.pm = app, plugin, pm
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        info = self.pm.infos.get(self.plugin)
+        if info is None or not info.ok:
+            raise HTTPException(503, detail="plugin_unavailable")
+        if self.plugin not in scope.get("state", {}).get("enabled", ()):
+            raise HTTPException(404)
+        started = False
+
+        async def watch(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 — the plugin's fault, not the server's
+            self.pm.record_error(self.plugin, "request", exc)
+            if started:
+                raise
+            raise PluginRequestError(self.plugin) from exc
+
+
+class PluginRequestError(Exception):
+    """A plugin view raised; rendered as a 500 page without details."""
+
+    def __init__(self, plugin: str):
+        super().__init__(plugin)
+        self.plugin = plugin

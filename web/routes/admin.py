@@ -1,0 +1,102 @@
+"""The administrator's plugins page and the per-unit activation screen."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from core import activation, units
+from core.db import run_db
+from core.errors import NotFound, ValidationError
+from core.settings import redact
+from web.guards import require
+from web.templating import render
+
+PERMISSION = "core.plugin.admin"
+
+
+@require(PERMISSION)
+async def plugins_page(request):
+    pm, registry = request.app.state.pm, request.app.state.registry
+    infos = sorted(pm.infos.values(), key=lambda i: (i.status == "ok", i.name))
+    return await render(request, "core/admin/plugins.html", {
+        "infos": infos, "domains": registry.domains, "enabled": request.state.enabled})
+
+
+def _activation_rows(plugin: str, root_unit_id: int, registry, settings):
+    """The admin's subtree with each unit's explicit setting and effective state."""
+    nodes = units.flatten(units.tree(root_unit_id))
+    explicit = activation.overrides(plugin)
+    default = activation.default_enabled(registry, settings, plugin)
+    effective: dict[int, bool] = {}
+    rows = []
+    for node in nodes:  # parents come before children in a flattened tree
+        unit = node.unit
+        if unit.id in explicit:
+            state = explicit[unit.id]
+        elif unit.parent_id in effective:
+            state = effective[unit.parent_id]
+        else:
+            state, _ = activation.explain(unit.id, plugin, registry, settings)
+        effective[unit.id] = state
+        rows.append({"unit": unit, "depth": node.depth, "explicit": explicit.get(unit.id),
+                     "effective": state})
+    return {"rows": rows, "default": default}
+
+
+async def _detail_context(request, name):
+    pm, registry, settings = request.app.state.pm, request.app.state.registry, request.app.state.settings
+    info = pm.infos.get(name)
+    if info is None:
+        raise HTTPException(404)
+    context = {"info": info, "domain": registry.domains.get(name),
+               "config": redact(settings.plugin(name)), "activation": None}
+    if name in registry.domains:
+        context["activation"] = await run_db(_activation_rows, name, request.state.unit.id, registry, settings)
+    return context
+
+
+@require(PERMISSION)
+async def plugin_detail(request):
+    context = await _detail_context(request, request.path_params["name"])
+    return await render(request, "core/admin/plugin_detail.html", context,
+                        partial="core/admin/_activation.html")
+
+
+def _switch(unit_id, plugin, state, actor, registry, reset_subtree):
+    # The unit comes from the form, so check it lies inside the administrator's own subtree.
+    if unit_id not in units.subtree_ids(actor.unit_id):
+        raise NotFound()
+    activation.set_activation(unit_id, plugin, state, actor, registry, reset_subtree=reset_subtree)
+
+
+@require(PERMISSION)
+async def activation_submit(request):
+    name = request.path_params["name"]
+    form = await request.form()
+    try:
+        unit_id = int(form.get("unit", ""))
+    except ValueError:
+        raise HTTPException(400) from None
+    state = str(form.get("state", ""))
+    try:
+        await run_db(_switch, unit_id, name, state, request.state.actor, request.app.state.registry,
+                     form.get("reset_subtree") == "1")
+    except NotFound:
+        raise HTTPException(404) from None
+    except ValidationError:
+        raise HTTPException(400) from None
+    if request.state.htmx.wants_partial:
+        context = await _detail_context(request, name)
+        context["changed_unit"] = unit_id
+        return await render(request, "core/admin/_activation.html", context)
+    return RedirectResponse(request.url_for("admin_plugin", name=name).path + f"#unit-{unit_id}",
+                            status_code=303)
+
+
+ROUTES = [
+    Route("/admin/plugins", plugins_page, methods=["GET"], name="admin_plugins"),
+    Route("/admin/plugins/{name}", plugin_detail, methods=["GET"], name="admin_plugin"),
+    Route("/admin/plugins/{name}/activation", activation_submit, methods=["POST"], name="admin_plugin_activation"),
+]

@@ -1,0 +1,149 @@
+"""Logging in and out, the password page, the language switch, and the health check."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from core import accounts
+from core.db import db, run_db
+from core.errors import ValidationError
+from core.i18n import LANGUAGES
+from core.passwords import verify_password
+from web.guards import public, require, safe_next
+from web.middleware import cookie_header, cookie_names
+from web.templating import render
+
+import secrets
+
+
+@public
+async def login_page(request):
+    if request.state.actor is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    return await render(request, "core/login.html", {
+        "next": safe_next(request.query_params.get("next"), ""),
+        "expired": request.state.session_expired, "errors": {}, "username": ""})
+
+
+@public
+async def login_submit(request):
+    form = await request.form()
+    username = str(form.get("username", ""))[:64]
+    password = str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "")))
+    user = await run_db(accounts.authenticate, username, password) if username and password else None
+    if user is None:
+        # One message whatever was wrong: never tell which accounts exist.
+        return await render(request, "core/login.html", {
+            "next": next_url, "expired": False, "username": username,
+            "errors": {"form": "login.error.invalid"}}, status_code=422)
+    token = await run_db(accounts.start_session, user, request.client.host if request.client else None,
+                         request.headers.get("user-agent"))
+    settings = request.app.state.settings
+    names = cookie_names(settings)
+    response = RedirectResponse(next_url, status_code=303)
+    response.headers.append("Set-Cookie", cookie_header(names["session"], token, settings))
+    # A fresh CSRF seed at login, so a token learnt before login is worth nothing after it.
+    response.headers.append("Set-Cookie", cookie_header(names["csrf"], secrets.token_urlsafe(24), settings))
+    request.state.session_started = True
+    request.state.csrf_rotated = True
+    return response
+
+
+@public
+async def logout(request):
+    settings = request.app.state.settings
+    names = cookie_names(settings)
+    await run_db(accounts.end_session, request.cookies.get(names["session"]))
+    response = RedirectResponse("/login", status_code=303)
+    response.headers.append("Set-Cookie", cookie_header(names["session"], "", settings, max_age=0))
+    request.state.session_started = True
+    return response
+
+
+@public
+async def set_language(request):
+    form = await request.form()
+    lang = str(form.get("lang", ""))
+    next_url = safe_next(str(form.get("next", "")))
+    if lang not in LANGUAGES:
+        lang = request.state.lang
+    if request.state.actor is not None:
+        await run_db(accounts.set_language, request.state.actor, lang)
+    settings = request.app.state.settings
+    response = RedirectResponse(next_url, status_code=303)
+    response.headers.append("Set-Cookie", cookie_header(cookie_names(settings)["lang"], lang, settings,
+                                                        max_age=365 * 24 * 3600))
+    return response
+
+
+@require()
+async def password_page(request):
+    return await render(request, "core/password.html", {"errors": {}, "done": False},
+                        partial="core/_password_form.html")
+
+
+def _change_password(user_id: int, current: str, new: str, confirm: str) -> None:
+    from core.models import User
+    from core.passwords import hash_password
+
+    user = User.get_by_id(user_id)
+    errors = {}
+    if not verify_password(current, user.password_hash):
+        errors["current"] = "account.error.current_password"
+    try:
+        accounts.validate_new_password(new)
+    except ValidationError as exc:
+        errors["new"] = exc.errors["password"]
+    if new != confirm:
+        errors.setdefault("confirm", "account.error.confirm")
+    if new and new == current:
+        errors.setdefault("new", "account.error.same_password")
+    if errors:
+        raise ValidationError(errors)
+    with db.atomic():
+        user.password_hash = hash_password(new)
+        user.must_change_password = False
+        user.save()
+
+
+@require()
+async def password_submit(request):
+    form = await request.form()
+    try:
+        await run_db(_change_password, request.state.actor.id, str(form.get("current", "")),
+                     str(form.get("new", "")), str(form.get("confirm", "")))
+    except ValidationError as exc:
+        return await render(request, "core/password.html", {"errors": exc.errors, "done": False},
+                            partial="core/_password_form.html", status_code=422)
+    return await render(request, "core/password.html", {"errors": {}, "done": True},
+                        partial="core/_password_form.html")
+
+
+def _ping() -> bool:
+    db.execute_sql("SELECT 1").fetchone()
+    return True
+
+
+@public
+async def healthz(request):
+    try:
+        await run_db(_ping)
+    except Exception:  # noqa: BLE001 — the answer is the status, the details go to the log
+        import logging
+
+        logging.getLogger("baocao.web").exception("health check: database unreachable")
+        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+ROUTES = [
+    Route("/login", login_page, methods=["GET"], name="login"),
+    Route("/login", login_submit, methods=["POST"], name="login_submit"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/lang", set_language, methods=["POST"], name="set_language"),
+    Route("/account/password", password_page, methods=["GET"], name="password"),
+    Route("/account/password", password_submit, methods=["POST"], name="password_submit"),
+    Route("/healthz", healthz, methods=["GET"], name="healthz"),
+]

@@ -1,0 +1,118 @@
+"""Templates: one Jinja2 environment per app, and ``render`` for full pages and fragments.
+
+Autoescaping is on for every template whatever its file name (Starlette's
+default covers only .html/.htm/.xml; security.md F11). Plugin templates live in
+their own ``templates/<name>/`` folder (checked at start-up), so the loaders
+below can be searched in turn without one plugin shadowing another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from starlette.templating import Jinja2Templates
+
+from core.db import run_db
+from core.i18n import format_date, format_datetime, format_number
+from core.permissions import allowed
+from core.registry import MENU_GROUPS, MenuItem
+from web import assets
+from web.htmx import HtmxDetails
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+
+def build_templates(registry) -> Jinja2Templates:
+    loaders = [jinja2.FileSystemLoader(str(TEMPLATES_DIR))]
+    for name in registry.plugin_names():
+        directory = registry.resource_dir(name, "templates")
+        if directory is not None:
+            loaders.append(jinja2.FileSystemLoader(str(directory)))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.globals["htmx_file"] = assets.HTMX_FILE
+    env.globals["url_for"] = url_for  # paths, not absolute URLs: right behind any proxy
+    return Jinja2Templates(env=env, context_processors=[request_context])
+
+
+@jinja2.pass_context
+def url_for(context, name: str, /, **path_params) -> str:
+    return str(context["request"].app.url_path_for(name, **path_params))
+
+
+def request_context(request) -> dict:
+    """Variables every template can use (sync: Starlette calls context processors so)."""
+    state = request.state
+    lang = getattr(state, "lang", "vi")
+    catalog = request.app.state.registry.catalog
+
+    def translate(key, **params):
+        return catalog.gettext(lang, key, **params)
+
+    return {
+        "_": translate,
+        "lang": lang,
+        "actor": getattr(state, "actor", None),
+        "unit": getattr(state, "unit", None),
+        "csrf_token": getattr(state, "csrf_token", ""),
+        "request_id": getattr(state, "request_id", ""),
+        "fmt_number": lambda v, decimals=None: format_number(v, lang, decimals),
+        "fmt_date": lambda v: format_date(v, lang),
+        "fmt_datetime": lambda v: format_datetime(v, lang),
+        "htmx": getattr(state, "htmx", None),
+    }
+
+
+def _resolve(request, route: str) -> str:
+    return route if route.startswith("/") else str(request.app.url_path_for(route))
+
+
+def build_menu(request) -> list[dict]:
+    """Menu groups for the current user: declared items plus contributions, filtered here."""
+    app_state = request.app.state
+    registry, pm = app_state.registry, app_state.pm
+    actor, enabled = request.state.actor, request.state.enabled
+    items: list[MenuItem] = [i for i in registry.menu() if i.plugin == "core" or i.plugin in enabled]
+    for name, contributed in pm.call_each("menu_items", enabled=enabled, request=request, actor=actor,
+                                          unit=request.state.unit):
+        items.extend(i for i in contributed if isinstance(i, MenuItem) and i.plugin == name)
+    groups: dict[str, list] = {}
+    path = request.url.path
+    for item in sorted(items, key=lambda i: (MENU_GROUPS.get(i.group, 50), i.order, i.id)):
+        if item.permission and not allowed(actor, item.permission, registry, enabled):
+            continue
+        try:
+            url = _resolve(request, item.route)
+        except Exception as exc:  # noqa: BLE001 — an unresolvable entry is dropped, the page renders
+            pm.record_error(item.plugin, "contribution", exc)
+            continue
+        current = path == url or (url != "/" and path.startswith(url.rstrip("/") + "/"))
+        groups.setdefault(item.group, []).append({"item": item, "url": url, "current": current})
+    return [{"group": g, "entries": e} for g, e in groups.items()]
+
+
+def template_extras(request, template_name: str) -> dict:
+    """``extra_template_vars`` contributions, each key prefixed with its plugin's name."""
+    pm = request.app.state.pm
+    extras = {}
+    for name, values in pm.call_each("extra_template_vars", enabled=getattr(request.state, "enabled", frozenset()),
+                                     request=request, template_name=template_name):
+        if isinstance(values, dict):
+            extras.update({f"{name}_{key}": value for key, value in values.items()})
+    return extras
+
+
+async def render(request, page: str, context: dict | None = None, *, partial: str | None = None,
+                 status_code: int = 200, headers: dict | None = None):
+    """Render ``page`` in full, or only ``partial`` for an htmx request that wants a fragment."""
+    htmx = getattr(request.state, "htmx", None) or HtmxDetails(request.headers)
+    name = partial if partial and htmx.wants_partial else page
+    ctx = dict(context or {})
+    if name == page:
+        ctx.setdefault("menu", await run_db(build_menu, request) if getattr(request.state, "actor", None) else [])
+    ctx.update(template_extras(request, name))
+    response = request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code,
+                                                            headers=headers)
+    response.headers["Vary"] = "HX-Request"
+    return response
