@@ -20,10 +20,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import anyio.to_thread
 import peewee
 from peewee import DatabaseProxy, Model
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from core.errors import SettingsError
 
 db = DatabaseProxy()
+
+POOL_SIZE = 32  # connections per process: worker threads plus headroom
+POOL_STALE_SECONDS = 300
+POOL_WAIT_SECONDS = 20
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -82,26 +87,42 @@ def _safe(url) -> str:
 
 
 def make_database(url: str) -> peewee.Database:
+    """A pooled database: ``connection_context()`` per request then hands connections
+    back instead of paying a new connection (and, on SQLite, its pragmas) each time."""
     spec = parse_database_url(url)
     if spec.backend == "sqlite":
-        return peewee.SqliteDatabase(spec.database, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE",
-                                     check_same_thread=False)
+        if spec.is_memory:  # one connection per thread would mean one database per thread
+            return peewee.SqliteDatabase(spec.database, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
+        return PooledSqliteDatabase(spec.database, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE",
+                                    check_same_thread=False, max_connections=POOL_SIZE,
+                                    stale_timeout=POOL_STALE_SECONDS, timeout=POOL_WAIT_SECONDS)
     try:
         import psycopg  # noqa: F401
     except ImportError:
         raise SettingsError("settings.error.postgres_driver") from None
     kwargs = dict(user=spec.user, password=spec.password, host=spec.host, port=spec.port,
                   prefer_psycopg3=True, **dict(spec.options))
-    return peewee.PostgresqlDatabase(spec.database, **{k: v for k, v in kwargs.items() if v is not None})
+    return PooledPostgresqlDatabase(spec.database, max_connections=POOL_SIZE, stale_timeout=POOL_STALE_SECONDS,
+                                    timeout=POOL_WAIT_SECONDS,
+                                    **{k: v for k, v in kwargs.items() if v is not None})
 
 
 def init_db(url: str) -> peewee.Database:
     """Point the proxy at the database named by ``url`` (closing a previous one)."""
-    if db.obj is not None and not db.obj.is_closed():
-        db.obj.close()
+    close_db()
     database = make_database(url)
     db.initialize(database)
     return database
+
+
+def close_db() -> None:
+    """Close this thread's connection and every pooled one."""
+    if db.obj is None:
+        return
+    if not db.obj.is_closed():
+        db.obj.close()
+    if hasattr(db.obj, "close_all"):
+        db.obj.close_all()
 
 
 def is_sqlite() -> bool:

@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from core import passwords
-from core.db import db, init_db
+from core.db import close_db, init_db
 from core.errors import PluginError
 from core.migrate import migrate_all
 from core.plugins import BUILTIN_PLUGINS, build_plugin_manager
@@ -109,8 +109,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
             except Exception as exc:  # noqa: BLE001
                 pm.fail(name, "startup", exc)
         yield
-        if db.obj is not None and not db.obj.is_closed():
-            db.obj.close()
+        close_db()
 
     middleware = [
         Middleware(SecurityHeadersMiddleware, settings=settings),

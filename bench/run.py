@@ -1,0 +1,131 @@
+"""Request timings of the application shell: median and p95 on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/run.py [--rounds 200] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+Each backend gets a fresh database with the demo data (province, departments,
+78 communes). Requests go through the whole ASGI stack in-process (middleware,
+session lookup, plugin activation, templates), so the numbers are server time
+without the network. PostgreSQL is skipped with a note when it is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from core.settings import Settings  # noqa: E402
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def measure(fn, rounds):
+    for _ in range(min(10, rounds)):
+        fn()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), percentile(samples, 0.95)
+
+
+def run_backend(url: str, rounds: int):
+    from core.db import db
+    from core.demo import seed_demo
+    from web.app import create_app
+    from web.middleware import csrf_token_for
+
+    settings = Settings(mode="test", database_url=url, secret_key="bench-" + "x" * 40,
+                        allowed_hosts=("testserver",))
+    app = create_app(settings, load_entrypoints=False)
+    results = {}
+    with TestClient(app) as client:
+        with db.connection_context():
+            logins = {l.username: l.password for l in seed_demo()}
+        client.get("/login")
+
+        def token():
+            # Login rotates the CSRF seed cookie; the token is derived from it.
+            return csrf_token_for(settings.secret_key, client.cookies.get("baocao_csrf"))
+
+        def login():
+            client.cookies.delete("baocao_session")
+            r = client.post("/login", data={"username": "quantri", "password": logins["quantri"],
+                                            "csrf_token": token()}, follow_redirects=False)
+            assert r.status_code == 303, r.status_code
+
+        results["POST /login (Argon2id)"] = measure(login, max(10, rounds // 10))
+        login()
+        fresh = token()
+        results["GET /login (anonymous)"] = measure(lambda: TestClient(app).get("/login"), rounds)
+        results["GET / (home, logged in)"] = measure(lambda: client.get("/"), rounds)
+        results["GET /admin/plugins"] = measure(lambda: client.get("/admin/plugins"), rounds)
+        unit = re.search(r'id="unit-(\d+)"', client.get("/admin/plugins/kinhte_xahoi").text).group(1)
+        results["GET /admin/plugins/<name> (85 units)"] = measure(
+            lambda: client.get("/admin/plugins/kinhte_xahoi"), max(10, rounds // 4))
+        results["POST activation (htmx)"] = measure(
+            lambda: client.post("/admin/plugins/kinhte_xahoi/activation",
+                                data={"unit": unit, "state": "off", "csrf_token": fresh},
+                                headers={"HX-Request": "true"}), max(10, rounds // 4))
+        results["GET /healthz"] = measure(lambda: client.get("/healthz"), rounds)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--postgres", default=os.environ.get("BAOCAO_BENCH_POSTGRES",
+                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+
+    tables = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tables["SQLite"] = run_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", args.rounds)
+
+    name = f"baocao_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        import psycopg
+
+        admin = re.sub(r"^postgres(ql)?://", "postgresql://", args.postgres)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            tables["PostgreSQL"] = run_backend(admin.rsplit("/", 1)[0] + f"/{name}", args.rounds)
+        finally:
+            from core.db import db
+
+            if db.obj is not None:
+                db.obj.close()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:  # noqa: BLE001 — a bench without PostgreSQL still reports SQLite
+        print(f"PostgreSQL skipped: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+
+    labels = list(next(iter(tables.values())))
+    header = f"{'request':<40}" + "".join(f"{b + ' median':>20}{b + ' p95':>18}" for b in tables)
+    print(header)
+    print("-" * len(header))
+    for label in labels:
+        row = f"{label:<40}"
+        for backend in tables:
+            median, p95 = tables[backend][label]
+            row += f"{median:>17.2f} ms{p95:>15.2f} ms"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
