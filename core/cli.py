@@ -38,13 +38,14 @@ class OneLineFormatter(logging.Formatter):
         return super().format(record)
 
 
-def configure_logging(settings=None, verbose: bool = False) -> None:
+def configure_logging(settings=None, verbose: bool = False, server: bool = False) -> None:
+    """One-shot commands show one line per problem; a server's standard error is its log."""
     root = logging.getLogger()
     root.handlers.clear()
     level = getattr(logging, (settings.log_level if settings else "INFO").upper(), logging.INFO)
     root.setLevel(logging.DEBUG if verbose else level)
     console = logging.StreamHandler(sys.stderr)
-    if verbose:
+    if verbose or (server and not (settings and settings.log_file)):
         console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         console.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
@@ -56,13 +57,13 @@ def configure_logging(settings=None, verbose: bool = False) -> None:
         root.addHandler(file_handler)
 
 
-def _settings(args):
+def _settings(args, server: bool = False):
     from core.settings import load_settings
 
     if getattr(args, "settings", None):
         os.environ["BAOCAO_SETTINGS"] = str(Path(args.settings).resolve())
     settings = load_settings()
-    configure_logging(settings, args.verbose)
+    configure_logging(settings, args.verbose, server=server)
     return settings
 
 
@@ -123,7 +124,7 @@ def _serve(app: str, host: str, port: int, workers: int, factory: bool = False) 
 
 
 def cmd_serve(args) -> int:
-    settings = _settings(args)
+    settings = _settings(args, server=True)
     _prepare(settings)  # fail here, in one line, rather than inside a worker process
     _serve("web.asgi:create", args.host, args.port, args.workers, factory=True)
     return 0
@@ -140,7 +141,7 @@ def cmd_demo(args) -> int:
     os.environ.setdefault("BAOCAO_SECRET_KEY", secrets.token_urlsafe(48))
     os.environ.setdefault("BAOCAO_MODE", "development")
     os.environ.setdefault("BAOCAO_SESSION_IDLE_MINUTES", "120")
-    settings = _settings(args)
+    settings = _settings(args, server=not args.no_serve)
     _prepare(settings)
     with db.connection_context():
         logins = seed_demo()
@@ -175,7 +176,7 @@ def cmd_plugins(args) -> int:
 def cmd_worker(args) -> int:
     from core.jobs import run_worker
 
-    settings = _settings(args)
+    settings = _settings(args, server=True)
     _prepare(settings)
     run_worker(settings, workers=args.workers)
     return 0
