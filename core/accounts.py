@@ -27,7 +27,7 @@ def normalise_username(username: str) -> str:
 
 
 def validate_new_password(password: str) -> None:
-    if not (passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH):
+    if not (passwords.MIN_LENGTH <= passwords.length(password) <= passwords.MAX_LENGTH):
         raise ValidationError({"password": "account.error.password_length"})
 
 
@@ -70,6 +70,8 @@ def authenticate(username: str, password: str) -> User | None:
     with transaction():
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
+        # Kept so the user can see when the account was last used before now.
+        user.previous_login_at = user.last_login_at
         user.last_login_at = utcnow()
         user.save()
     return user

@@ -33,8 +33,10 @@ class OneLineFormatter(logging.Formatter):
 
     def format(self, record):
         record = logging.makeLogRecord(record.__dict__)
-        record.msg = str(record.msg).split("\n", 1)[0]
-        record.exc_info = record.exc_text = None
+        # Cut the formatted message, not the format string: cutting "%s\n%s" leaves more
+        # arguments than placeholders, and logging then prints its own traceback.
+        record.msg, record.args = record.getMessage().split("\n", 1)[0], None
+        record.exc_info = record.exc_text = record.stack_info = None
         return super().format(record)
 
 

@@ -83,7 +83,8 @@ def parse_database_url(url: str) -> DatabaseURL:
 
 def _safe(url) -> str:
     """The URL without its password, for messages."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(url))[:120]
+    # Up to the last "@" before the path: a password written with a raw "@" is hidden whole.
+    return re.sub(r"//([^:/@]+):[^/]*@", r"//\1:***@", str(url))[:120]
 
 
 def make_database(url: str) -> peewee.Database:

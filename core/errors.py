@@ -13,7 +13,9 @@ class BaocaoError(Exception):
 
     key = "error.generic"
 
-    def __init__(self, key: str | None = None, **params):
+    def __init__(self, key: str | None = None, /, **params):
+        # ``key`` is positional-only so that a message may have a ``{key}`` parameter
+        # (e.g. a plugin's message key) without clashing with the catalogue key.
         self.key = key or self.key
         self.params = params
         super().__init__(self.key)

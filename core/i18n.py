@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,7 +41,8 @@ class Catalog:
                     raise PluginError("plugin.error.locale_namespace", plugin=prefix, key=stray[0])
             self.messages[lang].update(entries)
 
-    def gettext(self, lang: str, key: str, **params) -> str:
+    def gettext(self, lang: str, key: str, /, **params) -> str:
+        # Positional-only: a message may itself have a {key} parameter.
         lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         text = self.messages[lang].get(key) or self.messages[DEFAULT_LANGUAGE].get(key)
         if text is None:
@@ -76,6 +77,8 @@ def negotiate(accept_language: str | None) -> str | None:
             quality = float(q) if q else 1.0
         except ValueError:
             continue
+        if quality <= 0:
+            continue  # q=0 means "not acceptable" (RFC 9110 §12.4.2), not "least preferred"
         ranked.append((-quality, i, tag.strip().lower().split("-")[0]))
     for _, _, tag in sorted(ranked):
         if tag in LANGUAGES:
@@ -91,6 +94,8 @@ def format_number(value, lang: str = DEFAULT_LANGUAGE, decimals: int | None = No
     if decimals is None:
         text = format(number.normalize(), "f") if number == number.to_integral() else format(number, "f")
         decimals = len(text.split(".")[1]) if "." in text else 0
+    # Half up, as statistical tables are rounded (format() alone rounds half to even: 2.5 → "2").
+    number = number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
     text = f"{number:,.{decimals}f}"
     if lang == "vi":
         text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")

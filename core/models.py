@@ -46,6 +46,7 @@ class User(CoreModel):
     language = CharField(max_length=5, null=True)
     created_at = DateTimeField(default=utcnow)
     last_login_at = DateTimeField(null=True)
+    previous_login_at = DateTimeField(null=True)
 
 
 class Session(CoreModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 
 from cryptography.exceptions import InvalidKey, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
@@ -28,15 +29,27 @@ def _kdf(salt: bytes) -> Argon2id:
                     memory_cost=MEMORY_KIB)
 
 
+def _encode(password: str) -> bytes:
+    # NFC: Vietnamese keyboards send either precomposed letters or base letters
+    # with combining marks ("Unicode tổ hợp"); the same typed password must match.
+    return unicodedata.normalize("NFC", password).encode("utf-8")
+
+
 def hash_password(password: str) -> str:
-    return _kdf(os.urandom(SALT_BYTES)).derive_phc_encoded(password.encode("utf-8"))
+    return _kdf(os.urandom(SALT_BYTES)).derive_phc_encoded(_encode(password))
+
+
+def length(password: str) -> int:
+    """Characters as the rules count them (after NFC, whatever the keyboard sent)."""
+    return len(unicodedata.normalize("NFC", password))
 
 
 def verify_password(password: str, encoded: str) -> bool:
-    if len(password) > MAX_LENGTH:  # bound the work an attacker can ask for
+    # Bound the work an attacker can ask for (the raw length first, before normalising).
+    if len(password) > 4 * MAX_LENGTH or length(password) > MAX_LENGTH:
         return False
     try:
-        Argon2id.verify_phc_encoded(password.encode("utf-8"), encoded)
+        Argon2id.verify_phc_encoded(_encode(password), encoded)
         return True
     except (InvalidKey, ValueError):
         return False

@@ -210,7 +210,9 @@ class PluginManager(pluggy.PluginManager):
 
 def summarise(exc: BaseException) -> str:
     """One line for the plugins page: the type and the message, never the traceback."""
-    text = str(exc) if isinstance(exc, BaocaoError) else f"{type(exc).__name__}: {exc}"
+    detail = str(exc)
+    # An exception without a message reads as its type alone, not "KeyError: ".
+    text = detail if isinstance(exc, BaocaoError) or not detail else f"{type(exc).__name__}: {detail}"
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 

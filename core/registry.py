@@ -130,7 +130,7 @@ def validate_domain(domain: Domain, name: str, catalog: Catalog) -> None:
     if domain.requires_core_api != core.CORE_API:
         raise PluginError("plugin.error.core_api", plugin=name, wanted=domain.requires_core_api,
                           have=core.CORE_API)
-    code_re = re.compile(rf"^{re.escape(name)}\.{CODE_PART}\.{CODE_PART}$")
+    code_re = re.compile(rf"^{re.escape(name)}\.{CODE_PART}\.{CODE_PART}\Z")  # \Z: "$" allows a final newline
     for perm in domain.permissions:
         if not code_re.match(perm.code):
             raise PluginError("plugin.error.permission_code", plugin=name, code=perm.code)
@@ -182,6 +182,8 @@ def build_registry(pm, settings) -> Registry:
             validate_domain(domain, name, catalog)
             extra = [p for _, ps in pm.call_each("register_permissions", stage="declaration",
                                                  enabled={name}, settings=settings) for p in ps]
+            if not info.ok:
+                continue  # register_permissions raised: call_each marked the plugin failed
             extra_domain = Domain(name=name, label=domain.label, permissions=tuple(extra))
             validate_domain(extra_domain, name, catalog)
             own = list(domain.permissions) + extra

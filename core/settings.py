@@ -23,7 +23,8 @@ MODES = ("development", "production", "test")
 SAMPLE_SECRETS = {"", "changeme", "change-me", "secret", "sample", "example", "dev", "development",
                   "insecure", "baocao", "please-change-me", "xxx"}
 MIN_SECRET_LENGTH = 32
-PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,30}$")
+# \Z, not $: "$" also matches before a trailing newline, letting "name\n" through.
+PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,30}\Z")
 SECRET_KEY_RE = re.compile(r"secret|key|password|token|dsn", re.I)
 
 
@@ -91,22 +92,25 @@ _ENV_PLUGINS = {"BAOCAO_PLUGINS_DISABLED": "disabled", "BAOCAO_PLUGINS_ALLOW_EXT
 _ENV_OTHER = {"BAOCAO_SETTINGS", "BAOCAO_SECRET_KEY_FILE", "BAOCAO_TEST_DATABASE_URL"}
 
 
-def resolve_secret(value, where: str):
+def resolve_secret(value, where: str, env=None):
     """Follow ``{"$env": NAME}`` and ``{"$file": PATH}``; other values pass through."""
+    # The environment ``load_settings`` was given, not always os.environ: the
+    # same environment decides both the BAOCAO_* variables and the indirections.
+    env = os.environ if env is None else env
     if not isinstance(value, dict):
         return value
     if set(value) == {"$env"}:
         name = value["$env"]
-        if name not in os.environ:
+        if name not in env:
             raise SettingsError("settings.error.env_missing", setting=where, env=name)
-        return os.environ[name]
+        return env[name]
     if set(value) == {"$file"}:
         path = Path(value["$file"])
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError:
             raise SettingsError("settings.error.file_unreadable", setting=where, path=str(path)) from None
-    return {k: resolve_secret(v, f"{where}.{k}") for k, v in value.items()}
+    return {k: resolve_secret(v, f"{where}.{k}", env) for k, v in value.items()}
 
 
 def _coerce(name: str, value, where: str):
@@ -149,7 +153,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
     for key, value in raw.items():
         if key not in _TOP_KEYS:
             raise SettingsError("settings.error.unknown", setting=key, source=source)
-        values[key] = _coerce(key, resolve_secret(value, key), key)
+        values[key] = _coerce(key, resolve_secret(value, key, env), key)
     if not isinstance(plugin_raw, dict):
         raise SettingsError("settings.error.bad_value", setting="plugins", value=str(plugin_raw)[:60])
     plugin_values: dict = {"config": {}}
@@ -157,7 +161,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         if key in _PLUGIN_KEYS:
             plugin_values[key] = _coerce("allowed_hosts", value, f"plugins.{key}")
         elif isinstance(value, dict) and PLUGIN_NAME_RE.match(key):
-            plugin_values["config"][key] = resolve_secret(value, f"plugins.{key}")
+            plugin_values["config"][key] = resolve_secret(value, f"plugins.{key}", env)
         else:
             raise SettingsError("settings.error.unknown", setting=f"plugins.{key}", source=source)
 
@@ -169,7 +173,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         elif var in _ENV_PLUGINS:
             plugin_values[_ENV_PLUGINS[var]] = _coerce("allowed_hosts", value, var)
         elif var not in _ENV_OTHER:
-            raise SettingsError("settings.error.unknown", setting=var, source="environment")
+            raise SettingsError("settings.error.unknown_env", setting=var)
     if "BAOCAO_SECRET_KEY_FILE" in env and "BAOCAO_SECRET_KEY" not in env:
         values["secret_key"] = resolve_secret({"$file": env["BAOCAO_SECRET_KEY_FILE"]}, "BAOCAO_SECRET_KEY_FILE")
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.models import Unit
+from core.i18n import fold
+from core.models import UNIT_KINDS, Unit
 
 
 def ancestor_ids(unit_id: int) -> list[int]:
@@ -44,9 +45,18 @@ class Node:
     depth: int = 0
 
 
+KIND_ORDER = {kind: i for i, kind in enumerate(UNIT_KINDS)}
+
+
+def sort_key(unit: Unit):
+    """Kind first (departments before communes), then the name as Vietnamese readers
+    expect: "Xã Ái Tử" among the A's, not after "Xã Z…" as a byte order puts it."""
+    return KIND_ORDER.get(unit.kind, len(KIND_ORDER)), fold(unit.name), unit.name
+
+
 def tree(root_id: int | None = None) -> list[Node]:
     """Nested nodes, ordered by kind then name, from ``root_id`` (or every root)."""
-    units = list(Unit.select().order_by(Unit.name))
+    units = sorted(Unit.select(), key=sort_key)
     by_parent: dict[int | None, list[Unit]] = {}
     for unit in units:
         by_parent.setdefault(unit.parent_id, []).append(unit)

@@ -30,7 +30,7 @@ from core.registry import build_registry
 from core.settings import Settings, load_settings
 from web import errors
 from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
-                            SecurityHeadersMiddleware)
+                            SecurityHeadersMiddleware, ServerErrorPage)
 from web.routes import admin, home, session
 from web.templating import build_templates
 
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     core_routes = session.ROUTES + home.ROUTES + admin.ROUTES
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
-    routes = core_routes + plugin_mounts + [Mount("/static", app=_static_files(registry), name="static")]
+    static = _static_files(registry)
+    routes = core_routes + plugin_mounts + [Mount("/static", app=static, name="static")]
 
     @asynccontextmanager
     async def lifespan(app):
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
 
     middleware = [
         Middleware(SecurityHeadersMiddleware, settings=settings),
+        Middleware(ServerErrorPage, handler=errors.server_error),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
         Middleware(RequestContextMiddleware, settings=settings, registry=registry, pm=pm),
         Middleware(CSRFMiddleware, settings=settings, render_error=errors.render_error),
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     app.state.pm = pm
     app.state.registry = registry
     app.state.templates = templates
+    app.state.static = static
     return app
 
 

@@ -33,6 +33,9 @@ def public(fn):
 def login_redirect(request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     url = f"/login?next={quote(target, safe='/')}"
+    if getattr(request.state, "session_expired", False):
+        # The session row is gone by the time the login page loads: say so in the URL.
+        url += "&expired=1"
     if request.state.htmx:
         return Response(status_code=401, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)

@@ -1,8 +1,9 @@
 """Pure ASGI middleware (no ``BaseHTTPMiddleware``: it runs the endpoint in another
 task, which breaks thread- and task-local database connections).
 
-Order, outermost first: request id and security headers → session and request
-context → CSRF. Each plugin's mount is wrapped in ``PluginBoundary``.
+Order, outermost first: request id and security headers → the 500 page →
+trusted hosts → session and request context → CSRF. Each plugin's mount is
+wrapped in ``PluginBoundary``.
 """
 
 from __future__ import annotations
@@ -88,11 +89,53 @@ class SecurityHeadersMiddleware:
                 headers["X-Request-ID"] = request_id
                 if self.settings.production:
                     headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if scope["state"].get("actor") is not None and "cache-control" not in headers:
+                if scope["path"].startswith("/static/") and not self.settings.mode == "development":
+                    # Pages link static files with a content fingerprint (?v=…), so a changed
+                    # file gets a new URL; the cached copy may live long.
+                    headers["Cache-Control"] = "public, max-age=604800"
+                elif scope["state"].get("actor") is not None and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ResponseWatch:
+    """A ``send`` that remembers whether the response has begun: once it has, an
+    error page can no longer replace it and the exception must travel on."""
+
+    def __init__(self, send):
+        self.send, self.started = send, False
+
+    async def __call__(self, message):
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+class ServerErrorPage:
+    """An unhandled exception becomes the 500 page here, inside SecurityHeadersMiddleware.
+
+    Starlette answers its ``Exception`` handler from its outermost middleware,
+    past every header set here, so a 500 page went out without CSP, nosniff or
+    no-store (and it shows the user's name). The handler logs the traceback;
+    the exception goes no further once the page is sent.
+    """
+
+    def __init__(self, app, handler):
+        self.app, self.handler = app, handler
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        watch = ResponseWatch(send)
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:  # noqa: BLE001 — every failure gets the same page
+            if watch.started:
+                raise
+            response = await self.handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 class RequestContextMiddleware:
@@ -220,21 +263,14 @@ class PluginBoundary:
             raise HTTPException(503, detail="plugin_unavailable")
         if self.plugin not in scope.get("state", {}).get("enabled", ()):
             raise HTTPException(404)
-        started = False
-
-        async def watch(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = ResponseWatch(send)
         try:
             await self.app(scope, receive, watch)
         except HTTPException:
             raise
         except Exception as exc:  # noqa: BLE001 — the plugin's fault, not the server's
             self.pm.record_error(self.plugin, "request", exc)
-            if started:
+            if watch.started:
                 raise
             raise PluginRequestError(self.plugin) from exc
 

@@ -8,6 +8,8 @@ below can be searched in turn without one plugin shadowing another.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
 import jinja2
@@ -38,7 +40,22 @@ def build_templates(registry) -> Jinja2Templates:
 
 @jinja2.pass_context
 def url_for(context, name: str, /, **path_params) -> str:
-    return str(context["request"].app.url_path_for(name, **path_params))
+    app = context["request"].app
+    url = str(app.url_path_for(name, **path_params))
+    if name == "static":
+        # A fingerprint of the file's content, so browsers may keep static files for a
+        # long time (one round trip less per page on a slow line) and still see a change.
+        url += f"?v={static_fingerprint(app.state.static, path_params['path'])}"
+    return url
+
+
+@functools.lru_cache(maxsize=512)
+def static_fingerprint(static, path: str) -> str:
+    full_path, _ = static.lookup_path(path)
+    if not full_path:
+        return "0"
+    with open(full_path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:12]
 
 
 def request_context(request) -> dict:
@@ -89,7 +106,9 @@ def build_menu(request) -> list[dict]:
             continue
         current = path == url or (url != "/" and path.startswith(url.rstrip("/") + "/"))
         groups.setdefault(item.group, []).append({"item": item, "url": url, "current": current})
-    return [{"group": g, "entries": e} for g, e in groups.items()]
+    # A plugin's own group is titled with the plugin's label.
+    return [{"group": g, "label": f"nav.group.{g}" if g in MENU_GROUPS else f"{g}.label", "entries": e}
+            for g, e in groups.items()]
 
 
 def template_extras(request, template_name: str) -> dict:

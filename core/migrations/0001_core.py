@@ -43,6 +43,7 @@ def up(migrator, db):
         language = CharField(max_length=5, null=True)
         created_at = DateTimeField(default=now)
         last_login_at = DateTimeField(null=True)
+        previous_login_at = DateTimeField(null=True)
 
         class Meta:
             table_name = "core_user"

@@ -23,7 +23,8 @@ async def login_page(request):
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     return await render(request, "core/login.html", {
         "next": safe_next(request.query_params.get("next"), ""),
-        "expired": request.state.session_expired, "errors": {}, "username": ""})
+        "expired": request.state.session_expired or request.query_params.get("expired") == "1",
+        "errors": {}, "username": ""})
 
 
 @public
@@ -38,10 +39,13 @@ async def login_submit(request):
         return await render(request, "core/login.html", {
             "next": next_url, "expired": False, "username": username,
             "errors": {"form": "login.error.invalid"}}, status_code=422)
-    token = await run_db(accounts.start_session, user, request.client.host if request.client else None,
-                         request.headers.get("user-agent"))
     settings = request.app.state.settings
     names = cookie_names(settings)
+    # A browser that was already logged in leaves its old session behind: end it,
+    # so a copy of the old cookie is worth nothing (security.md SESS-02).
+    await run_db(accounts.end_session, request.cookies.get(names["session"]))
+    token = await run_db(accounts.start_session, user, request.client.host if request.client else None,
+                         request.headers.get("user-agent"))
     response = RedirectResponse(next_url, status_code=303)
     response.headers.append("Set-Cookie", cookie_header(names["session"], token, settings))
     # A fresh CSRF seed at login, so a token learnt before login is worth nothing after it.

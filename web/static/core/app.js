@@ -156,4 +156,159 @@
       select.form.submit();
     }
   });
+
+  // ------------------------------------------------------------ row filter --
+  // <form data-filter-form="#list" method="get"> with an input name="q" and
+  // an optional select name="show" (all | on | off | own) filters the rows
+  // <tr data-filter-text="..." data-state="on|off" data-own="0|1"> inside
+  // #list. Without JavaScript the form is an ordinary GET and the server sends
+  // the rows outside the filter with `hidden`; here the same filter runs live
+  // as the user types, ignoring case and Vietnamese diacritics ("dong hoi"
+  // finds "Đồng Hới"). Inside #list, [data-filter-count] (its data-template
+  // holds {shown} and {total}) and [data-filter-empty] are kept up to date.
+  function fold(text) {
+    return String(text || '').normalize('NFD').replace(/[\u0300-\u036f]/g, '')
+      .replace(/[đĐ]/g, 'd').toLowerCase().replace(/\s+/g, ' ').trim();
+  }
+
+  const foldedText = new WeakMap();
+
+  function filterValues(form) {
+    const q = form.elements.namedItem('q');
+    const show = form.elements.namedItem('show');
+    return {
+      q: q ? q.value : '',
+      show: show ? show.value : 'all'
+    };
+  }
+
+  function applyFilter(form) {
+    const target = document.querySelector(form.getAttribute('data-filter-form'));
+    if (!target) {
+      return;
+    }
+    const values = filterValues(form);
+    const needle = fold(values.q);
+    const rows = target.querySelectorAll('tr[data-filter-text]');
+    let shown = 0;
+    rows.forEach(function (row) {
+      let folded = foldedText.get(row);
+      if (folded === undefined) {
+        folded = fold(row.dataset.filterText);
+        foldedText.set(row, folded);
+      }
+      let match = !needle || folded.indexOf(needle) !== -1;
+      if (match && values.show === 'own') {
+        match = row.dataset.own === '1';
+      } else if (match && (values.show === 'on' || values.show === 'off')) {
+        match = row.dataset.state === values.show;
+      }
+      row.hidden = !match;
+      if (match) {
+        shown += 1;
+      }
+    });
+    const count = target.querySelector('[data-filter-count]');
+    if (count && count.dataset.template) {
+      count.textContent = count.dataset.template
+        .replace('{shown}', shown.toLocaleString(document.documentElement.lang || 'vi'))
+        .replace('{total}', rows.length.toLocaleString(document.documentElement.lang || 'vi'));
+    }
+    const empty = target.querySelector('[data-filter-empty]');
+    if (empty) {
+      empty.hidden = shown > 0;
+    }
+    const active = Boolean(needle) || values.show !== 'all';
+    const clear = form.querySelector('[data-filter-clear]');
+    if (clear) {
+      clear.hidden = !active;
+    }
+    // Keep the address in step, so Reload and a shared link show the same list.
+    if (window.history && typeof window.history.replaceState === 'function') {
+      const url = new URL(window.location.href);
+      url.searchParams.delete('q');
+      url.searchParams.delete('show');
+      if (values.q.trim()) {
+        url.searchParams.set('q', values.q.trim());
+      }
+      if (values.show !== 'all') {
+        url.searchParams.set('show', values.show);
+      }
+      if (url.href !== window.location.href) {
+        window.history.replaceState(window.history.state, '', url.href);
+        // The language switch comes back to this address, filter included.
+        document.querySelectorAll('input[data-current-url]').forEach(function (input) {
+          input.value = url.pathname + url.search;
+        });
+      }
+    }
+  }
+
+  function filterForms() {
+    return document.querySelectorAll('form[data-filter-form]');
+  }
+
+  function setUpFilters() {
+    filterForms().forEach(function (form) {
+      // Filtering is live, so the submit button is not needed.
+      form.querySelectorAll('[data-filter-submit]').forEach(function (button) {
+        button.hidden = true;
+      });
+      applyFilter(form);
+    });
+  }
+
+  let filterTimer = null;
+  document.addEventListener('input', function (event) {
+    const form = event.target && event.target.form;
+    if (!form || !form.hasAttribute('data-filter-form')) {
+      return;
+    }
+    window.clearTimeout(filterTimer);
+    filterTimer = window.setTimeout(function () { applyFilter(form); }, 120);
+  });
+  document.addEventListener('change', function (event) {
+    const form = event.target && event.target.form;
+    if (form && form.hasAttribute('data-filter-form')) {
+      applyFilter(form);
+    }
+  });
+  document.addEventListener('submit', function (event) {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.hasAttribute('data-filter-form')) {
+      event.preventDefault();
+      applyFilter(form);
+    }
+  });
+  document.addEventListener('click', function (event) {
+    const link = event.target instanceof Element && event.target.closest('[data-filter-clear]');
+    const form = link && link.closest('form[data-filter-form]');
+    if (!form) {
+      return;
+    }
+    event.preventDefault();
+    const q = form.elements.namedItem('q');
+    const show = form.elements.namedItem('show');
+    if (q) {
+      q.value = '';
+    }
+    if (show) {
+      show.value = 'all';
+    }
+    applyFilter(form);
+    if (q) {
+      q.focus();
+    }
+  });
+  // A swapped-in list (after saving a row) comes back unfiltered: filter it
+  // again before it is painted.
+  document.addEventListener('htmx:afterSwap', function () {
+    filterForms().forEach(applyFilter);
+  });
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', setUpFilters);
+  } else {
+    setUpFilters();
+  }
 })();

@@ -1,0 +1,214 @@
+"""Browser tests: the real ``baocao demo`` server, driven by headless Chromium.
+
+One demo server and one browser for the whole session (starting them is the
+slow part); each test gets a fresh browser context, so no cookies leak from
+one test to the next. The Chromium is the system one (/usr/bin/chromium):
+Playwright's own browser downloads are never used.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+# cmd_demo prints each demo account as f"  {username:<15} {password}  {full name} — ..."
+LOGIN_LINE = re.compile(r"^  (?P<username>[a-z0-9._-]{3,64}) +(?P<password>\S+)  \S")
+DEMO_USERS = ("quantri", "sotaichinh", "phuongdonghoi")
+START_TIMEOUT = 60.0
+
+
+def pytest_collection_modifyitems(config, items):
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: apt-get install -y chromium")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class Demo:
+    base_url: str
+    logins: dict[str, str]
+    output: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+def _baocao_executable() -> Path:
+    for candidate in (Path(sys.prefix) / "bin" / "baocao", Path(sys.executable).parent / "baocao"):
+        if candidate.exists():
+            return candidate
+    pytest.fail(f"the baocao command is not installed in {sys.prefix} (pip install -e .)")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pump(stream, lines: queue.Queue, output: list[str]) -> None:
+    """Read the server's output to the end: keeps the pipe from filling up and blocking it."""
+    for line in stream:
+        line = line.rstrip("\n")
+        output.append(line)
+        lines.put(line)
+    lines.put(None)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, deadline: float, output: list[str]) -> None:
+    while True:
+        if process.poll() is not None:
+            pytest.fail("the demo server stopped:\n" + "\n".join(output[-40:]))
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer 200 in time:\n" + "\n".join(output[-40:]))
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Demo:
+    """``baocao demo`` in a subprocess, as an operator would run it; stopped at the end."""
+    workdir = tmp_path_factory.mktemp("demo")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAOCAO_")}
+    env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    command = [str(_baocao_executable()), "demo", "--database", str(workdir / "demo.db"), "--port", str(port)]
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace")
+    output: list[str] = []
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines, output), daemon=True).start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        logins: dict[str, str] = {}
+        while len(logins) < len(DEMO_USERS):
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail("the demo printed no logins in time:\n" + "\n".join(output[-40:]))
+            if line is None:
+                pytest.fail(f"the demo exited ({process.wait()}) before printing its logins:\n"
+                            + "\n".join(output[-40:]))
+            match = LOGIN_LINE.match(line)
+            if match:
+                logins[match["username"]] = match["password"]
+        assert set(logins) == set(DEMO_USERS), logins.keys()
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(base_url + "/healthz", process, deadline, output)
+        yield Demo(base_url, logins, output)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Session:
+    """One browser tab with what it printed to the console, and a few shortcuts."""
+
+    def __init__(self, page, demo: Demo, name: str):
+        self.page, self.demo, self.name = page, demo, name
+        self.console: list[tuple[str, str]] = []
+        self.page_errors: list[str] = []
+        page.on("console", lambda message: self.console.append((message.type, message.text)))
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+
+    def goto(self, path: str):
+        return self.page.goto(self.demo.url(path))
+
+    def login(self, username: str, password: str | None = None, lang: str = "vi") -> None:
+        page = self.page
+        self.goto("/login")
+        page.fill("#username", username)
+        page.fill("#password", self.demo.logins[username] if password is None else password)
+        with page.expect_navigation():
+            page.click("form[action='/login'] button[type=submit]")
+        if password is None:
+            # The language is remembered per account, and another test may have changed it.
+            self.set_language(lang)
+
+    def set_language(self, lang: str) -> None:
+        page = self.page
+        if page.get_attribute("html", "lang") == lang:
+            return
+        with page.expect_navigation():
+            page.select_option("#lang-select", lang)  # app.js submits the form on change
+        assert page.get_attribute("html", "lang") == lang
+
+    def shot(self, name: str, *, full_page: bool = True) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{self.name}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def console_errors(self) -> list[str]:
+        return [text for kind, text in self.console if kind == "error"]
+
+    def csp_violations(self) -> list[str]:
+        return [text for text in self.console_errors() if "Content Security Policy" in text]
+
+    def horizontal_overflow(self) -> int:
+        """How many pixels the page is wider than the window (0: no sideways scrolling)."""
+        return self.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+@pytest.fixture
+def open_session(browser, demo):
+    """Open a fresh browser context: ``open_session("desktop")`` or ``open_session("phone", PHONE)``."""
+    contexts = []
+
+    def open_(name: str = "desktop", viewport: dict | None = None, locale: str = "vi-VN") -> Session:
+        context = browser.new_context(viewport=viewport or DESKTOP, locale=locale,
+                                      extra_http_headers={"Accept-Language": locale})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return Session(context.new_page(), demo, name)
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def session(open_session) -> Session:
+    return open_session("desktop")

@@ -1,0 +1,113 @@
+"""The operator's view of broken plugins: ``baocao plugins`` and ``baocao migrate``.
+
+The commands run in a subprocess, as an operator runs them, with the settings
+in the environment. Fixture plugins reach them the way a vendor's package
+does: a distribution "installed" into a folder on PYTHONPATH whose entry points
+(group ``baocao.plugins``) point at the fixture packages, allow-listed with
+``BAOCAO_PLUGINS_ALLOW_EXTERNAL``. A bad plugin name or a colliding permission
+code must end in one line naming the culprit, with the traceback only in the log.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.plugins import ENTRY_POINT_GROUP
+from tests.fixtures.vendor import install_dist
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY_POINTS = {
+    "Bad-Name": "tests.fixtures.plugins.fx_good",
+    "fx_dup_permission": "tests.fixtures.plugins.fx_dup_permission",
+    "fx_good": "tests.fixtures.plugins.fx_good",
+}
+
+
+@pytest.fixture
+def baocao(tmp_path, database_url):
+    """``baocao(*args, **env)`` → CompletedProcess; the fixture distribution is installed."""
+    site = install_dist(tmp_path / "site-packages", "baocao-cli-fixtures", "0.0.1", {ENTRY_POINT_GROUP: ENTRY_POINTS})
+
+    def run(*args, **env):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("BAOCAO_", "PYTEST_"))}
+        environment.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), PYTHONDONTWRITEBYTECODE="1",
+                           BAOCAO_DATABASE_URL=database_url, BAOCAO_LOG_FILE=str(tmp_path / "baocao.log"))
+        environment.update(env)
+        return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, timeout=120)
+
+    run.log = tmp_path / "baocao.log"
+    return run
+
+
+def assert_no_traceback(result):
+    for stream in (result.stdout, result.stderr):
+        assert "Traceback" not in stream and '  File "' not in stream
+
+
+def lines_naming(text, *words):
+    return [line for line in text.splitlines() if all(w in line for w in words)]
+
+
+def test_all_good_lists_plugins_and_exits_0(baocao):
+    result = baocao("plugins", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_good")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    (row,) = lines_naming(result.stdout, "fx_good")
+    assert row.split()[:4] == ["fx_good", "0.0.1", "entrypoint", "ok"]
+    (row,) = lines_naming(result.stdout, "fx_dup_permission")
+    assert "not_allowed" in row  # installed, not allow-listed: listed but never loaded
+    for name in ("kinhte_xahoi", "chuyen_nganh", "national_link"):
+        assert lines_naming(result.stdout, name, "builtin", "ok")
+
+
+def test_a_bad_plugin_name_is_one_line_naming_it(baocao):
+    result = baocao("plugins", BAOCAO_PLUGINS_ALLOW_EXTERNAL="Bad-Name,fx_good")
+    assert result.returncode == 1
+    assert_no_traceback(result)
+    (message,) = result.stderr.splitlines()
+    assert "Bad-Name" in message and "registration" in message and "invalid plugin name" in message
+    (row,) = lines_naming(result.stdout, "Bad-Name")
+    assert "failed" in row and "registration" in row
+    assert lines_naming(result.stdout, "fx_good", "ok")  # the others still load
+    log = baocao.log.read_text(encoding="utf-8")
+    assert "plugin Bad-Name failed at registration" in log and "Traceback" in log
+
+
+def test_a_bad_plugin_name_in_settings_stops_with_one_line(baocao):
+    result = baocao("plugins", BAOCAO_PLUGINS_DISABLED="Bad-Name")
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    (message,) = result.stderr.splitlines()
+    assert message.startswith("baocao: ") and '"Bad-Name"' in message
+
+
+def test_a_colliding_permission_code_is_named(baocao):
+    result = baocao("plugins", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_dup_permission,fx_good")
+    assert result.returncode == 1
+    assert_no_traceback(result)
+    culprit = lines_naming(result.stderr, "plugin fx_dup_permission failed at declaration",
+                           '"fx_dup_permission.item.view"')
+    assert len(culprit) == 1
+    assert all(line.startswith("ERROR ") for line in result.stderr.splitlines())
+    (row,) = lines_naming(result.stdout, "fx_dup_permission", "declaration")
+    assert "failed" in row and "fx_dup_permission.item.view" in row
+    assert "Traceback" in baocao.log.read_text(encoding="utf-8")
+
+
+def test_migrate_names_the_failed_plugin_and_migrates_the_rest(baocao):
+    result = baocao("migrate", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_dup_permission,fx_good,Bad-Name")
+    assert result.returncode == 1
+    assert_no_traceback(result)
+    assert lines_naming(result.stdout, "core:", "0001_core")
+    assert lines_naming(result.stdout, "fx_good:", "0001_item")
+    for name, stage in (("fx_dup_permission", "declaration"), ("Bad-Name", "registration")):
+        assert len(lines_naming(result.stderr, f"plugin {name} failed at {stage}")) >= 1
+    again = baocao("migrate", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_good")
+    assert again.returncode == 0, again.stderr
+    assert lines_naming(again.stdout, "fx_good:", "0 ")  # nothing left to apply

@@ -1,0 +1,302 @@
+"""Catalogues, language negotiation, Vietnamese number and date formats, search folding."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import re
+import string
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.i18n import (CORE_LOCALE_DIR, LANGUAGES, Catalog, core_catalog, fold, format_date, format_datetime,
+                       format_number, negotiate)
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY_RE = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
+
+
+# -- numbers and dates ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, vi, en", [
+    (1234.5, "1.234,5", "1,234.5"),
+    (1234567, "1.234.567", "1,234,567"),
+    (Decimal("1234567.25"), "1.234.567,25", "1,234,567.25"),
+    (-9876.5, "-9.876,5", "-9,876.5"),
+    (0, "0", "0"),
+    (0.5, "0,5", "0.5"),
+    (999, "999", "999"),
+    ("1000", "1.000", "1,000"),
+])
+def test_format_number(value, vi, en):
+    assert format_number(value, "vi") == vi
+    assert format_number(value, "en") == en
+
+
+def test_format_number_with_fixed_decimals():
+    assert format_number(1234.5, "vi", decimals=2) == "1.234,50"
+    assert format_number(1234.56, "en", decimals=1) == "1,234.6"
+
+
+@pytest.mark.parametrize("value, decimals, vi", [
+    (2.5, 0, "3"), (3.5, 0, "4"), (1234.5, 0, "1.235"), (2.345, 2, "2,35"), (-2.5, 0, "-3"), (0.125, 2, "0,13"),
+])
+def test_rounding_is_half_up_as_in_statistical_tables(value, decimals, vi):
+    assert format_number(value, "vi", decimals=decimals) == vi
+
+
+def test_format_number_of_nothing_is_empty():
+    assert format_number(None) == "" and format_number("") == ""
+
+
+def test_vietnamese_is_the_default_format():
+    assert format_number(1234.5) == "1.234,5"
+    assert format_date(dt.date(2026, 1, 5)) == "05/01/2026"
+
+
+def test_format_date():
+    day = dt.date(2026, 1, 5)
+    assert format_date(day, "vi") == "05/01/2026"
+    assert format_date(day, "en") == "2026-01-05"
+    assert format_date(dt.datetime(2025, 7, 1, 23, 59), "vi") == "01/07/2025"
+    assert format_date(None) == ""
+
+
+def test_format_datetime_shows_vietnam_time():
+    stored = dt.datetime(2026, 1, 5, 20, 30)  # naive UTC, as stored
+    assert format_datetime(stored, "vi") == "03:30 06/01/2026"
+    assert format_datetime(stored, "en") == "2026-01-06 03:30"
+    assert format_datetime(stored.replace(tzinfo=dt.timezone.utc), "vi") == "03:30 06/01/2026"
+    assert format_datetime(None) == ""
+
+
+# -- negotiation ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("header, expected", [
+    ("en", "en"),
+    ("vi-VN,vi;q=0.9,en-US;q=0.8,en;q=0.7", "vi"),
+    ("en-US,en;q=0.9,vi;q=0.8", "en"),
+    ("fr-FR, fr;q=0.9, vi;q=0.5, en;q=0.4", "vi"),
+    ("en;q=0.1, vi;q=0.9", "vi"),
+    ("vi;q=0.3, en", "en"),
+    ("EN-gb", "en"),
+    ("fr, de", None),
+    ("", None),
+    (None, None),
+    ("en;q=abc, vi", "vi"),
+    ("en;q=0, vi;q=0.1", "vi"),
+    ("en;q=0", None),
+    ("*", None),
+])
+def test_negotiate(header, expected):
+    assert negotiate(header) == expected
+
+
+def test_negotiate_keeps_header_order_between_equal_qualities():
+    assert negotiate("vi, en") == "vi" and negotiate("en, vi") == "en"
+
+
+# -- folding for search -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, folded", [
+    ("Dân số", "dan so"),
+    ("Đồng Hới", "dong hoi"),
+    ("ĐẮK LẮK", "dak lak"),
+    ("Quảng Trị", "quang tri"),
+    ("Thống kê tỉnh", "thong ke tinh"),
+    ("plain ascii", "plain ascii"),
+])
+def test_fold(text, folded):
+    assert fold(text) == folded
+
+
+def test_fold_ignores_how_the_text_was_typed():
+    import unicodedata
+
+    word = "Nghệ An đường"
+    assert fold(unicodedata.normalize("NFD", word)) == fold(unicodedata.normalize("NFC", word)) == "nghe an duong"
+
+
+# -- catalogues ---------------------------------------------------------------------------------------
+
+def load(path: Path) -> dict[str, str]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def catalogue_dirs() -> list[tuple[str | None, Path]]:
+    dirs = [(None, CORE_LOCALE_DIR)]
+    dirs += [(p.parent.name, p) for p in sorted((ROOT / "plugins").glob("*/locale"))]
+    return dirs
+
+
+def merged() -> dict[str, dict[str, str]]:
+    catalog = Catalog()
+    for prefix, directory in catalogue_dirs():
+        catalog.add_dir(directory, prefix=prefix)
+    return catalog.messages
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@pytest.mark.parametrize("prefix, directory", catalogue_dirs(), ids=lambda v: str(v))
+def test_vi_and_en_have_the_same_keys_and_placeholders(prefix, directory):
+    vi, en = load(directory / "vi.json"), load(directory / "en.json")
+    assert sorted(set(vi) ^ set(en)) == []
+    for key in vi:
+        assert vi[key].strip() and en[key].strip(), key
+        assert _fields(vi[key]) == _fields(en[key]), key
+        assert KEY_RE.match(key), key
+        if prefix:
+            assert key.startswith(prefix + "."), key
+
+
+def test_catalogue_files_are_nfc():
+    import unicodedata
+
+    for _, directory in catalogue_dirs():
+        for lang in LANGUAGES:
+            text = (directory / f"{lang}.json").read_text(encoding="utf-8")
+            assert unicodedata.normalize("NFC", text) == text, directory / f"{lang}.json"
+
+
+def test_gettext_falls_back_to_vietnamese_then_to_the_key():
+    catalog = Catalog()
+    catalog.messages = {"vi": {"a.only_vi": "Chỉ tiếng Việt", "a.hello": "Xin chào {name}"}, "en": {}}
+    assert catalog.gettext("en", "a.only_vi") == "Chỉ tiếng Việt"
+    assert catalog.gettext("fr", "a.hello", name="An") == "Xin chào An"
+    assert catalog.gettext("en", "a.missing") == "a.missing"
+    assert catalog.gettext("vi", "a.hello", wrong="x") == "Xin chào {name}"  # never crashes a page
+
+
+# -- every key the code and the templates use exists in both languages --------------------------------
+
+TEMPLATE_DIRS = [ROOT / "web" / "templates", *sorted((ROOT / "plugins").glob("*/templates"))]
+LITERAL = re.compile(r"""_\(\s*(["'])([^"']+)\1\s*[,)]""")
+DYNAMIC = re.compile(r"""_\(\s*(["'])([^"']+)\1\s*~\s*([^)]*)\)""")
+
+
+def dynamic_keys() -> dict[str, set[str]]:
+    """Every concatenated key prefix in the templates → the keys it can produce."""
+    from core.plugins import STAGES
+    from core.registry import MENU_GROUPS
+    from web.errors import KNOWN
+
+    statuses = {str(s) for s in KNOWN}
+    return {
+        "error.": {f"error.{s}.{part}" for s in statuses for part in ("title", "text")},
+        "plugins.source.": {f"plugins.source.{s}" for s in ("builtin", "entrypoint", "extra", "settings")},
+        "plugins.status.": {f"plugins.status.{s}" for s in ("ok", "failed", "not_allowed", "blocked")},
+        "plugins.stage.": {f"plugins.stage.{s}" for s in STAGES},
+        "nav.group.": {f"nav.group.{g}" for g in MENU_GROUPS},
+        "password.": {f"password.{f}" for f in ("current", "new", "confirm")},
+        "activation.filter.": {f"activation.filter.{v}" for v in ("all", "off", "on", "own")},
+    }
+
+
+def template_keys() -> tuple[set[str], set[str]]:
+    literal, prefixes = set(), set()
+    for directory in TEMPLATE_DIRS:
+        for path in directory.rglob("*.html"):
+            text = path.read_text(encoding="utf-8")
+            literal |= {m.group(2) for m in LITERAL.finditer(text)}
+            prefixes |= {m.group(2) for m in DYNAMIC.finditer(text)}
+    return literal, prefixes
+
+
+MESSAGE_CALLS = {"SettingsError", "PluginError", "StartupError", "BaocaoError", "NotFound", "Forbidden",
+                 "ValidationError", "_t", "gettext", "translate"}
+
+
+def _strings(node) -> list[str]:
+    """String constants in a node, looking into dict, list and tuple literals."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Dict):
+        return [s for v in node.values for s in _strings(v)]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [s for e in node.elts for s in _strings(e)]
+    return []
+
+
+def _name(func) -> str:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def python_keys(path: Path) -> set[str]:
+    """Message keys a Python module hands to the catalogue."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            name = _name(node.func)
+            if name in MESSAGE_CALLS:
+                for arg in [*node.args, *(k.value for k in node.keywords)]:
+                    found += _strings(arg)
+            elif name in ("Permission", "MenuItem", "Widget") and len(node.args) > 1:
+                found += _strings(node.args[1])
+            elif name == "setdefault" and _name(getattr(node.func, "value", None)) == "errors":
+                found += _strings(node.args[1])
+            if name in ("Permission", "MenuItem", "Widget", "Domain"):
+                found += [s for k in node.keywords if k.arg in ("label", "title", "description")
+                          for s in _strings(k.value)]
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and _name(target.value) == "errors":
+                    found += _strings(node.value)
+                if isinstance(target, ast.Name) and target.id == "key":
+                    found += _strings(node.value)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == "errors":
+                    found += _strings(value)
+    return {s for s in found if KEY_RE.match(s)}
+
+
+def code_keys() -> dict[str, set[str]]:
+    files = sorted([*(ROOT / "core").rglob("*.py"), *(ROOT / "web").rglob("*.py")])
+    return {str(p.relative_to(ROOT)): keys for p in files if (keys := python_keys(p))}
+
+
+def test_the_key_scanners_find_keys():
+    # Guards the tests below against passing on nothing found.
+    literal, prefixes = template_keys()
+    assert {"login.title", "nav.logout", "error.request_id"} <= literal
+    assert "error." in prefixes
+    keys = set().union(*code_keys().values())
+    assert {"settings.error.unknown", "settings.error.database_url", "plugin.error.bad_name",
+            "account.error.password_length", "account.error.current_password", "login.error.invalid",
+            "cli.init.admin", "startup.error.argon2", "error.generic", "perm.core.plugin.admin",
+            "nav.home"} <= keys
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_template_key_exists(lang):
+    literal, _ = template_keys()
+    missing = sorted(k for k in literal if KEY_RE.match(k) and k not in merged()[lang])
+    assert missing == []
+
+
+def test_every_dynamic_template_key_is_known_and_exists():
+    _, prefixes = template_keys()
+    known = dynamic_keys()
+    assert sorted(prefixes - set(known)) == [], "a template builds keys from a new prefix: enumerate its values here"
+    for lang in LANGUAGES:
+        missing = sorted(k for p in prefixes for k in known[p] if k not in merged()[lang])
+        assert missing == [], lang
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_key_used_in_python_exists(lang):
+    messages = merged()[lang]
+    missing = {f: sorted(k for k in keys if k not in messages) for f, keys in code_keys().items()}
+    assert {f: k for f, k in missing.items() if k} == {}
+
+
+def test_core_catalogue_is_what_the_app_loads():
+    catalog = core_catalog()
+    assert catalog.messages["vi"] == load(CORE_LOCALE_DIR / "vi.json")
+    assert catalog.messages["en"] == load(CORE_LOCALE_DIR / "en.json")

@@ -1,0 +1,177 @@
+"""The shape of the repository: the import rules between the three layers, the
+top-level folders, and the packaging facts an operator installs from."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_API = {"core.api", "web.api"}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str, int]]:
+    """(line, absolute module name, relative level) for every import in a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name, 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 0:
+                # ``from core import accounts`` imports core.accounts: name each member.
+                found.extend((node.lineno, f"{module}.{alias.name}" if module in ("core", "web") else module, 0)
+                             for alias in node.names)
+            else:
+                found.append((node.lineno, module, node.level))
+    return found
+
+
+def python_files(folder: str) -> list[Path]:
+    files = sorted(p for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts)
+    assert files, f"no Python files under {folder}/"
+    return files
+
+
+def _top(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def test_imported_modules_sees_every_form_of_import(tmp_path):
+    source = tmp_path / "sample.py"
+    source.write_text("import web.app\nfrom starlette.routing import Route\nfrom core import accounts\n"
+                      "from . import models\ndef f():\n    import web\n", encoding="utf-8")
+    names = {name for _, name, level in imported_modules(source) if level == 0}
+    assert names == {"web.app", "starlette.routing", "core.accounts", "web"}
+
+
+# anyio (threads for run_db) is allowed in core: it is not the web framework.
+FORBIDDEN_IN_CORE = {"web", "starlette"}
+
+
+def core_offenders(paths) -> list[str]:
+    return [f"{path.name}:{line} imports {name}" for path in paths
+            for line, name, level in imported_modules(path) if level == 0 and _top(name) in FORBIDDEN_IN_CORE]
+
+
+def test_core_never_imports_the_web_layer_or_starlette():
+    offenders = core_offenders(python_files("core"))
+    assert offenders == [], "core/ is the domain layer: " + "; ".join(offenders)
+
+
+def test_the_core_rule_allows_anyio_and_catches_starlette(tmp_path):
+    source = tmp_path / "service.py"
+    source.write_text("import anyio.to_thread\nfrom starlette.requests import Request\n", encoding="utf-8")
+    assert core_offenders([source]) == ["service.py:2 imports starlette.requests"]
+
+
+def test_plugins_import_only_the_public_api():
+    offenders = []
+    for path in python_files("plugins"):
+        for line, name, level in imported_modules(path):
+            if level:
+                continue  # the plugin's own modules
+            if _top(name) in ("core", "web") and name not in PUBLIC_API \
+                    and not any(name.startswith(api + ".") for api in PUBLIC_API):
+                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert offenders == [], "a plugin imports only core.api and web.api: " + "; ".join(offenders)
+
+
+def test_the_plugin_import_rule_catches_a_private_import(tmp_path):
+    # The rule above, applied to a file that breaks it, finds the culprit.
+    source = tmp_path / "bad.py"
+    source.write_text("from core.api import hookimpl\nfrom core import accounts\nfrom web.guards import require\n",
+                      encoding="utf-8")
+    private = [n for _, n, lvl in imported_modules(source)
+               if not lvl and _top(n) in ("core", "web") and n not in PUBLIC_API]
+    assert private == ["core.accounts", "web.guards"]
+
+
+# -- top level -------------------------------------------------------------------
+
+REQUIRED_TOP = {"core", "plugins", "web", "tests", "pyproject.toml", "README.md"}
+OPTIONAL_TOP = {"docs", "bench", ".ci"}
+
+
+def _git(*args) -> list[str]:
+    out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def top_level_entries() -> set[str]:
+    """Tracked entries plus new files git does not ignore (build artefacts and caches are ignored)."""
+    paths = _git("ls-files") + _git("ls-files", "--others", "--exclude-standard")
+    return {p.split("/", 1)[0] for p in paths}
+
+
+def test_the_top_level_holds_only_the_agreed_folders_and_files():
+    entries = top_level_entries()
+    assert REQUIRED_TOP <= entries, f"missing at the top level: {sorted(REQUIRED_TOP - entries)}"
+    stray = {e for e in entries - REQUIRED_TOP - OPTIONAL_TOP if not e.startswith(".")}
+    assert stray == set(), f"unexpected top-level entries: {sorted(stray)}"
+
+
+def test_caches_and_build_artefacts_are_ignored_by_git():
+    ignored = _git("check-ignore", "--no-index", ".venv/x", "core/__pycache__/x.pyc", "baocao.egg-info/PKG-INFO",
+                   "baocao.db", "baocao-demo.db", ".pytest_cache/x", ".hypothesis/x")
+    assert len(ignored) == 7
+
+
+# -- pyproject.toml -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def _requirements(specs: list[str]) -> dict[str, str]:
+    """name (normalised, extras dropped) → version specifier."""
+    out = {}
+    for spec in specs:
+        match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*([^;]*?)\s*(;.*)?", spec)
+        assert match, spec
+        out[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(3)
+    return out
+
+
+def test_distribution_and_python_version(project):
+    assert project["name"] == "baocao"
+    assert project["requires-python"].replace(" ", "") == ">=3.11"
+
+
+def test_console_script(project):
+    assert project["scripts"] == {"baocao": "core.cli:main"}
+
+
+RUNTIME = ["pluggy", "starlette", "peewee", "jinja2", "cryptography", "uvicorn", "python-multipart",
+           "holidays", "huey", "openpyxl"]
+
+
+@pytest.mark.parametrize("name", RUNTIME)
+def test_runtime_dependency_has_a_version_range(project, name):
+    deps = _requirements(project["dependencies"])
+    assert name in deps, f"{name} is not a runtime dependency"
+    assert re.search(r"(>=|~=|==)\s*\d", deps[name]), f"{name} has no lower bound: {deps[name]!r}"
+
+
+def test_the_pinned_major_versions(project):
+    deps = _requirements(project["dependencies"])
+    # Starlette 1.x only (the app is written against the 1.0 API).
+    assert re.search(r">=\s*1(\.|,|$)", deps["starlette"]) and re.search(r"<\s*2", deps["starlette"])
+    assert re.search(r">=\s*4\.5", deps["peewee"])
+    # Argon2id with PHC strings needs cryptography 48 (security.md F17).
+    assert re.search(r">=\s*(4[89]|[5-9]\d)", deps["cryptography"])
+
+
+def test_extras(project):
+    extras = project["optional-dependencies"]
+    assert {"postgres", "test"} <= set(extras)
+    assert "psycopg" in _requirements(extras["postgres"])
+    test_deps = _requirements(extras["test"])
+    assert {"pytest", "hypothesis"} <= set(test_deps)
