@@ -2,33 +2,64 @@
 
 The session cookie holds a random token; the database holds only its SHA-256,
 so a copy of the database does not hand out live sessions. Logging out, an
-idle timeout or the absolute lifetime end a session on the server.
+idle timeout or the absolute lifetime end a session on the server; system
+administrators get a shorter idle timeout (security.md SESS-04).
+
+Logging in is guarded twice (AUTH-06): an account is locked after a number of
+consecutive failures, and each client address may try only so many times a
+minute. Both are counted in the database, so every worker process agrees. A
+locked, disabled or unknown account gets the same answer as a wrong password
+(AUTH-07).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import math
 import secrets
 import string
 import unicodedata
 from dataclasses import dataclass
 
-from core import passwords
-from core.db import transaction
+from peewee import BooleanField, Case, CharField, DateTimeField
+
+from core import audit, passwords
+from core.db import CoreModel, db, is_sqlite, transaction
 from core.errors import ValidationError
 from core.models import Session, Unit, User, utcnow
+from core.passwords import check_password_policy
+from core.settings import Settings
+
+log = logging.getLogger("baocao.accounts")
 
 USERNAME_CHARS = set(string.ascii_lowercase + string.digits + "._-")
+RATE_WINDOW = dt.timedelta(minutes=1)
+# Rows older than this are purged. The rate limit needs one minute of them; the rest
+# lets an administrator see who tried an account before it was locked.
+LOGIN_ATTEMPT_RETENTION = dt.timedelta(days=30)
+
+
+class LoginAttempt(CoreModel):
+    """One login attempt from one client address (migration 0004), for the rate limit."""
+
+    address = CharField(max_length=64)  # request.client.host: no X-Forwarded-For is trusted
+    attempted_at = DateTimeField(default=utcnow)
+    username = CharField(max_length=64)  # as typed (normalised); may name no account
+    success = BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("address", "attempted_at"), False), (("attempted_at",), False))
 
 
 def normalise_username(username: str) -> str:
     return unicodedata.normalize("NFC", (username or "").strip()).lower()
 
 
-def validate_new_password(password: str) -> None:
-    if not (passwords.MIN_LENGTH <= passwords.length(password) <= passwords.MAX_LENGTH):
-        raise ValidationError({"password": "account.error.password_length"})
+def validate_new_password(password: str, *, user=None, unit=None) -> None:
+    """The password rules (``core.passwords.check_password_policy``) under their older name."""
+    check_password_policy(password, user=user, unit=unit)
 
 
 def create_user(username: str, full_name: str, password: str, unit: Unit, *, is_admin=False,
@@ -42,7 +73,8 @@ def create_user(username: str, full_name: str, password: str, unit: Unit, *, is_
     if not full_name.strip():
         errors["full_name"] = "form.error.required"
     try:
-        validate_new_password(password)
+        # An unsaved User carries the names the password must not be built on.
+        check_password_policy(password, user=User(username=username, full_name=full_name), unit=unit)
     except ValidationError as exc:
         errors.update(exc.errors)
     if errors:
@@ -59,22 +91,131 @@ def random_password(length: int = 16) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The user for these credentials, or None. Unknown users cost the same time."""
+def _not_locked(now: dt.datetime):
+    return User.locked_until.is_null() | (User.locked_until <= now)
+
+
+def is_locked(user: User, now: dt.datetime | None = None) -> bool:
+    """Whether the account is locked out now (for the account screens; never tell a visitor)."""
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
+def temporary_password_expired(user: User, now: dt.datetime | None = None) -> bool:
+    """An administrator-issued password not replaced in time no longer logs in (AUTH-05)."""
+    expires = getattr(user, "password_expires_at", None)
+    return bool(user.must_change_password and expires is not None and expires <= (now or utcnow()))
+
+
+def unlock(user: User | int) -> None:
+    """An administrator's unlock: the account may log in again at once, with a fresh count."""
+    user_id = user if isinstance(user, int) else user.id
+    with transaction():
+        User.update(failed_logins=0, locked_until=None).where(User.id == user_id).execute()
+    log.info("account %d unlocked", user_id)
+
+
+def _count_failure(user: User, threshold: int, minutes: int, now: dt.datetime) -> None:
+    """One more consecutive failure; the one reaching ``threshold`` locks the account.
+
+    Counted in SQL, not read-modify-write in Python, so parallel wrong guesses from
+    several workers are all counted. An expired lock starts the count again at 1.
+    """
+    with transaction():
+        User.update(failed_logins=Case(None, [(User.locked_until.is_null(), User.failed_logins + 1)], 1),
+                    locked_until=None).where((User.id == user.id) & _not_locked(now)).execute()
+        locked = (User.update(locked_until=now + dt.timedelta(minutes=minutes))
+                  .where((User.id == user.id) & (User.failed_logins >= threshold) & User.locked_until.is_null())
+                  .execute())
+    if locked:
+        log.warning("account %d locked for %d minutes after %d failed logins", user.id, minutes, threshold)
+        audit.record("auth.locked", unit=user.unit_id, object_type="user", object_id=user.id, result="denied",
+                     details={"failed_logins": threshold, "minutes": minutes})
+
+
+def authenticate(username: str, password: str, *, lockout_threshold: int = Settings.lockout_threshold,
+                 lockout_minutes: int = Settings.lockout_minutes, now: dt.datetime | None = None) -> User | None:
+    """The user for these credentials, or None.
+
+    Unknown, disabled and locked accounts are refused like a wrong password and cost
+    the same time (a dummy hash). A locked account is refused even with the right
+    password; a successful login resets the failure count.
+    """
+    now = now or utcnow()
     user = User.get_or_none(User.username == normalise_username(username))
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or is_locked(user, now) or temporary_password_expired(user, now):
         passwords.dummy_verify(password)
         return None
     if not passwords.verify_password(password, user.password_hash):
+        _count_failure(user, lockout_threshold, lockout_minutes, now)
         return None
+    changes = {User.failed_logins: 0, User.locked_until: None,
+               # Kept so the user can see when the account was last used before now.
+               User.previous_login_at: User.last_login_at, User.last_login_at: now}
+    if passwords.needs_rehash(user.password_hash):
+        changes[User.password_hash] = passwords.hash_password(password)  # slow: outside the transaction
     with transaction():
-        if passwords.needs_rehash(user.password_hash):
-            user.password_hash = passwords.hash_password(password)
-        # Kept so the user can see when the account was last used before now.
-        user.previous_login_at = user.last_login_at
-        user.last_login_at = utcnow()
-        user.save()
-    return user
+        # Only if no parallel wrong guess locked the account since it was read above.
+        done = User.update(changes).where((User.id == user.id) & _not_locked(now)).execute()
+    return User.get_by_id(user.id) if done else None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    retry_after: int | None = None  # seconds: the client address is over its rate limit
+
+
+def _serialise_address(address: str) -> None:
+    """Make one address's attempts take turns, so N workers cannot let N extra through.
+    SQLite needs nothing: its transactions begin IMMEDIATE and so take turns already."""
+    if not is_sqlite():
+        key = int.from_bytes(hashlib.sha256(f"login:{address}".encode()).digest()[:8], "big", signed=True)
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+def login(username: str, password: str, address: str | None, *, rate_per_minute: int,
+          lockout_threshold: int = Settings.lockout_threshold, lockout_minutes: int = Settings.lockout_minutes,
+          now: dt.datetime | None = None) -> LoginResult:
+    """Rate-limit the client address, then ``authenticate``.
+
+    An address that made ``rate_per_minute`` attempts in the last minute is refused
+    without checking the password (no Argon2 work for it either); the refusal is not
+    counted, so ``retry_after`` stays true however often it retries.
+    """
+    now = now or utcnow()
+    address = (address or "unknown")[:64]
+    with transaction():
+        _serialise_address(address)
+        recent = [row.attempted_at for row in
+                  LoginAttempt.select(LoginAttempt.attempted_at)
+                  .where((LoginAttempt.address == address) & (LoginAttempt.attempted_at > now - RATE_WINDOW))
+                  .order_by(LoginAttempt.attempted_at.desc()).limit(rate_per_minute)]
+        if len(recent) >= rate_per_minute:
+            # The oldest of those must leave the window before the next attempt is let through.
+            wait = (recent[-1] + RATE_WINDOW - now).total_seconds()
+            log.warning("login rate limit reached for address %r", address)
+            audit.record("auth.login_failed", result="denied",
+                         details={"username": normalise_username(username)[:64], "reason": "rate_limit"})
+            return LoginResult(None, retry_after=max(1, math.ceil(wait)))
+        attempt = LoginAttempt.create(address=address, attempted_at=now,
+                                      username=normalise_username(username)[:64], success=False)
+    user = authenticate(username, password, lockout_threshold=lockout_threshold,
+                        lockout_minutes=lockout_minutes, now=now)
+    with transaction():
+        if user is not None:
+            LoginAttempt.update(success=True).where(LoginAttempt.id == attempt.id).execute()
+            audit.record("auth.login", actor=user, object_type="user", object_id=user.id)
+        else:
+            # The name typed is kept (never the password): it shows who is being guessed.
+            audit.record("auth.login_failed", result="failed",
+                         details={"username": normalise_username(username)[:64]})
+    return LoginResult(user)
+
+
+def purge_login_attempts(*, now: dt.datetime | None = None) -> int:
+    now = now or utcnow()
+    with transaction():
+        return LoginAttempt.delete().where(LoginAttempt.attempted_at < now - LOGIN_ATTEMPT_RETENTION).execute()
 
 
 def _digest(token: str) -> str:
@@ -97,8 +238,12 @@ class SessionState:
 
 
 def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
-                   now: dt.datetime | None = None) -> SessionState:
-    """Look up the session for a cookie token, ending it if it has timed out."""
+                   admin_idle_minutes: int | None = None, now: dt.datetime | None = None) -> SessionState:
+    """Look up the session for a cookie token, ending it if it has timed out.
+
+    A system administrator's session times out after ``admin_idle_minutes`` when that
+    is shorter (security.md SESS-04); the absolute lifetime is the same for everyone.
+    """
     if not token or len(token) > 100:
         return SessionState(None)
     now = now or utcnow()
@@ -106,14 +251,18 @@ def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
                .where(Session.token_hash == _digest(token)).first())
     if session is None:
         return SessionState(None)
-    idle_limit = now - dt.timedelta(minutes=idle_minutes)
+    idle = dt.timedelta(minutes=idle_minutes)
+    if admin_idle_minutes and session.user.is_admin:
+        idle = min(idle, dt.timedelta(minutes=admin_idle_minutes))
+    idle_limit = now - idle
     life_limit = now - dt.timedelta(hours=lifetime_hours)
     if session.last_seen_at < idle_limit or session.created_at < life_limit or not session.user.is_active:
         with transaction():
             Session.delete().where(Session.id == session.id).execute()
         return SessionState(None, expired=True)
-    # Refresh the idle clock at most once a minute: one write per minute, not per request.
-    if now - session.last_seen_at > dt.timedelta(minutes=1):
+    # Refresh the idle clock at most once a minute (one write per minute, not per request),
+    # or a tenth of the idle time when that is shorter: a 5-minute timeout then loses 30 s, not 1 min.
+    if now - session.last_seen_at > min(dt.timedelta(minutes=1), idle / 10):
         with transaction():
             Session.update(last_seen_at=now).where(Session.id == session.id).execute()
     return SessionState(session.user)
@@ -125,13 +274,51 @@ def end_session(token: str | None) -> None:
             Session.delete().where(Session.token_hash == _digest(token)).execute()
 
 
-def purge_expired_sessions(*, idle_minutes: int, lifetime_hours: int, now: dt.datetime | None = None) -> int:
-    now = now or utcnow()
+def logout(token: str | None) -> None:
+    """End the session behind this cookie token and record who left."""
+    if not token:
+        return
     with transaction():
-        return (Session.delete()
-                .where((Session.last_seen_at < now - dt.timedelta(minutes=idle_minutes))
-                       | (Session.created_at < now - dt.timedelta(hours=lifetime_hours)))
-                .execute())
+        session = Session.select(Session, User).join(User).where(Session.token_hash == _digest(token)).first()
+        if session is None:
+            return
+        Session.delete().where(Session.id == session.id).execute()
+        audit.record("auth.logout", actor=session.user, object_type="user", object_id=session.user_id)
+
+
+def change_password(user_id: int, current: str, new: str, confirm: str) -> None:
+    """The user's own change: the current password first, then the policy (AUTH-05)."""
+    user = User.get_by_id(user_id)
+    errors = {}
+    if not passwords.verify_password(current, user.password_hash):
+        errors["current"] = "account.error.current_password"
+    try:
+        check_password_policy(new, user=user)
+    except ValidationError as exc:
+        errors["new"] = exc.errors["password"]
+    if new != confirm:
+        errors.setdefault("confirm", "account.error.confirm")
+    if new and new == current:
+        errors.setdefault("new", "account.error.same_password")
+    if errors:
+        raise ValidationError(errors)
+    new_hash = passwords.hash_password(new)  # slow: outside the transaction
+    with transaction():
+        User.update(password_hash=new_hash, must_change_password=False,
+                    password_expires_at=None).where(User.id == user.id).execute()  # temporary one gone
+        audit.record("auth.password_changed", actor=user, object_type="user", object_id=user.id)
+
+
+def purge_expired_sessions(*, idle_minutes: int, lifetime_hours: int, admin_idle_minutes: int | None = None,
+                           now: dt.datetime | None = None) -> int:
+    now = now or utcnow()
+    expired = ((Session.last_seen_at < now - dt.timedelta(minutes=idle_minutes))
+               | (Session.created_at < now - dt.timedelta(hours=lifetime_hours)))
+    if admin_idle_minutes:
+        admins = User.select(User.id).where(User.is_admin == True)  # noqa: E712 — SQL, not Python
+        expired |= (Session.last_seen_at < now - dt.timedelta(minutes=admin_idle_minutes)) & Session.user.in_(admins)
+    with transaction():
+        return Session.delete().where(expired).execute()
 
 
 def set_language(user: User, language: str) -> None:

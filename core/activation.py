@@ -7,6 +7,7 @@ plugin's default (``enabled_by_default`` on its domain, overridable in
 
 from __future__ import annotations
 
+from core import audit
 from core.db import transaction
 from core.errors import NotFound, ValidationError
 from core.models import PluginActivation, Unit, User, utcnow
@@ -69,6 +70,9 @@ def set_activation(unit_id: int, plugin: str, state: str, actor: User, registry,
         if state != "inherit":
             PluginActivation.create(unit=unit_id, plugin=plugin, enabled=(state == "on"),
                                     updated_by=actor, updated_at=utcnow())
+        # Recorded in the same transaction: the switch and its record commit together.
+        audit.record("plugin.switch", actor=actor, unit=unit_id, object_type="plugin", object_id=plugin,
+                     details={"state": state, "reset_subtree": reset_subtree})
 
 
 def overrides(plugin: str) -> dict[int, bool]:

@@ -1,4 +1,4 @@
-"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker.
+"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker, audit verify.
 
 The server commands hand uvicorn the *name* of the web application
 (``web.asgi:...``), so the domain layer never imports the web layer.
@@ -184,6 +184,31 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_audit_verify(args) -> int:
+    """Walk the audit chain: one line, exit 0 when intact, 1 naming the first broken event.
+    Reads only: no migration runs, nothing is written."""
+    from core import audit
+    from core.db import close_db, db, init_db
+
+    settings = _settings(args)
+    init_db(settings.database_url)
+    try:
+        with db.connection_context():
+            if audit.AuditEvent._meta.table_name not in db.get_tables():
+                print(_t("cli.audit.no_table"), file=sys.stderr)
+                return 2
+            result = audit.verify()
+    finally:
+        close_db()
+    if result.ok:
+        print(_t("cli.audit.ok", count=result.checked))
+        return 0
+    key = {"link": "cli.audit.broken_link", "content": "cli.audit.broken_content"}[result.reason]
+    when = result.broken_at.strftime("%Y-%m-%d %H:%M:%S UTC") if result.broken_at else "-"
+    print(_t(key, id=result.broken_id, time=when, action=result.broken_action, checked=result.checked))
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baocao", description=_t("cli.description"))
     parser.add_argument("--version", action="version", version=f"baocao {__version__}")
@@ -218,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help=_t("cli.help.worker"))
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("audit", help=_t("cli.help.audit"))
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help=_t("cli.help.audit_verify")).set_defaults(func=cmd_audit_verify)
     return parser
 
 

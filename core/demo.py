@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import accounts
+from core.access import Grant, Role
 from core.db import transaction
 from core.models import Unit
 
@@ -54,13 +55,18 @@ def load_units() -> Unit:
 def seed_demo() -> list[DemoLogin]:
     province = load_units()
     people = [
-        ("quantri", "Nguyễn Văn An", province, True, "demo.role.admin"),
-        ("sotaichinh", "Trần Thị Bình", Unit.get(Unit.code == "QT.STC"), False, "demo.role.department"),
-        ("phuongdonghoi", "Lê Văn Cường", Unit.get(Unit.code == "18880"), False, "demo.role.commune"),
+        ("quantri", "Nguyễn Văn An", province, True, "demo.role.admin", ()),
+        ("sotaichinh", "Trần Thị Bình", Unit.get(Unit.code == "QT.STC"), False, "demo.role.department",
+         ("unit_admin", "reporter", "receiver")),
+        ("phuongdonghoi", "Lê Văn Cường", Unit.get(Unit.code == "18880"), False, "demo.role.commune",
+         ("reporter",)),
     ]
     logins = []
-    for username, full_name, unit, is_admin, role in people:
+    for username, full_name, unit, is_admin, role, grants in people:
         password = accounts.random_password()
-        accounts.create_user(username, full_name, password, unit, is_admin=is_admin)
+        user = accounts.create_user(username, full_name, password, unit, is_admin=is_admin)
+        with transaction():
+            for code in grants:
+                Grant.create(user=user, role=Role.get(Role.code == code), unit=unit)
         logins.append(DemoLogin(username, password, full_name, unit.name, role))
     return logins

@@ -31,9 +31,37 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
             init_db(settings.database_url)
         with db.connection_context():
             removed = accounts.purge_expired_sessions(idle_minutes=settings.session_idle_minutes,
-                                                      lifetime_hours=settings.session_lifetime_hours)
+                                                      lifetime_hours=settings.session_lifetime_hours,
+                                                      admin_idle_minutes=settings.admin_session_idle_minutes)
         log.info("purged %d expired sessions", removed)
         return removed
+
+    # Hourly, at a quarter to: away from the session purge on the hour and half hour.
+    @huey.periodic_task(crontab(minute="45"), name="core.purge_login_attempts")
+    def purge_login_attempts():
+        # The rate limit reads only the last minute; older rows are kept a while for administrators.
+        from core import accounts
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            removed = accounts.purge_login_attempts()
+        log.info("purged %d old login attempts", removed)
+        return removed
+
+    # Daily at 01:15 (UTC): accounts unused for ``inactive_days`` are disabled (AUTH-10).
+    @huey.periodic_task(crontab(hour="1", minute="15"), name="core.disable_inactive_accounts")
+    def disable_inactive_accounts():
+        from core import account_admin
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            disabled = account_admin.disable_inactive(days=settings.inactive_days)
+        log.info("disabled %d inactive accounts", len(disabled))
+        return len(disabled)
 
     return huey
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from peewee import (BooleanField, CharField, Check, DateField, DateTimeField, ForeignKeyField,
-                    TextField)
+                    IntegerField, TextField)
 
 from core.db import CoreModel
 
@@ -47,6 +47,9 @@ class User(CoreModel):
     created_at = DateTimeField(default=utcnow)
     last_login_at = DateTimeField(null=True)
     previous_login_at = DateTimeField(null=True)
+    failed_logins = IntegerField(default=0)  # consecutive; reset by a successful login (0004)
+    locked_until = DateTimeField(null=True)  # refused until then, even with the right password
+    password_expires_at = DateTimeField(null=True)  # a temporary password stops working then (0005)
 
 
 class Session(CoreModel):

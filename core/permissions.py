@@ -1,15 +1,23 @@
 """Deciding whether an actor holds a permission at a unit.
 
-Until roles and grants arrive (the access-control issue), system administrators
-hold every registered permission and other users hold none; what is already
-final is the rule that a permission of a plugin disabled for the unit, failed,
-or never registered grants nothing.
+A grant gives a user a role (a named set of permission codes) at a unit, and
+applies to that unit's whole subtree. A permission is held at unit U when some
+grant of the actor sits at U or at one of U's ancestors and its role carries
+the code. System administrators (``User.is_admin``) hold every permission.
+Whatever the grants say, a permission that nobody declared, or that belongs to
+a plugin disabled for the actor's unit (or failed), grants nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 
-def allowed(actor, code: str, registry, enabled: frozenset[str]) -> bool:
+Grants = tuple[tuple[int, frozenset[str]], ...]  # (unit id, codes) for each grant
+
+
+def allowed(actor, code: str, registry, enabled: frozenset[str], grants: Grants = (),
+            chain: tuple[int, ...] | list[int] = ()) -> bool:
+    """``chain``: the target unit and its ancestors (``core.units.ancestor_ids``)."""
     if actor is None or not getattr(actor, "is_active", False):
         return False
     permission = registry.permissions.get(code)
@@ -17,4 +25,43 @@ def allowed(actor, code: str, registry, enabled: frozenset[str]) -> bool:
         return False  # deny what nobody declared, never guess
     if permission.plugin != "core" and permission.plugin not in enabled:
         return False
-    return bool(actor.is_admin)
+    if actor.is_admin:
+        return True
+    if permission.scope == "global":
+        return any(code in codes for _, codes in grants)
+    above = set(chain)
+    return any(unit_id in above and code in codes for unit_id, codes in grants)
+
+
+@dataclass(frozen=True)
+class Access:
+    """One request's view of what its actor may do; built once per request."""
+
+    actor: object | None
+    registry: object
+    enabled: frozenset[str] = frozenset()
+    grants: Grants = ()
+    chain: tuple[int, ...] = ()  # the actor's own unit and its ancestors
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def allowed(self, code: str, chain: tuple[int, ...] | list[int] | None = None) -> bool:
+        """At the actor's own unit, or at the unit whose ancestor chain is given."""
+        key = (code, tuple(chain) if chain is not None else None)
+        if key not in self._cache:
+            self._cache[key] = allowed(self.actor, code, self.registry, self.enabled, self.grants,
+                                       self.chain if chain is None else chain)
+        return self._cache[key]
+
+    def roots(self, code: str) -> list[int] | None:
+        """Units at the top of the subtrees where the actor holds ``code``; None means everywhere."""
+        if self.actor is not None and self.actor.is_admin and self.allowed(code):
+            return None
+        return sorted({unit_id for unit_id, codes in self.grants if code in codes})
+
+    def codes_at(self, chain) -> set[str]:
+        """Every permission code the actor holds at the unit with this ancestor chain."""
+        if self.actor is not None and self.actor.is_admin:
+            return {c for c in self.registry.permissions if self.allowed(c, chain)}
+        above = set(chain)
+        held = {c for unit_id, codes in self.grants if unit_id in above for c in codes}
+        return {c for c in held if self.allowed(c, chain)}

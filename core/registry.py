@@ -86,14 +86,25 @@ CORE_DOMAIN = Domain(
     name="core",
     label="core.label",
     version=core.__version__,
+    # Four separate rights (view, enter and submit, receive, administer), so a unit can
+    # keep the person who prepares a report apart from the one who accepts it.
     permissions=(
-        Permission("core.plugin.admin", "perm.core.plugin.admin", scope="global"),
         Permission("core.unit.view", "perm.core.unit.view"),
+        Permission("core.report.submit", "perm.core.report.submit"),
+        Permission("core.report.receive", "perm.core.report.receive"),
+        Permission("core.unit.admin", "perm.core.unit.admin"),
+        Permission("core.audit.view", "perm.core.audit.view"),
+        Permission("core.plugin.admin", "perm.core.plugin.admin"),
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
+        MenuItem("core.units", "nav.units", "units", permission="core.unit.view", group="catalogue", order=10),
         MenuItem("core.plugins", "nav.plugins", "admin_plugins", permission="core.plugin.admin",
                  group="admin", order=10),
+        MenuItem("core.audit", "nav.audit", "audit", permission="core.audit.view", group="admin", order=30),
+        MenuItem("core.my_history", "nav.my_history", "my_history", group="main", order=90),
+        MenuItem("core.users", "nav.users", "users", permission="core.unit.admin", group="admin", order=20),
+        MenuItem("core.my_sessions", "nav.my_sessions", "my_sessions", group="main", order=80),
     ),
 )
 

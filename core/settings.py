@@ -47,6 +47,12 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ("*",)
     session_idle_minutes: int = 15
     session_lifetime_hours: int = 12
+    admin_session_idle_minutes: int = 5  # system administrators (security.md SESS-04)
+    lockout_threshold: int = 5  # consecutive failed logins that lock an account (AUTH-06)
+    lockout_minutes: int = 30
+    login_rate_per_minute: int = 20  # login attempts per client address per minute (AUTH-06)
+    temp_password_hours: int = 72  # an administrator-issued password expires (AUTH-05)
+    inactive_days: int = 45  # accounts unused this long are disabled (AUTH-10)
     log_level: str = "INFO"
     log_file: str = ""  # full log with tracebacks; empty: standard error
     plugins: PluginSettings = field(default_factory=PluginSettings)
@@ -85,6 +91,12 @@ _ENV = {
     "BAOCAO_ALLOWED_HOSTS": "allowed_hosts",
     "BAOCAO_SESSION_IDLE_MINUTES": "session_idle_minutes",
     "BAOCAO_SESSION_LIFETIME_HOURS": "session_lifetime_hours",
+    "BAOCAO_ADMIN_SESSION_IDLE_MINUTES": "admin_session_idle_minutes",
+    "BAOCAO_LOCKOUT_THRESHOLD": "lockout_threshold",
+    "BAOCAO_LOCKOUT_MINUTES": "lockout_minutes",
+    "BAOCAO_LOGIN_RATE_PER_MINUTE": "login_rate_per_minute",
+    "BAOCAO_TEMP_PASSWORD_HOURS": "temp_password_hours",
+    "BAOCAO_INACTIVE_DAYS": "inactive_days",
     "BAOCAO_LOG_LEVEL": "log_level",
     "BAOCAO_LOG_FILE": "log_file",
 }

@@ -31,7 +31,7 @@ from core.settings import Settings, load_settings
 from web import errors
 from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
                             SecurityHeadersMiddleware, ServerErrorPage)
-from web.routes import admin, home, session
+from web.routes import admin, audit as audit_routes, home, session, units, users
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -44,6 +44,11 @@ def _plugin_mounts(pm, registry) -> list[Mount]:
         domain = registry.domains[name]
         try:
             routes = list(domain.routes)
+            for route in routes:
+                # Deny by default: a plugin page that names no permission (nor is marked public) never mounts.
+                if getattr(getattr(route, "endpoint", None), "__baocao_permission__", None) is None:
+                    raise PluginError("plugin.error.route_unguarded", plugin=name,
+                                      route=getattr(route, "path", repr(route)))
             mount = Mount(f"/p/{name}", routes=routes, name=name,
                           middleware=[Middleware(PluginBoundary, plugin=name, pm=pm)])
         except Exception as exc:  # noqa: BLE001 — a bad route declaration fails this plugin only
@@ -91,7 +96,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     registry = build_registry(pm, settings)
     templates = build_templates(registry)
 
-    core_routes = session.ROUTES + home.ROUTES + admin.ROUTES
+    core_routes = session.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES + audit_routes.ROUTES
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)

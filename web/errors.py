@@ -7,6 +7,8 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from core import audit
+from core.db import run_db
 from web.templating import render
 
 log = logging.getLogger("baocao.web")
@@ -26,7 +28,24 @@ async def render_error(request: Request, status: int, reason: str | None = None)
         return PlainTextResponse(f"{status}", status_code=status)
 
 
+async def record_denial(request: Request) -> None:
+    """A refused request of a logged-in user goes into the audit trail (security.md ACL-05).
+    The error page is shown whatever happens here."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None:
+        return
+    try:
+        # The path only: a query string may carry anything the user typed.
+        await run_db(audit.record, "access.denied", actor=actor, result="denied", object_type="route",
+                     object_id=request.url.path[:64], details={"method": request.method,
+                                                               "path": request.url.path[:300]})
+    except Exception:  # noqa: BLE001 — an audit failure must not break the error page
+        log.exception("could not record a denied request")
+
+
 async def http_error(request: Request, exc: HTTPException):
+    if exc.status_code == 403:
+        await record_denial(request)
     response = await render_error(request, exc.status_code, exc.detail if isinstance(exc.detail, str) else None)
     if exc.headers:
         response.headers.update(exc.headers)

@@ -14,7 +14,6 @@ from urllib.parse import quote
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from core.permissions import allowed
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -52,7 +51,7 @@ def require(code: str | None = None):
                 return login_redirect(request)
             if actor.must_change_password and request.url.path != PASSWORD_PATH:
                 return RedirectResponse(PASSWORD_PATH, status_code=303)
-            if code is not None and not allowed(actor, code, request.app.state.registry, request.state.enabled):
+            if code is not None and not request.state.access.allowed(code):
                 raise HTTPException(403)
             return await endpoint(request)
 

@@ -19,8 +19,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from core import accounts
+from core import accounts, audit
+from core.access import grants_of
 from core.activation import enabled_plugins
+from core.permissions import Access
+from core.units import ancestor_ids
 from core.db import run_db
 from core.i18n import LANGUAGES, negotiate
 from web.htmx import HtmxDetails
@@ -147,20 +150,27 @@ class RequestContextMiddleware:
 
     def _load(self, token):
         state = accounts.resume_session(token, idle_minutes=self.settings.session_idle_minutes,
-                                        lifetime_hours=self.settings.session_lifetime_hours)
+                                        lifetime_hours=self.settings.session_lifetime_hours,
+                                        admin_idle_minutes=self.settings.admin_session_idle_minutes)
         user = state.user
         unit = user.unit if user is not None else None
         enabled = enabled_plugins(unit.id if unit else None, self.registry, self.settings, set(self.pm.healthy))
-        return state, unit, enabled
+        access = Access(actor=user, registry=self.registry, enabled=enabled,
+                        grants=grants_of(user.id) if user is not None else (),
+                        chain=tuple(ancestor_ids(unit.id)) if unit is not None else ())
+        return state, unit, enabled, access
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] == "/healthz":
             return await self.app(scope, receive, send)
         cookies = read_cookies(scope)
-        session_state, unit, enabled = await run_db(self._load, cookies.get(self.names["session"]))
+        # Audit events written while serving this request carry its id and the client address.
+        client = scope.get("client") or ("", 0)
+        audit.current_request.set(audit.RequestInfo(scope.get("state", {}).get("request_id", ""), client[0]))
+        session_state, unit, enabled, access = await run_db(self._load, cookies.get(self.names["session"]))
         state = scope.setdefault("state", {})
         actor = session_state.user
-        state.update(actor=actor, unit=unit, enabled=enabled, session_expired=session_state.expired,
+        state.update(actor=actor, unit=unit, enabled=enabled, access=access, session_expired=session_state.expired,
                      htmx=HtmxDetails(Headers(scope=scope)))
         lang = (actor.language if actor is not None and actor.language in LANGUAGES else None) \
             or (cookies.get(self.names["lang"]) if cookies.get(self.names["lang"]) in LANGUAGES else None) \

@@ -17,7 +17,6 @@ from starlette.templating import Jinja2Templates
 
 from core.db import run_db
 from core.i18n import format_date, format_datetime, format_number
-from core.permissions import allowed
 from core.registry import MENU_GROUPS, MenuItem
 from web import assets
 from web.htmx import HtmxDetails
@@ -35,7 +34,9 @@ def build_templates(registry) -> Jinja2Templates:
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["htmx_file"] = assets.HTMX_FILE
     env.globals["url_for"] = url_for  # paths, not absolute URLs: right behind any proxy
-    return Jinja2Templates(env=env, context_processors=[request_context])
+    # No context processor: Starlette applies those after the view's context and would
+    # silently replace a view's own "unit" or "actor"; ``render`` merges them the other way.
+    return Jinja2Templates(env=env)
 
 
 @jinja2.pass_context
@@ -97,7 +98,7 @@ def build_menu(request) -> list[dict]:
     groups: dict[str, list] = {}
     path = request.url.path
     for item in sorted(items, key=lambda i: (MENU_GROUPS.get(i.group, 50), i.order, i.id)):
-        if item.permission and not allowed(actor, item.permission, registry, enabled):
+        if item.permission and not request.state.access.allowed(item.permission):
             continue
         try:
             url = _resolve(request, item.route)
@@ -130,7 +131,7 @@ async def render(request, page: str, context: dict | None = None, *, partial: st
     ctx = dict(context or {})
     if name == page:
         ctx.setdefault("menu", await run_db(build_menu, request) if getattr(request.state, "actor", None) else [])
-    ctx.update(template_extras(request, name))
+    ctx = {**request_context(request), **ctx, **template_extras(request, name)}
     response = request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code,
                                                             headers=headers)
     response.headers["Vary"] = "HX-Request"

@@ -19,7 +19,7 @@ from peewee import IntegerField
 
 from core import db as dbmod
 from core.db import db, init_db, is_sqlite, plugin_base, run_db, transaction
-from core.migrate import migrate_core, runner
+from core.migrate import CORE_MIGRATIONS, migrate_core, runner
 from core.models import CORE_MODELS, Unit, User
 
 
@@ -201,27 +201,50 @@ def test_plugin_base_prefixes_tables_with_the_plugin_name(db_session):
     assert {"abc_report_line", "abc_item"} <= set(db.get_tables())
 
 
+def all_core_models():
+    """Every model of the core, wherever its module (models, access, audit, ...)."""
+    import importlib
+    import pkgutil
+
+    import core
+    from core.db import CoreModel
+
+    for module in pkgutil.iter_modules(core.__path__):
+        importlib.import_module(f"core.{module.name}")
+    found, todo = [], list(CoreModel.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo.extend(model.__subclasses__())
+    return found
+
+
 def test_core_tables_are_core_prefixed_and_match_the_migration(db_session):
     tables = set(db.get_tables())
     assert tables and all(t.startswith("core_") for t in tables), tables
-    assert {m._meta.table_name for m in CORE_MODELS} | {"core_migrations"} == tables
-    # The models the services use match the schema the migration created.
-    for model in CORE_MODELS:
+    models = all_core_models()
+    assert CORE_MODELS[0] in models
+    assert {m._meta.table_name for m in models} | {"core_migrations"} == tables
+    # The models the services use match the schema the migrations created.
+    for model in models:
         columns = {c.name for c in db.get_columns(model._meta.table_name)}
         assert columns == {f.column_name for f in model._meta.sorted_fields}, model.__name__
 
 
 # -- migrations -----------------------------------------------------------------------------
 
+CORE_STEPS = sorted(p.stem for p in Path(CORE_MIGRATIONS).glob("[0-9]*.py"))
+
+
 def test_migration_history_and_idempotence(fresh_db):
-    assert migrate_core() == ["0001_core"]
+    assert migrate_core() == CORE_STEPS and CORE_STEPS[0] == "0001_core"
     with db.connection_context():
         assert "core_migrations" in db.get_tables()
         names = [r[0] for r in db.execute_sql("SELECT name FROM core_migrations").fetchall()]
-    assert names == ["0001_core"]
+    assert sorted(names) == CORE_STEPS
     assert migrate_core() == []  # the second run applies nothing
     with db.connection_context():
-        assert db.execute_sql("SELECT COUNT(*) FROM core_migrations").fetchone()[0] == 1
+        assert db.execute_sql("SELECT COUNT(*) FROM core_migrations").fetchone()[0] == len(CORE_STEPS)
 
 
 def test_each_plugin_has_its_own_history(fresh_db, tmp_path):
@@ -237,7 +260,7 @@ def test_each_plugin_has_its_own_history(fresh_db, tmp_path):
         tables = set(db.get_tables())
         assert {"abc_migrations", "abc_thing", "core_migrations"} <= tables
         assert db.execute_sql("SELECT name FROM abc_migrations").fetchall() == [("0001_first",)]
-        assert db.execute_sql("SELECT name FROM core_migrations").fetchall() == [("0001_core",)]
+        assert sorted(n for n, in db.execute_sql("SELECT name FROM core_migrations").fetchall()) == CORE_STEPS
 
 
 def test_the_core_migrations_directory_is_packaged():

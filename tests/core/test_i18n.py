@@ -182,6 +182,7 @@ DYNAMIC = re.compile(r"""_\(\s*(["'])([^"']+)\1\s*~\s*([^)]*)\)""")
 
 def dynamic_keys() -> dict[str, set[str]]:
     """Every concatenated key prefix in the templates → the keys it can produce."""
+    from core.models import UNIT_KINDS
     from core.plugins import STAGES
     from core.registry import MENU_GROUPS
     from web.errors import KNOWN
@@ -195,6 +196,7 @@ def dynamic_keys() -> dict[str, set[str]]:
         "nav.group.": {f"nav.group.{g}" for g in MENU_GROUPS},
         "password.": {f"password.{f}" for f in ("current", "new", "confirm")},
         "activation.filter.": {f"activation.filter.{v}" for v in ("all", "off", "on", "own")},
+        "unit.kind.": {f"unit.kind.{k}" for k in UNIT_KINDS},
     }
 
 

@@ -14,9 +14,11 @@ from starlette.testclient import TestClient
 
 from core import accounts
 from core.activation import enabled_plugins, overrides
+from core.access import Grant, Role, RolePermission, grants_of
 from core.db import db
 from core.i18n import core_catalog
 from core.models import Unit
+from core.units import ancestor_ids
 from core.permissions import allowed
 from tests.conftest import HX
 from tests.fixtures.plugins import fx, log_in
@@ -34,13 +36,25 @@ def site(make_app):
             cam_hieu = Unit.create(code="19366", name="Xã Cam Hiếu", kind="commune", parent=cam_lo)
             passwords = {}
 
-            def user(username, unit, is_admin=True):
-                passwords[username] = accounts.random_password()
-                return accounts.create_user(username, username, passwords[username], unit, is_admin=is_admin)
+            unit_admin = Role.get(Role.code == "unit_admin")
+            # The plugin's own rights, for the unit-level users to exercise its pages.
+            worker = Role.create(code="fx_good_worker", name="fx_good worker")
+            for code in ("fx_good.item.view", "fx_good.item.edit"):
+                RolePermission.create(role=worker, code=code)
 
-            users = SimpleNamespace(province=user("qt_tinh", province), district=user("qt_giolinh", gio_linh),
-                                    commune=user("qt_giomy", gio_my), other=user("qt_camlo", cam_lo),
-                                    clerk=user("canbo", province, is_admin=False))
+            def user(username, unit, admin="unit"):
+                """A system administrator, a unit administrator (granted at their unit), or a clerk."""
+                passwords[username] = accounts.random_password()
+                created = accounts.create_user(username, username, passwords[username], unit,
+                                               is_admin=(admin == "system"))
+                if admin == "unit":
+                    Grant.create(user=created, role=unit_admin, unit=unit)
+                    Grant.create(user=created, role=worker, unit=unit)
+                return created
+
+            users = SimpleNamespace(province=user("qt_tinh", province, "system"),
+                                    district=user("qt_giolinh", gio_linh), commune=user("qt_giomy", gio_my),
+                                    other=user("qt_camlo", cam_lo), clerk=user("canbo", province, None))
 
         def login(who):
             client.cookies.clear()
@@ -198,10 +212,15 @@ def test_switched_off_for_a_unit_means_no_menu_no_pages_no_permissions(site):
     with db.connection_context():
         at_commune = enabled_plugins(site.gio_my.id, registry, settings, set(pm.healthy))
         at_district = enabled_plugins(site.gio_linh.id, registry, settings, set(pm.healthy))
-    assert not allowed(site.users.commune, "fx_good.item.view", registry, at_commune)
+        commune_grants, commune_chain = grants_of(site.users.commune.id), ancestor_ids(site.gio_my.id)
+        district_grants, district_chain = grants_of(site.users.district.id), ancestor_ids(site.gio_linh.id)
+    # Granted, yet switched off at the commune: the grant gives nothing there.
+    assert not allowed(site.users.commune, "fx_good.item.view", registry, at_commune, commune_grants,
+                       commune_chain)
 
     # A user of the district above (and of a sibling district) keeps everything.
-    assert allowed(site.users.district, "fx_good.item.view", registry, at_district)
+    assert allowed(site.users.district, "fx_good.item.view", registry, at_district, district_grants,
+                   district_chain)
     for who in (site.users.district, site.users.other):
         client = site.login(who)
         home = client.get("/")

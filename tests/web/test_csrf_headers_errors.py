@@ -36,7 +36,33 @@ def post_routes():
         "/lang": {"lang": "en", "next": "/"},
         "/account/password": {"current": "a", "new": "b", "confirm": "b"},
         "/admin/plugins/kinhte_xahoi/activation": {"unit": str(unit_id()), "state": "off"},
+        "/users/new": {"username": "moi_tao", "full_name": "Người mới", "unit": str(unit_id()), "roles": "viewer"},
+        "/users/{id:int}/disable": {}, "/users/{id:int}/enable": {}, "/users/{id:int}/reset-password": {},
+        "/users/{id:int}/unlock": {}, "/users/{id:int}/grants": {"role": "viewer", "unit": str(unit_id())},
+        "/users/{id:int}/grants/{grant_id:int}/revoke": {}, "/users/{id:int}/sessions/end": {},
+        "/users/{id:int}/sessions/{session_id:int}/end": {},
+        "/account/sessions/others/end": {}, "/account/sessions/{session_id:int}/end": {},
     }
+
+
+def concrete(path: str) -> str:
+    """The account routes' paths with a real account, one of its grants and one of its sessions."""
+    if "{" not in path:
+        return path
+    from core import accounts
+    from core.access import Grant, Role
+    from core.db import db
+    from core.models import Session, Unit, User
+
+    with db.connection_context():
+        target = User.get_or_none(User.username == "dich_csrf") or accounts.create_user(
+            "dich_csrf", "Người dùng đích", accounts.random_password(), Unit.get(Unit.code == "ROOT"))
+        grant = Grant.get_or_none(user=target) or Grant.create(user=target, role=Role.get(code="viewer"),
+                                                               unit=target.unit_id)
+        accounts.start_session(target)
+        session = Session.select().where(Session.user == target).first()
+    return (path.replace("{id:int}", str(target.id)).replace("{grant_id:int}", str(grant.id))
+            .replace("{session_id:int}", str(session.id)))
 
 
 def assert_refused(response):
@@ -48,7 +74,12 @@ def session_alive(client) -> bool:
     return client.get("/", follow_redirects=False).status_code == 200
 
 
-POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins/kinhte_xahoi/activation"]
+POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins/kinhte_xahoi/activation",
+              # The account administration screens (issue 3) and the user's own sessions.
+              "/users/new", "/users/{id:int}/disable", "/users/{id:int}/enable", "/users/{id:int}/reset-password",
+              "/users/{id:int}/unlock", "/users/{id:int}/grants", "/users/{id:int}/grants/{grant_id:int}/revoke",
+              "/users/{id:int}/sessions/end", "/users/{id:int}/sessions/{session_id:int}/end",
+              "/account/sessions/others/end", "/account/sessions/{session_id:int}/end"]
 
 
 def test_the_list_covers_every_core_post_route(app):
@@ -60,7 +91,7 @@ def test_the_list_covers_every_core_post_route(app):
 
 @pytest.mark.parametrize("path", POST_PATHS)
 def test_post_without_a_token_is_refused(client, admin, path):
-    response = client.post(path, data=post_routes()[path], follow_redirects=False)
+    response = client.post(concrete(path), data=post_routes()[path], follow_redirects=False)
     assert_refused(response)
     assert session_alive(client)  # not even logout happened
     assert "baocao_lang" not in client.cookies
@@ -69,9 +100,10 @@ def test_post_without_a_token_is_refused(client, admin, path):
 @pytest.mark.parametrize("path", POST_PATHS)
 def test_post_with_a_wrong_token_is_refused(client, admin, path):
     wrong = ("0" if admin[0] != "0" else "1") + admin[1:]
-    response = client.post(path, data={**post_routes()[path], "csrf_token": wrong}, follow_redirects=False)
+    response = client.post(concrete(path), data={**post_routes()[path], "csrf_token": wrong}, follow_redirects=False)
     assert_refused(response)
-    header = client.post(path, data=post_routes()[path], headers={"X-CSRF-Token": wrong}, follow_redirects=False)
+    header = client.post(concrete(path), data=post_routes()[path], headers={"X-CSRF-Token": wrong},
+                         follow_redirects=False)
     assert_refused(header)
 
 

@@ -24,9 +24,10 @@ async def plugins_page(request):
         "infos": infos, "domains": registry.domains, "enabled": request.state.enabled})
 
 
-def _activation_rows(plugin: str, root_unit_id: int, registry, settings):
-    """The admin's subtree with each unit's explicit setting and effective state."""
-    nodes = units.flatten(units.tree(root_unit_id))
+def _activation_rows(plugin: str, roots: list[int] | None, registry, settings):
+    """The subtrees the administrator manages (``roots``; None: all), with each unit's
+    explicit setting and effective state."""
+    nodes = units.flatten([n for root in roots for n in units.tree(root)] if roots is not None else units.tree())
     explicit = activation.overrides(plugin)
     default = activation.default_enabled(registry, settings, plugin)
     effective: dict[int, bool] = {}
@@ -53,7 +54,8 @@ async def _detail_context(request, name):
     context = {"info": info, "domain": registry.domains.get(name),
                "config": redact(settings.plugin(name)), "activation": None}
     if name in registry.domains:
-        context["activation"] = await run_db(_activation_rows, name, request.state.unit.id, registry, settings)
+        roots = request.state.access.roots(PERMISSION)
+        context["activation"] = await run_db(_activation_rows, name, roots, registry, settings)
     return context
 
 
@@ -64,11 +66,12 @@ async def plugin_detail(request):
                         partial="core/admin/_activation.html")
 
 
-def _switch(unit_id, plugin, state, actor, registry, reset_subtree):
-    # The unit comes from the form, so check it lies inside the administrator's own subtree.
-    if unit_id not in units.subtree_ids(actor.unit_id):
+def _switch(unit_id, plugin, state, access, registry, reset_subtree):
+    # The unit comes from the form, so check on the server that the administrator
+    # holds the right at that unit (a grant there or above it).
+    if not access.allowed(PERMISSION, units.ancestor_ids(unit_id)):
         raise NotFound()
-    activation.set_activation(unit_id, plugin, state, actor, registry, reset_subtree=reset_subtree)
+    activation.set_activation(unit_id, plugin, state, access.actor, registry, reset_subtree=reset_subtree)
 
 
 @require(PERMISSION)
@@ -81,7 +84,7 @@ async def activation_submit(request):
         raise HTTPException(400) from None
     state = str(form.get("state", ""))
     try:
-        await run_db(_switch, unit_id, name, state, request.state.actor, request.app.state.registry,
+        await run_db(_switch, unit_id, name, state, request.state.access, request.app.state.registry,
                      form.get("reset_subtree") == "1")
     except NotFound:
         raise HTTPException(404) from None

@@ -27,19 +27,39 @@ async def login_page(request):
         "errors": {}, "username": ""})
 
 
+def _login_again(settings, next_url: str, username: str) -> dict:
+    """The login page once more, keeping ``next`` and the username (never the password)."""
+    return {"next": next_url, "expired": False, "username": username, "error_params": {},
+            "lockout": {"threshold": settings.lockout_threshold, "minutes": settings.lockout_minutes}}
+
+
 @public
 async def login_submit(request):
     form = await request.form()
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))
     next_url = safe_next(str(form.get("next", "")))
-    user = await run_db(accounts.authenticate, username, password) if username and password else None
-    if user is None:
-        # One message whatever was wrong: never tell which accounts exist.
-        return await render(request, "core/login.html", {
-            "next": next_url, "expired": False, "username": username,
-            "errors": {"form": "login.error.invalid"}}, status_code=422)
     settings = request.app.state.settings
+    user = None
+    if username and password:
+        # The client address as the server sees it: X-Forwarded-For is not trusted, so behind
+        # a reverse proxy every user shares the proxy's address and its rate limit (WEB-07).
+        result = await run_db(accounts.login, username, password, request.client.host if request.client else None,
+                              rate_per_minute=settings.login_rate_per_minute,
+                              lockout_threshold=settings.lockout_threshold,
+                              lockout_minutes=settings.lockout_minutes)
+        if result.retry_after is not None:
+            return await render(request, "core/login.html", {
+                **_login_again(settings, next_url, username),
+                "errors": {"form": "login.error.rate_limited"}, "error_params": {"seconds": result.retry_after}},
+                status_code=429, headers={"Retry-After": str(result.retry_after)})
+        user = result.user
+    if user is None:
+        # One message whatever was wrong (unknown, wrong password, locked, disabled):
+        # never tell which accounts exist or are locked (security.md AUTH-07).
+        return await render(request, "core/login.html", {
+            **_login_again(settings, next_url, username),
+            "errors": {"form": "login.error.invalid"}}, status_code=422)
     names = cookie_names(settings)
     # A browser that was already logged in leaves its old session behind: end it,
     # so a copy of the old cookie is worth nothing (security.md SESS-02).
@@ -59,7 +79,7 @@ async def login_submit(request):
 async def logout(request):
     settings = request.app.state.settings
     names = cookie_names(settings)
-    await run_db(accounts.end_session, request.cookies.get(names["session"]))
+    await run_db(accounts.logout, request.cookies.get(names["session"]))
     response = RedirectResponse("/login", status_code=303)
     response.headers.append("Set-Cookie", cookie_header(names["session"], "", settings, max_age=0))
     request.state.session_started = True
@@ -88,35 +108,11 @@ async def password_page(request):
                         partial="core/_password_form.html")
 
 
-def _change_password(user_id: int, current: str, new: str, confirm: str) -> None:
-    from core.models import User
-    from core.passwords import hash_password
-
-    user = User.get_by_id(user_id)
-    errors = {}
-    if not verify_password(current, user.password_hash):
-        errors["current"] = "account.error.current_password"
-    try:
-        accounts.validate_new_password(new)
-    except ValidationError as exc:
-        errors["new"] = exc.errors["password"]
-    if new != confirm:
-        errors.setdefault("confirm", "account.error.confirm")
-    if new and new == current:
-        errors.setdefault("new", "account.error.same_password")
-    if errors:
-        raise ValidationError(errors)
-    with db.atomic():
-        user.password_hash = hash_password(new)
-        user.must_change_password = False
-        user.save()
-
-
 @require()
 async def password_submit(request):
     form = await request.form()
     try:
-        await run_db(_change_password, request.state.actor.id, str(form.get("current", "")),
+        await run_db(accounts.change_password, request.state.actor.id, str(form.get("current", "")),
                      str(form.get("new", "")), str(form.get("confirm", "")))
     except ValidationError as exc:
         return await render(request, "core/password.html", {"errors": exc.errors, "done": False},

@@ -1,0 +1,279 @@
+"""The audit trail: append-only, hash-chained events.
+
+Each event stores the SHA-256 of its own canonical content together with the
+previous event's hash, so removing or editing any row breaks the chain from
+there on (``baocao audit verify`` names the first broken link). Events are
+written inside the business operation's transaction: the change and its record
+commit together or not at all. Never put a password, token or session id into
+``details``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+
+from peewee import CharField, DateTimeField, IntegerField, TextField, fn
+
+from core.db import CoreModel, db, is_sqlite, transaction
+from core.i18n import VIETNAM_TZ, fold
+from core.models import Unit, User, utcnow
+from core.units import subtree_ids
+
+GENESIS = "0" * 64
+RESULTS = ("ok", "denied", "failed")
+VIEW_PERMISSION = "core.audit.view"
+
+# Action code → message key, for the screens ("Đăng nhập", "Bật/tắt phân hệ"...). Record
+# with one of these codes; a plugin may use its own ("<plugin>.<thing>.<verb>"), which the
+# screens then show as the bare code.
+ACTIONS = {
+    "auth.login": "audit.action.auth.login",
+    "auth.login_failed": "audit.action.auth.login_failed",
+    "auth.logout": "audit.action.auth.logout",
+    "auth.locked": "audit.action.auth.locked",
+    "auth.password_changed": "audit.action.auth.password_changed",
+    "user.create": "audit.action.user.create",
+    "user.disable": "audit.action.user.disable",
+    "user.enable": "audit.action.user.enable",
+    "user.password_reset": "audit.action.user.password_reset",
+    "user.unlock": "audit.action.user.unlock",
+    "grant.add": "audit.action.grant.add",
+    "grant.remove": "audit.action.grant.remove",
+    "session.end": "audit.action.session.end",
+    "plugin.switch": "audit.action.plugin.switch",
+    "audit.export": "audit.action.audit.export",
+    "access.denied": "audit.action.access.denied",
+}
+
+# ``object_type`` values the core uses → message key. An event about an account uses
+# object_type "user" and object_id = the account's id, so it shows in that user's history.
+OBJECT_TYPES = {
+    "user": "audit.object.user",
+    "grant": "audit.object.grant",
+    "role": "audit.object.role",
+    "unit": "audit.object.unit",
+    "session": "audit.object.session",
+    "plugin": "audit.object.plugin",
+    "route": "audit.object.route",
+    "audit": "audit.object.audit",
+}
+
+RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: str = ""
+    client_address: str = ""
+
+
+# Set by the web layer for each request; the CLI and jobs leave it empty.
+current_request: contextvars.ContextVar[RequestInfo] = contextvars.ContextVar("baocao_audit_request",
+                                                                              default=RequestInfo())
+
+
+class AuditEvent(CoreModel):
+    at = DateTimeField(default=utcnow, index=True)
+    actor_id = IntegerField(null=True, index=True)  # no foreign key: events outlive accounts
+    actor_name = CharField(max_length=64, default="")
+    unit_id = IntegerField(null=True, index=True)
+    action = CharField(max_length=64, index=True)
+    object_type = CharField(max_length=64, default="")
+    object_id = CharField(max_length=64, default="")
+    result = CharField(max_length=10, default="ok")
+    request_id = CharField(max_length=32, default="")
+    client_address = CharField(max_length=64, default="")
+    details = TextField(default="{}")
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64, unique=True)
+
+    CHAINED = ("at", "actor_id", "actor_name", "unit_id", "action", "object_type", "object_id", "result",
+               "request_id", "client_address", "details")
+
+    def content(self) -> dict:
+        values = {name: getattr(self, name) for name in self.CHAINED}
+        values["at"] = self.at.isoformat(timespec="microseconds")
+        return values
+
+    def compute_hash(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256((self.prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def _lock_chain() -> None:
+    """Serialise writers so two events never claim the same predecessor."""
+    if not is_sqlite():  # SQLite transactions already begin IMMEDIATE, one writer at a time
+        db.execute_sql("SELECT pg_advisory_xact_lock(4242001)")
+
+
+def record(action: str, *, actor=None, unit=None, object_type: str = "", object_id="", result: str = "ok",
+           details: dict | None = None) -> AuditEvent:
+    """Append one event (inside the caller's transaction when there is one)."""
+    if result not in RESULTS:
+        raise ValueError(f"audit result must be one of {RESULTS}")
+    info = current_request.get()
+    unit_id = getattr(unit, "id", unit)
+    if unit_id is None and actor is not None:
+        unit_id = actor.unit_id
+    with transaction():
+        _lock_chain()
+        last = AuditEvent.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).first()
+        event = AuditEvent(
+            at=utcnow(), actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "username", "") or "",
+            unit_id=unit_id, action=action, object_type=object_type, object_id=str(object_id or ""),
+            result=result, request_id=info.request_id[:32], client_address=(info.client_address or "")[:64],
+            details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False, default=str),
+            prev_hash=last.hash if last else GENESIS)
+        event.hash = event.compute_hash()
+        event.save(force_insert=True)
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    checked: int
+    broken_id: int | None = None
+    reason: str = ""  # "link": the previous event was removed or altered; "content": this one was
+    broken_at: dt.datetime | None = None
+    broken_action: str = ""
+
+
+def verify() -> Verification:
+    """Walk the chain in order; report the first event whose link or content does not hold."""
+    previous = GENESIS
+    checked = 0
+    for event in AuditEvent.select().order_by(AuditEvent.id).iterator():
+        reason = ("link" if event.prev_hash != previous
+                  else "content" if event.compute_hash() != event.hash else "")
+        if reason:
+            return Verification(False, checked, event.id, reason, event.at, event.action)
+        previous = event.hash
+        checked += 1
+    return Verification(True, checked)
+
+
+# -- reading the trail (the audit screens and the export) --------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    """What the audit screens filter on. Dates are Vietnam calendar days, both inclusive."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    action: str = ""
+    actor: str = ""  # a username, matched whole, any case
+    result: str = ""
+    unit_id: int | None = None  # the unit and its subtree
+    text: str = ""
+
+    def active(self) -> bool:
+        return any((self.date_from, self.date_to, self.action, self.actor, self.result,
+                    self.unit_id is not None, self.text))
+
+
+def viewing_scope(access) -> list[int] | None:
+    """Unit ids whose events ``access``'s actor may read (the subtrees where they hold
+    ``core.audit.view``); None means every event, also those tied to no unit."""
+    roots = access.roots(VIEW_PERMISSION)
+    if roots is None:
+        return None
+    return sorted({uid for root in roots for uid in subtree_ids(root)})
+
+
+def _vietnam_midnight_utc(day: dt.date) -> dt.datetime:
+    local = dt.datetime.combine(day, dt.time.min, tzinfo=VIETNAM_TZ)
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def matching_units(text: str, scope: list[int] | None) -> list[int]:
+    """Units whose name or code contains ``text``, ignoring case and diacritics."""
+    needle = fold(text)
+    query = Unit.select(Unit.id, Unit.name, Unit.code)
+    if scope is not None:
+        query = query.where(Unit.id.in_(scope)) if scope else query.where(Unit.id.is_null())
+    return [u.id for u in query if needle in fold(f"{u.name} {u.code}")]
+
+
+def matching_users(text: str) -> list[int]:
+    """Accounts whose full name or username contains ``text``, ignoring case and diacritics."""
+    needle = fold(text)
+    return [u.id for u in User.select(User.id, User.full_name, User.username)
+            if needle in fold(f"{u.full_name} {u.username}")]
+
+
+def search(filters: Filters, *, scope: list[int] | None, own_user_id: int | None = None,
+           text_actions: tuple[str, ...] = ()):
+    """Events matching ``filters`` inside ``scope`` (unit ids; None: all), newest first.
+
+    With ``own_user_id`` only that user's history: what they did, and what was done to
+    their account (object_type "user"). ``text_actions``: action codes whose label (in the
+    reader's language) matches the free text, which the caller knows and this layer does not.
+    """
+    event = AuditEvent
+    query = event.select()
+    if own_user_id is not None:
+        query = query.where((event.actor_id == own_user_id)
+                            | ((event.object_type == "user") & (event.object_id == str(own_user_id))))
+    if scope is not None:
+        query = query.where(event.unit_id.in_(scope)) if scope else query.where(event.id.is_null())
+    if filters.date_from:
+        query = query.where(event.at >= _vietnam_midnight_utc(filters.date_from))
+    if filters.date_to:
+        query = query.where(event.at < _vietnam_midnight_utc(filters.date_to + dt.timedelta(days=1)))
+    if filters.action:
+        query = query.where(event.action == filters.action)
+    if filters.actor:
+        query = query.where(fn.LOWER(event.actor_name) == filters.actor.lower())
+    if filters.result:
+        query = query.where(event.result == filters.result)
+    if filters.unit_id is not None:
+        below = subtree_ids(filters.unit_id)
+        if scope is not None:
+            below = sorted(set(below) & set(scope))
+        query = query.where(event.unit_id.in_(below)) if below else query.where(event.id.is_null())
+    if filters.text:
+        text = unicodedata.normalize("NFC", filters.text)
+        term = (event.actor_name.contains(text) | event.object_type.contains(text)
+                | event.object_id.contains(text) | event.details.contains(text)
+                | event.request_id.contains(text) | event.client_address.contains(text)
+                | event.action.contains(text))
+        units = matching_units(text, scope)
+        if units:
+            term |= event.unit_id.in_(units)
+        people = matching_users(text)
+        if people:
+            term |= event.actor_id.in_(people)
+        if text_actions:
+            term |= event.action.in_(list(text_actions))
+        query = query.where(term)
+    return query.order_by(event.id.desc())
+
+
+def names_for(events) -> tuple[dict[int, str], dict[int, str]]:
+    """(unit id → name, user id → full name) for the events shown: two queries."""
+    unit_ids = {e.unit_id for e in events if e.unit_id is not None}
+    user_ids = {e.actor_id for e in events if e.actor_id is not None}
+    units = {u.id: u.name for u in Unit.select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))} if unit_ids else {}
+    users = {u.id: u.full_name for u in User.select(User.id, User.full_name).where(User.id.in_(user_ids))} \
+        if user_ids else {}
+    return units, users
+
+
+def known_actions() -> list[str]:
+    """Every action code the screens offer: the core's and any other already recorded."""
+    recorded = {a for (a,) in AuditEvent.select(AuditEvent.action).distinct().tuples()}
+    return sorted(set(ACTIONS) | recorded)
+
+
+def details_of(event) -> dict:
+    try:
+        value = json.loads(event.details or "{}")
+    except ValueError:
+        return {"details": event.details}
+    return value if isinstance(value, dict) else {"details": value}
