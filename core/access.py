@@ -77,6 +77,18 @@ def check_manages_unit(access, unit_id: int) -> None:
         raise NotFound()
 
 
+def beyond_own(access, codes, chain) -> list[str]:
+    """The codes ``access`` may neither hold nor delegate at the unit with this ancestor chain.
+
+    "No higher than their own" (ACL-04): a code counts as within one's own rights when one
+    holds it there, or when it is delegable and one administers the unit.
+    """
+    administers = access.allowed(ADMIN_CODE, chain)
+    permissions = access.registry.permissions
+    return sorted(code for code in codes if not access.allowed(code, chain)
+                  and not (administers and code in permissions and permissions[code].delegable))
+
+
 def grant_role(access, user: User, role: Role, unit_id: int) -> Grant:
     """Give ``user`` ``role`` at ``unit_id`` on behalf of ``access``'s actor."""
     actor = access.actor
@@ -85,7 +97,7 @@ def grant_role(access, user: User, role: Role, unit_id: int) -> Grant:
     if actor is not None and user.id == actor.id:
         raise Forbidden("access.error.self_grant")
     chain = ancestor_ids(unit_id)
-    missing = sorted(code for code in role.codes() if not access.allowed(code, chain))
+    missing = beyond_own(access, role.codes(), chain)
     if missing:
         raise Forbidden("access.error.role_above_own", code=missing[0])
     with transaction():

@@ -31,8 +31,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from core import accounts, audit, passwords, units
-from core.access import ADMIN_CODE, Grant, Role, admin_scope, check_manages_unit, grant_role, grants_of, revoke_grant
+from core import accounts, audit, mfa, passwords, units
+from core.access import (ADMIN_CODE, Grant, Role, admin_scope, beyond_own, check_manages_unit, grant_role, grants_of,
+                         revoke_grant)
 from core.db import transaction
 from core.errors import Forbidden, NotFound, ValidationError
 from core.i18n import fold
@@ -101,7 +102,7 @@ def control_refusal(access, user: User) -> str | None:
         return None
     for unit_id, codes in grants_of(user.id):
         chain = units.ancestor_ids(unit_id)
-        if not all(access.allowed(code, chain) for code in codes | {ADMIN_CODE}):
+        if beyond_own(access, codes | {ADMIN_CODE}, chain):
             return "users.error.above_own"
         # A unit's administrator is controlled from above that unit, not by a peer.
         if ADMIN_CODE in codes and not (len(chain) > 1 and access.allowed(ADMIN_CODE, chain[1:])):
@@ -126,7 +127,7 @@ def grantable_roles(access) -> list[Role]:
         if everything and roots is None:
             ok = all(access.allowed(code) for code in codes)
         else:
-            ok = any(all(access.allowed(code, chain) for code in codes) for chain in chains)
+            ok = any(not beyond_own(access, codes, chain) for chain in chains)
         if ok:
             found.append(role)
     return found
@@ -312,6 +313,15 @@ def unlock_user(access, user_id: int) -> User:
     return User.get_by_id(user.id)
 
 
+def reset_mfa(access, user_id: int) -> User:
+    """Turn off the second factor of someone who lost both the phone and the recovery
+    codes; if 2FA is required for them, they set it up again at their next login."""
+    user = get_user(access, user_id)
+    check_control(access, user)
+    mfa.disable(user, actor=access.actor)  # records auth.mfa_disabled with this administrator
+    return User.get_by_id(user.id)
+
+
 # -- grants ---------------------------------------------------------------------------------------------
 
 def grant(access, user_id: int, role_code: str, unit_id: int | None) -> Grant:
@@ -356,7 +366,7 @@ def revoke(access, user_id: int, grant_id: int) -> Grant:
         raise NotFound()
     chain = units.ancestor_ids(target.unit_id)
     # Taking away a right one does not hold is as much above one's own as giving it.
-    if not all(access.allowed(code, chain) for code in target.role.codes()):
+    if beyond_own(access, target.role.codes(), chain):
         if access.allowed(ADMIN_CODE, chain):
             raise Forbidden("users.error.role_above_own")
         raise NotFound()

@@ -151,6 +151,10 @@ def authenticate(username: str, password: str, *, lockout_threshold: int = Setti
     changes = {User.failed_logins: 0, User.locked_until: None,
                # Kept so the user can see when the account was last used before now.
                User.previous_login_at: User.last_login_at, User.last_login_at: now}
+    from core.mfa import is_enrolled  # here: core.mfa builds on this module
+
+    if is_enrolled(user):  # the count goes on until the second factor is right too (core.mfa)
+        del changes[User.failed_logins], changes[User.locked_until]
     if passwords.needs_rehash(user.password_hash):
         changes[User.password_hash] = passwords.hash_password(password)  # slow: outside the transaction
     with transaction():
@@ -163,6 +167,7 @@ def authenticate(username: str, password: str, *, lockout_threshold: int = Setti
 class LoginResult:
     user: User | None
     retry_after: int | None = None  # seconds: the client address is over its rate limit
+    mfa_pending: bool = False  # the password was right; a second factor must follow (core.mfa)
 
 
 def _serialise_address(address: str) -> None:
@@ -201,15 +206,23 @@ def login(username: str, password: str, address: str | None, *, rate_per_minute:
                                       username=normalise_username(username)[:64], success=False)
     user = authenticate(username, password, lockout_threshold=lockout_threshold,
                         lockout_minutes=lockout_minutes, now=now)
+    pending = False
     with transaction():
         if user is not None:
+            from core.mfa import is_enrolled
+
+            pending = is_enrolled(user)
             LoginAttempt.update(success=True).where(LoginAttempt.id == attempt.id).execute()
-            audit.record("auth.login", actor=user, object_type="user", object_id=user.id)
+            audit.record("auth.login", actor=user, object_type="user", object_id=user.id,
+                         details={"second_factor": "pending"} if pending else None)
         else:
-            # The name typed is kept (never the password): it shows who is being guessed.
-            audit.record("auth.login_failed", result="failed",
+            # The name typed is kept (never the password): it shows who is being guessed,
+            # and an existing account sees the failed attempts in its own history.
+            target = User.get_or_none(User.username == normalise_username(username))
+            audit.record("auth.login_failed", result="failed", unit=target.unit_id if target else None,
+                         object_type="user" if target else "", object_id=target.id if target else "",
                          details={"username": normalise_username(username)[:64]})
-    return LoginResult(user)
+    return LoginResult(user, mfa_pending=pending)
 
 
 def purge_login_attempts(*, now: dt.datetime | None = None) -> int:
@@ -222,19 +235,27 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def start_session(user: User, client_address: str | None = None, user_agent: str | None = None) -> str:
+def start_session(user: User, client_address: str | None = None, user_agent: str | None = None, *,
+                  mfa_pending: bool = False, reauth_at: dt.datetime | None = None) -> str:
     """Create a session row; return the token for the cookie (never stored as such)."""
     token = secrets.token_urlsafe(32)
     with transaction():
         Session.create(token_hash=_digest(token), user=user, client_address=(client_address or "")[:64],
-                       user_agent=(user_agent or "")[:255])
+                       user_agent=(user_agent or "")[:255], mfa_pending=mfa_pending, reauth_at=reauth_at)
     return token
+
+
+# A session waiting for the second factor lasts this long at most (core.mfa).
+MFA_PENDING_LIFETIME = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
 class SessionState:
     user: User | None
     expired: bool = False  # a session existed but timed out: tell the user so
+    pending_user: User | None = None  # password given, second factor not yet: logged out but for that
+    session_id: int | None = None
+    reauth_at: dt.datetime | None = None
 
 
 def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
@@ -256,6 +277,8 @@ def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
         idle = min(idle, dt.timedelta(minutes=admin_idle_minutes))
     idle_limit = now - idle
     life_limit = now - dt.timedelta(hours=lifetime_hours)
+    if session.mfa_pending:
+        life_limit = max(life_limit, now - MFA_PENDING_LIFETIME)
     if session.last_seen_at < idle_limit or session.created_at < life_limit or not session.user.is_active:
         with transaction():
             Session.delete().where(Session.id == session.id).execute()
@@ -265,7 +288,9 @@ def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
     if now - session.last_seen_at > min(dt.timedelta(minutes=1), idle / 10):
         with transaction():
             Session.update(last_seen_at=now).where(Session.id == session.id).execute()
-    return SessionState(session.user)
+    if session.mfa_pending:
+        return SessionState(None, pending_user=session.user, session_id=session.id)
+    return SessionState(session.user, session_id=session.id, reauth_at=session.reauth_at)
 
 
 def end_session(token: str | None) -> None:

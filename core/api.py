@@ -5,6 +5,7 @@ baocao: everything else in ``core`` is private and may change.
 """
 
 from core import CORE_API, __version__
+from core.audit import record as audit_record
 from core.db import BaseModel, db, plugin_base, run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, PluginError, ValidationError
 from core.hookspecs import hookimpl
@@ -14,7 +15,7 @@ from core.registry import Domain, MenuItem, Permission, Widget
 from core.settings import Settings
 
 __all__ = [
-    "CORE_API", "__version__", "BaseModel", "db", "plugin_base", "run_db", "transaction",
+    "CORE_API", "__version__", "audit_record", "BaseModel", "db", "plugin_base", "run_db", "transaction",
     "BaocaoError", "Forbidden", "NotFound", "PluginError", "ValidationError", "hookimpl",
     "fold", "format_date", "format_number", "Unit", "User", "Domain", "MenuItem", "Permission",
     "Widget", "Settings",

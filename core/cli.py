@@ -143,12 +143,16 @@ def cmd_demo(args) -> int:
     os.environ.setdefault("BAOCAO_SECRET_KEY", secrets.token_urlsafe(48))
     os.environ.setdefault("BAOCAO_MODE", "development")
     os.environ.setdefault("BAOCAO_SESSION_IDLE_MINUTES", "120")
+    # The demo administrators log in with a password only; a real installation asks them for 2FA.
+    os.environ.setdefault("BAOCAO_REQUIRE_ADMIN_MFA", "false")
     settings = _settings(args, server=not args.no_serve)
     _prepare(settings)
     with db.connection_context():
         logins = seed_demo()
     url = f"http://{args.host if args.host != '0.0.0.0' else '127.0.0.1'}:{args.port}/"
     print(_t("cli.demo.ready", url=url, path=str(path)))
+    if not settings.require_admin_mfa:
+        print(_t("cli.demo.mfa_off"))
     for login in logins:
         print(f"  {login.username:<15} {login.password}  {login.full_name} — {login.unit} "
               f"({_t(login.role)})")

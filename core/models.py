@@ -61,6 +61,8 @@ class Session(CoreModel):
     last_seen_at = DateTimeField(default=utcnow)
     client_address = CharField(max_length=64, null=True)
     user_agent = CharField(max_length=255, null=True)
+    mfa_pending = BooleanField(default=False)  # password right, second factor not yet given (0006)
+    reauth_at = DateTimeField(null=True)  # last login or re-authentication, for sensitive actions (SESS-06)
 
 
 class PluginActivation(CoreModel):

@@ -31,6 +31,9 @@ class Permission:
     code: str
     label: str
     scope: str = "unit"  # "unit": granted for a unit's subtree; "global": instance-wide
+    # A unit administrator may hand out a delegable right without holding it: running a
+    # unit means naming who reports and who receives, not doing both oneself.
+    delegable: bool = False
 
     @property
     def plugin(self) -> str:
@@ -89,9 +92,9 @@ CORE_DOMAIN = Domain(
     # Four separate rights (view, enter and submit, receive, administer), so a unit can
     # keep the person who prepares a report apart from the one who accepts it.
     permissions=(
-        Permission("core.unit.view", "perm.core.unit.view"),
-        Permission("core.report.submit", "perm.core.report.submit"),
-        Permission("core.report.receive", "perm.core.report.receive"),
+        Permission("core.unit.view", "perm.core.unit.view", delegable=True),
+        Permission("core.report.submit", "perm.core.report.submit", delegable=True),
+        Permission("core.report.receive", "perm.core.report.receive", delegable=True),
         Permission("core.unit.admin", "perm.core.unit.admin"),
         Permission("core.audit.view", "perm.core.audit.view"),
         Permission("core.plugin.admin", "perm.core.plugin.admin"),
@@ -105,6 +108,7 @@ CORE_DOMAIN = Domain(
         MenuItem("core.my_history", "nav.my_history", "my_history", group="main", order=90),
         MenuItem("core.users", "nav.users", "users", permission="core.unit.admin", group="admin", order=20),
         MenuItem("core.my_sessions", "nav.my_sessions", "my_sessions", group="main", order=80),
+        MenuItem("core.mfa", "nav.mfa", "mfa", group="main", order=85),
     ),
 )
 

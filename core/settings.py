@@ -26,6 +26,8 @@ MIN_SECRET_LENGTH = 32
 # \Z, not $: "$" also matches before a trailing newline, letting "name\n" through.
 PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,30}\Z")
 SECRET_KEY_RE = re.compile(r"secret|key|password|token|dsn", re.I)
+BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
+                 "off": False}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Settings:
     login_rate_per_minute: int = 20  # login attempts per client address per minute (AUTH-06)
     temp_password_hours: int = 72  # an administrator-issued password expires (AUTH-05)
     inactive_days: int = 45  # accounts unused this long are disabled (AUTH-10)
+    require_admin_mfa: bool = True  # administrators must use two-factor authentication (AUTH-08)
+    reauth_minutes: int = 5  # sensitive actions ask for the password again after this long (SESS-06)
     log_level: str = "INFO"
     log_file: str = ""  # full log with tracebacks; empty: standard error
     plugins: PluginSettings = field(default_factory=PluginSettings)
@@ -97,6 +101,8 @@ _ENV = {
     "BAOCAO_LOGIN_RATE_PER_MINUTE": "login_rate_per_minute",
     "BAOCAO_TEMP_PASSWORD_HOURS": "temp_password_hours",
     "BAOCAO_INACTIVE_DAYS": "inactive_days",
+    "BAOCAO_REQUIRE_ADMIN_MFA": "require_admin_mfa",
+    "BAOCAO_REAUTH_MINUTES": "reauth_minutes",
     "BAOCAO_LOG_LEVEL": "log_level",
     "BAOCAO_LOG_FILE": "log_file",
 }
@@ -128,6 +134,8 @@ def resolve_secret(value, where: str, env=None):
 def _coerce(name: str, value, where: str):
     default = getattr(Settings, name, None) if name != "allowed_hosts" else ("*",)
     if isinstance(default, bool):
+        if isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:  # from the environment
+            value = BOOLEAN_WORDS[value.strip().lower()]
         ok = isinstance(value, bool)
     elif isinstance(default, int):
         if isinstance(value, str) and value.strip().isdigit():

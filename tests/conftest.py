@@ -48,6 +48,9 @@ def database_url(tmp_path) -> str:
 def make_settings(database_url):
     def make(**changes) -> Settings:
         plugins = changes.pop("plugins", PluginSettings())
+        # Off unless a test turns it on (tests/*/test_mfa*.py): the other tests log in as
+        # administrators with a password only.
+        changes.setdefault("require_admin_mfa", False)
         return Settings(mode="test", database_url=database_url, secret_key=TEST_SECRET,
                         allowed_hosts=("testserver", "127.0.0.1", "localhost"), plugins=plugins, **changes)
 

@@ -31,7 +31,7 @@ from core.settings import Settings, load_settings
 from web import errors
 from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
                             SecurityHeadersMiddleware, ServerErrorPage)
-from web.routes import admin, audit as audit_routes, home, session, units, users
+from web.routes import admin, audit as audit_routes, home, mfa, session, units, users
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     registry = build_registry(pm, settings)
     templates = build_templates(registry)
 
-    core_routes = session.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES + audit_routes.ROUTES
+    core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
+                   + audit_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)

@@ -31,6 +31,7 @@ from web.htmx import HtmxDetails
 log = logging.getLogger("baocao.web")
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+MFA_VERIFY_PATH = "/login/verify"
 MAX_FORM_BYTES = 10 * 1024 * 1024
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -171,7 +172,9 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         actor = session_state.user
         state.update(actor=actor, unit=unit, enabled=enabled, access=access, session_expired=session_state.expired,
-                     htmx=HtmxDetails(Headers(scope=scope)))
+                     htmx=HtmxDetails(Headers(scope=scope)), session=session_state,
+                     # Waiting for the second factor: logged out everywhere but on the page that asks for it.
+                     mfa_user=session_state.pending_user if scope["path"] == MFA_VERIFY_PATH else None)
         lang = (actor.language if actor is not None and actor.language in LANGUAGES else None) \
             or (cookies.get(self.names["lang"]) if cookies.get(self.names["lang"]) in LANGUAGES else None) \
             or negotiate(Headers(scope=scope).get("accept-language")) or self.settings.language

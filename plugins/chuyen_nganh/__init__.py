@@ -17,8 +17,8 @@ def register_domain(settings):
         description=f"{NAME}.description",
         version=__version__,
         permissions=(
-            Permission("chuyen_nganh.regime.view", "chuyen_nganh.perm.regime.view"),
+            Permission("chuyen_nganh.regime.view", "chuyen_nganh.perm.regime.view", delegable=True),
             Permission("chuyen_nganh.regime.edit", "chuyen_nganh.perm.regime.edit"),
-            Permission("chuyen_nganh.report.submit", "chuyen_nganh.perm.report.submit"),
+            Permission("chuyen_nganh.report.submit", "chuyen_nganh.perm.report.submit", delegable=True),
         ),
     )

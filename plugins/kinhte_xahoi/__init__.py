@@ -17,10 +17,10 @@ def register_domain(settings):
         description=f"{NAME}.description",
         version=__version__,
         permissions=(
-            Permission("kinhte_xahoi.regime.view", "kinhte_xahoi.perm.regime.view"),
+            Permission("kinhte_xahoi.regime.view", "kinhte_xahoi.perm.regime.view", delegable=True),
             Permission("kinhte_xahoi.regime.edit", "kinhte_xahoi.perm.regime.edit"),
-            Permission("kinhte_xahoi.report.view", "kinhte_xahoi.perm.report.view"),
-            Permission("kinhte_xahoi.report.submit", "kinhte_xahoi.perm.report.submit"),
-            Permission("kinhte_xahoi.report.approve", "kinhte_xahoi.perm.report.approve"),
+            Permission("kinhte_xahoi.report.view", "kinhte_xahoi.perm.report.view", delegable=True),
+            Permission("kinhte_xahoi.report.submit", "kinhte_xahoi.perm.report.submit", delegable=True),
+            Permission("kinhte_xahoi.report.approve", "kinhte_xahoi.perm.report.approve", delegable=True),
         ),
     )

@@ -76,8 +76,8 @@ def org(db_session):
             Grant.create(user=created, role=roles[code], unit=unit)
         return created
 
-    # The built-in unit_admin role carries no reporting right, so an administrator who is to hand
-    # out "reporter" holds it too; none holds "receiver" (core.report.receive).
+    # Reporting rights are delegable, so unit_admin alone may hand out "reporter"; the
+    # administrators here also report, to test controlling accounts that hold the same rights.
     admins = {name: user(f"qt_{name}", unit, *(("admin_lite",) if name == "camlo" else ("unit_admin", "reporter")))
               for name, unit in units.items()}
     members = {name: user(f"nv_{name}", unit, "reporter") for name, unit in units.items()}
@@ -218,11 +218,14 @@ def test_acl02_an_account_cannot_be_created_outside_the_subtree(org):
 
 
 def test_acl04_a_new_account_gets_no_role_above_its_creator_and_is_not_created(org):
-    access = access_of(org.admins["camlo"])  # holds no core.report.submit
+    access = access_of(org.admins["camlo"])  # holds no core.plugin.admin (not delegable)
     with pytest.raises(ValidationError) as caught:
-        admin.create_user(access, "nhap_lieu", "Nhập Liệu", org.units["camhieu"].id, roles=["reporter"])
+        admin.create_user(access, "quan_tri_xa", "Quản Trị Xã", org.units["camhieu"].id, roles=["unit_admin"])
     assert caught.value.errors == {"roles": "users.error.role_above_own"}
-    assert not User.select().where(User.username == "nhap_lieu").exists()
+    assert not User.select().where(User.username == "quan_tri_xa").exists()
+    # Reporting is delegable: the administrator names a reporter without being one.
+    reporter, _ = admin.create_user(access, "nhap_lieu", "Nhập Liệu", org.units["camhieu"].id, roles=["reporter"])
+    assert [g.role.code for g in Grant.select().where(Grant.user == reporter.id)] == ["reporter"]
     user, _ = admin.create_user(access, "xem_so_lieu", "Xem Số Liệu", org.units["camhieu"].id, roles=["viewer"])
     assert [g.role.code for g in Grant.select().where(Grant.user == user.id)] == ["viewer"]
 
@@ -289,7 +292,7 @@ def test_an_account_with_rights_beyond_the_administrator_is_out_of_their_control
     Grant.create(user=member, role=org.roles["viewer"], unit=org.units["province"])  # rights above Cam Lộ
     with pytest.raises(Forbidden):
         admin.reset_password(access_of(org.admins["camlo"]), member.id)
-    other = org.members["camthanh"]  # a reporter: core.report.submit, which Cam Lộ's admin lacks
+    other = org.admins["camthanh"]  # switches plugins (core.plugin.admin), which Cam Lộ's admin lacks
     assert admin.control_refusal(access_of(org.admins["camlo"]), other) == "users.error.above_own"
     assert admin.control_refusal(access_of(org.admins["province"]), other) is None
     # A unit administrator never controls a system administrator's account.
@@ -300,6 +303,9 @@ def test_an_account_with_rights_beyond_the_administrator_is_out_of_their_control
 # -- ACL-04: granting --------------------------------------------------------------------------------------
 
 ROLE_CODES = ("viewer", "reporter", "receiver", "unit_admin", "admin_lite", "auditor")
+
+
+DELEGABLE = {"core.unit.view", "core.report.submit", "core.report.receive"}
 
 
 @hyp_settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -314,8 +320,11 @@ def test_acl04_a_grant_succeeds_exactly_inside_the_subtree_within_own_rights_and
     role = org.roles[data.draw(st.sampled_from(ROLE_CODES), label="role")]
     unit = org.units[data.draw(st.sampled_from(NODES), label="unit")]
     scope = scope_of(org, actor)
+    held = codes_at(org, actor, unit.id)
+    # Within one's own rights: held there, or delegable where one administers.
+    own = held | (DELEGABLE if "core.unit.admin" in held else set())
     expected = (target.unit_id in scope and unit.id in scope and actor.id != target.id
-                and role.codes() <= codes_at(org, actor, unit.id))
+                and role.codes() <= own)
     with db.atomic() as txn:
         before = Grant.select().count()
         try:
@@ -333,8 +342,11 @@ def test_acl04_a_grant_succeeds_exactly_inside_the_subtree_within_own_rights_and
 
 def test_acl04_a_refused_grant_says_why(org):
     access = access_of(org.admins["camlo"])
+    # Reporting rights are delegable: an administrator names reporters without being one.
+    admin.grant(access, org.members["camhieu"].id, "receiver", org.units["camhieu"].id)
+    # Switching plugins is not delegable, and Cam Lộ's lighter administrator lacks it.
     with pytest.raises(ValidationError) as caught:
-        admin.grant(access, org.members["camhieu"].id, "reporter", org.units["camhieu"].id)
+        admin.grant(access, org.members["camhieu"].id, "unit_admin", org.units["camhieu"].id)
     assert caught.value.errors == {"role": "users.error.role_above_own"}
     with pytest.raises(ValidationError) as caught:
         admin.grant(access, org.members["camhieu"].id, "viewer", org.units["giolinh"].id)
@@ -384,10 +396,14 @@ def test_acl02_a_grant_of_another_account_or_outside_the_subtree_is_not_found(or
 
 
 def test_acl04_a_role_one_does_not_hold_is_not_taken_away_either(org):
-    reporter = Grant.get(Grant.user == org.members["camhieu"].id)
+    higher = admin.grant(access_of(org.admins["province"]), org.members["camhieu"].id, "unit_admin",
+                         org.units["camhieu"].id)
     with pytest.raises(Forbidden):
-        admin.revoke(access_of(org.admins["camlo"]), org.members["camhieu"].id, reporter.id)
-    assert Grant.select().where(Grant.id == reporter.id).exists()
+        admin.revoke(access_of(org.admins["camlo"]), org.members["camhieu"].id, higher.id)
+    assert Grant.select().where(Grant.id == higher.id).exists()
+    # A delegable role, though, its administrator may take back.
+    reporter = Grant.get((Grant.user == org.members["camhieu"].id) & (Grant.role == org.roles["reporter"]))
+    admin.revoke(access_of(org.admins["camlo"]), org.members["camhieu"].id, reporter.id)
 
 
 # -- disabling (AUTH-10, SESS-05) ------------------------------------------------------------------------
@@ -438,12 +454,12 @@ def test_sess05_the_owner_ends_one_session_or_all_the_others(org):
 
 
 def test_sess05_an_administrator_ends_a_session_of_an_account_in_their_control(org):
-    target = org.members["camthanh"]
+    target = org.admins["camthanh"]
     accounts.start_session(target)
     session_id = admin.user_sessions(target)[0].id
     with pytest.raises(NotFound):
         admin.end_session(access_of(org.admins["giolinh"]), session_id)
-    with pytest.raises(Forbidden):  # a reporter: Cam Lộ's narrower administrator lacks that right
+    with pytest.raises(Forbidden):  # holds plugin switching, which Cam Lộ's lighter administrator lacks
         admin.end_session(access_of(org.admins["camlo"]), session_id)
     admin.end_session(access_of(org.admins["province"]), session_id)
     assert admin.user_sessions(target) == []

@@ -38,10 +38,14 @@ def post_routes():
         "/admin/plugins/kinhte_xahoi/activation": {"unit": str(unit_id()), "state": "off"},
         "/users/new": {"username": "moi_tao", "full_name": "Người mới", "unit": str(unit_id()), "roles": "viewer"},
         "/users/{id:int}/disable": {}, "/users/{id:int}/enable": {}, "/users/{id:int}/reset-password": {},
-        "/users/{id:int}/unlock": {}, "/users/{id:int}/grants": {"role": "viewer", "unit": str(unit_id())},
+        "/users/{id:int}/unlock": {}, "/users/{id:int}/mfa/reset": {},
+        "/users/{id:int}/grants": {"role": "viewer", "unit": str(unit_id())},
         "/users/{id:int}/grants/{grant_id:int}/revoke": {}, "/users/{id:int}/sessions/end": {},
         "/users/{id:int}/sessions/{session_id:int}/end": {},
         "/account/sessions/others/end": {}, "/account/sessions/{session_id:int}/end": {},
+        # Two-factor authentication and re-authentication (issue 3).
+        "/login/verify": {"code": "123456"}, "/account/2fa/enable": {"code": "123456"},
+        "/account/2fa/recovery-codes": {}, "/account/2fa/disable": {}, "/account/confirm": {"password": "x"},
     }
 
 
@@ -77,9 +81,11 @@ def session_alive(client) -> bool:
 POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins/kinhte_xahoi/activation",
               # The account administration screens (issue 3) and the user's own sessions.
               "/users/new", "/users/{id:int}/disable", "/users/{id:int}/enable", "/users/{id:int}/reset-password",
-              "/users/{id:int}/unlock", "/users/{id:int}/grants", "/users/{id:int}/grants/{grant_id:int}/revoke",
+              "/users/{id:int}/unlock", "/users/{id:int}/mfa/reset", "/users/{id:int}/grants", "/users/{id:int}/grants/{grant_id:int}/revoke",
               "/users/{id:int}/sessions/end", "/users/{id:int}/sessions/{session_id:int}/end",
-              "/account/sessions/others/end", "/account/sessions/{session_id:int}/end"]
+              "/account/sessions/others/end", "/account/sessions/{session_id:int}/end",
+              "/login/verify", "/account/2fa/enable", "/account/2fa/recovery-codes", "/account/2fa/disable",
+              "/account/confirm"]
 
 
 def test_the_list_covers_every_core_post_route(app):

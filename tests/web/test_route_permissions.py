@@ -14,7 +14,7 @@ from tests.fixtures.plugins import fx
 from web.guards import AUTHENTICATED, PUBLIC
 
 # Reviewed one by one: what an anonymous visitor may reach.
-PUBLIC_ROUTES = {"login", "login_submit", "logout", "set_language", "healthz"}
+PUBLIC_ROUTES = {"login", "login_submit", "login_verify", "login_verify_submit", "logout", "set_language", "healthz"}
 
 
 def walk(routes, prefix=""):

@@ -18,7 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from core import accounts
-from core.access import Grant, Role
+from core.access import Grant, Role, RolePermission
 from core.db import db
 from core.models import Session, Unit, User, utcnow
 from tests.conftest import HX, csrf_from
@@ -268,8 +268,12 @@ def test_acl04_an_administrator_cannot_grant_themselves_or_a_role_above_their_ow
     client = org.login(me)
     own = post(client, f"/users/{me.id}/grants", {"role": "viewer", "unit": str(org.units["giomy"].id)})
     assert own.status_code == 422 and grants(me) == [("unit_admin", org.units["giomy"].id)]
+    # Editing regimes is not delegable and this administrator does not hold it.
+    with db.connection_context():
+        editor = Role.create(code="regime_editor", name="Soạn chế độ báo cáo")
+        RolePermission.create(role=editor, code="kinhte_xahoi.regime.edit")
     above = post(client, f"/users/{org.members['giomy'].id}/grants",
-                 {"role": "reporter", "unit": str(org.units["giomy"].id)})
+                 {"role": "regime_editor", "unit": str(org.units["giomy"].id)})
     assert above.status_code == 422
     assert "Vai trò này có quyền mà chính bạn không có tại đơn vị đó" in above.text
     assert grants(org.members["giomy"]) == [("viewer", org.units["giomy"].id)]
@@ -367,6 +371,7 @@ def test_auth05_a_new_accounts_temporary_password_is_shown_once_logs_in_once_and
     changed = post(browser, "/account/password", {"current": password, "new": new, "confirm": new},
                    csrf=token(browser, "/account/password"))
     assert changed.status_code == 200 and logged_in(browser)
+    assert 'href="/account/sessions"' in changed.text  # SESS-05: offered to end the other sessions
     after = fresh(user)
     assert not after.must_change_password and after.password_expires_at is None
     assert login_form(TestClient(org.app), "nguyenvana", password).status_code == 422  # once only

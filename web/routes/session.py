@@ -9,12 +9,15 @@ from core import accounts
 from core.db import db, run_db
 from core.errors import ValidationError
 from core.i18n import LANGUAGES
+from core.mfa import mark_reauthenticated
+from core.models import utcnow
 from core.passwords import verify_password
 from web.guards import public, require, safe_next
 from web.middleware import cookie_header, cookie_names
 from web.templating import render
 
 import secrets
+from urllib.parse import quote
 
 
 @public
@@ -64,8 +67,12 @@ async def login_submit(request):
     # A browser that was already logged in leaves its old session behind: end it,
     # so a copy of the old cookie is worth nothing (security.md SESS-02).
     await run_db(accounts.end_session, request.cookies.get(names["session"]))
+    # With 2FA on, the session waits for the code (web/routes/mfa.py) and counts as logged out until then.
     token = await run_db(accounts.start_session, user, request.client.host if request.client else None,
-                         request.headers.get("user-agent"))
+                         request.headers.get("user-agent"), mfa_pending=result.mfa_pending,
+                         reauth_at=None if result.mfa_pending else utcnow())
+    if result.mfa_pending:
+        next_url = "/login/verify" + (f"?next={quote(next_url, safe='/')}" if next_url != "/" else "")
     response = RedirectResponse(next_url, status_code=303)
     response.headers.append("Set-Cookie", cookie_header(names["session"], token, settings))
     # A fresh CSRF seed at login, so a token learnt before login is worth nothing after it.
@@ -117,6 +124,8 @@ async def password_submit(request):
     except ValidationError as exc:
         return await render(request, "core/password.html", {"errors": exc.errors, "done": False},
                             partial="core/_password_form.html", status_code=422)
+    # The current password was just checked: that counts as re-authenticating (SESS-06).
+    await run_db(mark_reauthenticated, getattr(request.state.session, "session_id", None))
     return await render(request, "core/password.html", {"errors": {}, "done": True},
                         partial="core/_password_form.html")
 

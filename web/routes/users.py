@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import account_admin as admin
+from core import account_admin as admin, mfa
 from core import accounts
 from core.access import ADMIN_CODE
 from core.db import run_db
@@ -43,6 +43,7 @@ DONE = {
     "disabled": "users.done.disabled",
     "enabled": "users.done.enabled",
     "unlocked": "users.done.unlocked",
+    "mfa_reset": "users.done.mfa_reset",
     "granted": "users.done.granted",
     "revoked": "users.done.revoked",
     "session_ended": "users.done.session_ended",
@@ -71,8 +72,12 @@ def describe_agent(agent: str | None) -> str:
     return " · ".join(p for p in (browser, system) if p) or agent[:60]
 
 
-def _timeouts(settings) -> dict:
-    return {"idle_minutes": settings.session_idle_minutes, "lifetime_hours": settings.session_lifetime_hours}
+def _timeouts(settings, user) -> dict:
+    """The timeouts that apply to ``user``'s sessions, so the lists show live sessions only."""
+    idle = settings.session_idle_minutes
+    if user.is_admin and settings.admin_session_idle_minutes:
+        idle = min(idle, settings.admin_session_idle_minutes)
+    return {"idle_minutes": idle, "lifetime_hours": settings.session_lifetime_hours}
 
 
 # -- the list -------------------------------------------------------------------------------------------
@@ -156,11 +161,12 @@ def _detail_context(access, user_id: int, settings, *, grant_form=None, grant_er
     return {
         "user": user, "user_unit": user.unit,
         "locked": accounts.is_locked(user),
+        "mfa_enrolled": mfa.is_enrolled(user.id),
         "temp_expired": accounts.temporary_password_expired(user),
         "refusal": admin.control_refusal(access, user),
         "is_self": access.actor is not None and user.id == access.actor.id,
         "grants": _grant_rows(access, user),
-        "sessions": admin.user_sessions(user, **_timeouts(settings)),
+        "sessions": admin.user_sessions(user, **_timeouts(settings, user)),
         "scope_units": admin.scope_units(access), "roles": admin.grantable_roles(access),
         "grant_form": grant_form or {"role": "", "unit": user.unit_id},
         "grant_errors": grant_errors or {},
@@ -215,6 +221,11 @@ async def user_unlock(request):
     return await _act(request, admin.unlock_user, request.path_params["id"], done="unlocked")
 
 
+@require(PERMISSION, reauth=True)
+async def user_reset_mfa(request):
+    return await _act(request, admin.reset_mfa, request.path_params["id"], done="mfa_reset")
+
+
 @require(PERMISSION)
 async def user_end_all_sessions(request):
     return await _act(request, admin.end_all_sessions, request.path_params["id"], done="sessions_ended")
@@ -235,13 +246,13 @@ async def user_end_session(request):
     return await _act(request, end, done="session_ended")
 
 
-@require(PERMISSION)
+@require(PERMISSION, reauth=True)  # SESS-06: a recent login or re-authentication
 async def user_revoke(request):
     return await _act(request, admin.revoke, request.path_params["id"], request.path_params["grant_id"],
                       done="revoked")
 
 
-@require(PERMISSION)
+@require(PERMISSION, reauth=True)  # SESS-06: a recent login or re-authentication
 async def user_grant(request):
     user_id = request.path_params["id"]
     data = await request.form()
@@ -276,7 +287,7 @@ async def user_reset_password(request):
 # -- the user's own sessions (SESS-05) ----------------------------------------------------------------------
 
 def _my_sessions_context(actor, token, settings) -> dict:
-    return {"sessions": admin.user_sessions(actor, **_timeouts(settings)),
+    return {"sessions": admin.user_sessions(actor, **_timeouts(settings, actor)),
             "current_id": admin.current_session_id(actor, token), "describe_agent": describe_agent}
 
 
@@ -325,6 +336,7 @@ ROUTES = [
     Route("/users/{id:int}/enable", user_enable, methods=["POST"], name="user_enable"),
     Route("/users/{id:int}/reset-password", user_reset_password, methods=["POST"], name="user_reset_password"),
     Route("/users/{id:int}/unlock", user_unlock, methods=["POST"], name="user_unlock"),
+    Route("/users/{id:int}/mfa/reset", user_reset_mfa, methods=["POST"], name="user_reset_mfa"),
     Route("/users/{id:int}/grants", user_grant, methods=["POST"], name="user_grant"),
     Route("/users/{id:int}/grants/{grant_id:int}/revoke", user_revoke, methods=["POST"], name="user_revoke"),
     Route("/users/{id:int}/sessions/end", user_end_all_sessions, methods=["POST"], name="user_sessions_end"),
