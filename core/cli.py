@@ -1,4 +1,4 @@
-"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker, audit verify.
+"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker, audit verify, periods.
 
 The server commands hand uvicorn the *name* of the web application
 (``web.asgi:...``), so the domain layer never imports the web layer.
@@ -213,6 +213,68 @@ def cmd_audit_verify(args) -> int:
     return 1
 
 
+WEEKDAYS = {"vi": ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật"),
+            "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+
+
+def _dates(values: list[str] | None) -> list:
+    import datetime as dt
+
+    out = []
+    for value in values or ():
+        try:
+            out.append(dt.date.fromisoformat(value))
+        except ValueError:
+            raise BaocaoError("periods.error.date", value=value) from None
+    return out
+
+
+def cmd_periods(args) -> int:
+    """A year's cut-off windows (Decree 09/2019 Art. 12) and, with ``--deadline``, each window's
+    deadline, checked against Art. 8 cl. 5. Pure computation: no settings, no database."""
+    import json
+
+    from core.deadlines import DeadlineRule, check_chain
+    from core.periods import check_frequency, check_year, windows
+    from core.workdays import WorkCalendar
+
+    check_frequency(args.frequency)
+    check_year(args.year)
+    rule = DeadlineRule.parse(args.deadline) if args.deadline is not None else None
+    calendar = WorkCalendar(extra_days_off=_dates(args.day_off), make_up_days=_dates(args.make_up_day))
+    lang, catalog = args.lang, core_catalog()
+    rows = []
+    for w in windows(args.frequency, args.year):
+        level = check_chain(w, {"1": rule}, calendar)[0] if rule else None
+        rows.append((w, level))
+    if args.json:
+        print(json.dumps([{
+            "frequency": w.frequency, "year": w.year, "index": w.index, "label": w.label(lang),
+            "start": w.start.isoformat(), "end": w.end.isoformat(), "iso_interval": w.iso_interval,
+            "deadline_rule": str(rule) if rule else None,
+            "deadline": level.deadline.isoformat() if level else None,
+            "nominal_deadline": level.nominal.isoformat() if level else None,
+        } for w, level in rows], ensure_ascii=False, indent=1))
+        return 0
+
+    def day(d) -> str:
+        return f"{WEEKDAYS[lang][d.weekday()]} {d:%d/%m/%Y}"
+
+    head = tuple(catalog.gettext(lang, f"cli.periods.{c}") for c in ("label", "window", "interval", "deadline"))
+    table = []
+    for w, level in rows:
+        deadline = "-"
+        if level:
+            deadline = day(level.deadline)
+            if level.nominal != level.deadline:
+                deadline += f" ({catalog.gettext(lang, 'cli.periods.moved', day=day(level.nominal))})"
+        table.append((w.label(lang), w.interval_text(), w.iso_interval, deadline))
+    widths = [max(len(r[c]) for r in [head, *table]) for c in range(3)]
+    for row in [head, *table]:
+        print("  ".join(v.ljust(n) for v, n in zip(row, widths)) + "  " + row[3])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baocao", description=_t("cli.description"))
     parser.add_argument("--version", action="version", version=f"baocao {__version__}")
@@ -251,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help=_t("cli.help.audit"))
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help=_t("cli.help.audit_verify")).set_defaults(func=cmd_audit_verify)
+
+    # --frequency is checked by cmd_periods, not by ``choices``: a bad value is one line, exit 2.
+    p = sub.add_parser("periods", help=_t("cli.help.periods"))
+    p.add_argument("--frequency", required=True, help="monthly, quarterly, half_year, nine_months, annual")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--deadline", help="2wd, day:20")
+    p.add_argument("--day-off", action="append", metavar="YYYY-MM-DD")
+    p.add_argument("--make-up-day", action="append", metavar="YYYY-MM-DD")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_periods)
     return parser
 
 
