@@ -53,6 +53,8 @@ ACTIONS = {
     "plugin.switch": "audit.action.plugin.switch",
     "audit.export": "audit.action.audit.export",
     "access.denied": "audit.action.access.denied",
+    "indicator.change": "audit.action.indicator.change",
+    "indicator.import": "audit.action.indicator.import",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
