@@ -12,7 +12,7 @@ from __future__ import annotations
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField
 
 from core.db import CoreModel, transaction
-from core.errors import Forbidden, NotFound, ValidationError
+from core.errors import Forbidden, NotFound
 from core.models import Session, Unit, User, utcnow
 from core.units import ancestor_ids, subtree_ids
 
@@ -119,14 +119,3 @@ def revoke_grant(access, grant_id: int) -> Grant:
         Grant.delete().where(Grant.id == grant.id).execute()
         Session.delete().where(Session.user == grant.user_id).execute()
     return grant
-
-
-def roles() -> list[Role]:
-    return list(Role.select().order_by(Role.is_builtin.desc(), Role.id))
-
-
-def role_by_code(code: str) -> Role:
-    role = Role.get_or_none(Role.code == code)
-    if role is None:
-        raise ValidationError({"role": "form.error.choice"})
-    return role

@@ -57,11 +57,6 @@ def normalise_username(username: str) -> str:
     return unicodedata.normalize("NFC", (username or "").strip()).lower()
 
 
-def validate_new_password(password: str, *, user=None, unit=None) -> None:
-    """The password rules (``core.passwords.check_password_policy``) under their older name."""
-    check_password_policy(password, user=user, unit=unit)
-
-
 def create_user(username: str, full_name: str, password: str, unit: Unit, *, is_admin=False,
                 must_change_password=False, language=None) -> User:
     username = normalise_username(username)

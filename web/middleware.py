@@ -155,10 +155,11 @@ class RequestContextMiddleware:
                                         admin_idle_minutes=self.settings.admin_session_idle_minutes)
         user = state.user
         unit = user.unit if user is not None else None
-        enabled = enabled_plugins(unit.id if unit else None, self.registry, self.settings, set(self.pm.healthy))
+        chain = tuple(ancestor_ids(unit.id)) if unit is not None else ()  # read once, used twice
+        enabled = enabled_plugins(unit.id if unit else None, self.registry, self.settings, set(self.pm.healthy),
+                                  chain=chain)
         access = Access(actor=user, registry=self.registry, enabled=enabled,
-                        grants=grants_of(user.id) if user is not None else (),
-                        chain=tuple(ancestor_ids(unit.id)) if unit is not None else ())
+                        grants=grants_of(user.id) if user is not None else (), chain=chain)
         return state, unit, enabled, access
 
     async def __call__(self, scope, receive, send):
