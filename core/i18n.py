@@ -1,8 +1,10 @@
 """Message catalogues, language choice and Vietnamese number and date formats.
 
-One flat JSON catalogue per language: ``core/locale/<lang>.json`` for the core
+Flat JSON catalogues per language: ``core/locale/<lang>.json`` for the core
 and the screens, ``<plugin package>/locale/<lang>.json`` for a plugin (whose
-keys must start with ``<plugin name>.``). Keys, not sentences, are the message
+keys must start with ``<plugin name>.``). A topic may keep its messages in a file
+of its own, ``<lang>.<topic>.json`` beside them (``vi.regimes.json``), so that
+work on different screens does not meet in one file; a key in two files is refused. Keys, not sentences, are the message
 ids so that a wording can change in one language without touching code.
 """
 
@@ -20,6 +22,13 @@ DEFAULT_LANGUAGE = "vi"
 CORE_LOCALE_DIR = Path(__file__).with_name("locale")
 
 
+def locale_files(directory: Path, lang: str) -> list[Path]:
+    """``<lang>.json`` then the topic files ``<lang>.<topic>.json`` of one language, in name order."""
+    directory = Path(directory)
+    main = directory / f"{lang}.json"
+    return ([main] if main.is_file() else []) + sorted(directory.glob(f"{lang}.*.json"))
+
+
 class Catalog:
     """Messages of every language, merged from the core and from plugins."""
 
@@ -27,12 +36,16 @@ class Catalog:
         self.messages: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
 
     def add_dir(self, directory: Path, prefix: str | None = None) -> None:
-        """Merge ``<directory>/<lang>.json``; with ``prefix`` every key must start with it."""
+        """Merge ``<directory>/<lang>.json`` and ``<lang>.*.json``; with ``prefix`` every key must
+        start with it."""
         for lang in LANGUAGES:
-            path = Path(directory) / f"{lang}.json"
-            if not path.is_file():
-                continue
-            entries = json.loads(path.read_text(encoding="utf-8"))
+            entries: dict[str, str] = {}
+            for path in locale_files(directory, lang):
+                part = json.loads(path.read_text(encoding="utf-8"))
+                twice = sorted(set(part) & set(entries))
+                if twice:
+                    raise ValueError(f"{path.name}: key {twice[0]!r} is already defined in another file")
+                entries.update(part)
             if prefix:
                 stray = sorted(k for k in entries if not k.startswith(prefix + "."))
                 if stray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.i18n import (CORE_LOCALE_DIR, LANGUAGES, Catalog, core_catalog, fold, format_date, format_datetime,
+from core.i18n import (CORE_LOCALE_DIR, LANGUAGES, Catalog, locale_files, core_catalog, fold, format_date, format_datetime,
                        format_number, negotiate)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,6 +126,14 @@ def load(path: Path) -> dict[str, str]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def load_lang(directory: Path, lang: str) -> dict[str, str]:
+    """Every file of one language in a locale folder (``vi.json`` and ``vi.<topic>.json``)."""
+    out: dict[str, str] = {}
+    for path in locale_files(directory, lang):
+        out.update(load(path))
+    return out
+
+
 def catalogue_dirs() -> list[tuple[str | None, Path]]:
     dirs = [(None, CORE_LOCALE_DIR)]
     dirs += [(p.parent.name, p) for p in sorted((ROOT / "plugins").glob("*/locale"))]
@@ -145,8 +153,10 @@ def _fields(text: str) -> set[str]:
 
 @pytest.mark.parametrize("prefix, directory", catalogue_dirs(), ids=lambda v: str(v))
 def test_vi_and_en_have_the_same_keys_and_placeholders(prefix, directory):
-    vi, en = load(directory / "vi.json"), load(directory / "en.json")
+    vi, en = load_lang(directory, "vi"), load_lang(directory, "en")
     assert sorted(set(vi) ^ set(en)) == []
+    # Each topic file has its twin in the other language.
+    assert [p.name[3:] for p in locale_files(directory, "vi")] == [p.name[3:] for p in locale_files(directory, "en")]
     for key in vi:
         assert vi[key].strip() and en[key].strip(), key
         assert _fields(vi[key]) == _fields(en[key]), key
@@ -160,8 +170,9 @@ def test_catalogue_files_are_nfc():
 
     for _, directory in catalogue_dirs():
         for lang in LANGUAGES:
-            text = (directory / f"{lang}.json").read_text(encoding="utf-8")
-            assert unicodedata.normalize("NFC", text) == text, directory / f"{lang}.json"
+            for path in locale_files(directory, lang):
+                text = path.read_text(encoding="utf-8")
+                assert unicodedata.normalize("NFC", text) == text, path
 
 
 def test_gettext_falls_back_to_vietnamese_then_to_the_key():
@@ -300,5 +311,12 @@ def test_every_key_used_in_python_exists(lang):
 
 def test_core_catalogue_is_what_the_app_loads():
     catalog = core_catalog()
-    assert catalog.messages["vi"] == load(CORE_LOCALE_DIR / "vi.json")
-    assert catalog.messages["en"] == load(CORE_LOCALE_DIR / "en.json")
+    assert catalog.messages["vi"] == load_lang(CORE_LOCALE_DIR, "vi")
+    assert catalog.messages["en"] == load_lang(CORE_LOCALE_DIR, "en")
+
+
+def test_a_key_in_two_topic_files_is_refused(tmp_path):
+    (tmp_path / "vi.json").write_text('{"a.b": "A"}', encoding="utf-8")
+    (tmp_path / "vi.more.json").write_text('{"a.b": "B"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="a.b"):
+        Catalog().add_dir(tmp_path)
