@@ -1,11 +1,17 @@
 """Request timings of the application shell: median and p95 on SQLite and PostgreSQL.
 
     .venv/bin/python bench/run.py [--rounds 200] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+                                  [--no-national]
 
 Each backend gets a fresh database with the demo data (province, departments,
 78 communes). Requests go through the whole ASGI stack in-process (middleware,
 session lookup, plugin activation, templates), so the numbers are server time
 without the network. PostgreSQL is skipped with a note when it is unreachable.
+
+Then, unless ``--no-national``, the same database gets a national-scale synthetic
+catalogue and tree (bench/national.py: 5,000 indicators, 4,000 more units) and the
+rows marked "(national)" measure the catalogue search, the tree page and the JSON API
+on it, as the system administrator (who sees every unit).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ def measure(fn, rounds):
     return statistics.median(samples), percentile(samples, 0.95)
 
 
-def run_backend(url: str, rounds: int):
+def run_backend(url: str, rounds: int, national: bool = True):
     from core.db import db
     from core.demo import seed_demo
     from web.app import create_app
@@ -87,19 +93,56 @@ def run_backend(url: str, rounds: int):
         results["GET /users"] = measure(lambda: client.get("/users"), max(10, rounds // 4))
         results["GET /audit (after the runs above)"] = measure(lambda: client.get("/audit"), max(10, rounds // 4))
         results["GET /healthz"] = measure(lambda: client.get("/healthz"), rounds)
+        if national:
+            results.update(run_national(client, rounds))
+    return results
+
+
+def run_national(client, rounds):
+    """Seed 5,000 indicators and 4,000 units into the bench database, then time the pages and the API."""
+    from core import api_tokens
+    from core.db import db
+    from core.models import User
+    from national import seed_indicators, seed_units
+
+    with db.connection_context():
+        seed_units()
+        seed_indicators()
+        secret = api_tokens.create_token(User.get(User.username == "quantri"), "bench", 7)[1]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    heavy, light = max(10, rounds // 10), max(10, rounds // 4)
+    results = {}
+
+    def timed(label, path, n, **kwargs):
+        response = client.get(path, **kwargs)
+        assert response.status_code == 200, (path, response.status_code)
+        results[label] = measure(lambda: client.get(path, **kwargs), n)
+
+    timed("GET /indicators?q=dan so (national)", "/indicators?q=dan+so", light)
+    timed("GET /api/v1/indicators?q=dan so (nat.)", "/api/v1/indicators?q=dan+so", light)
+    timed("  same, bearer token", "/api/v1/indicators?q=dan+so", light, headers=bearer)
+    timed("GET /api/v1/indicators (5,000, p. 1)", "/api/v1/indicators?limit=100", light)
+    timed("GET /units (tree, national)", "/units", heavy)
+    timed("GET /units?q=thu nghiem 07 (national)", "/units?q=thu+nghiem+07", heavy)
+    timed("GET /units?at=2025-06-30 (national)", "/units?at=2025-06-30", heavy)
+    timed("GET /api/v1/units (national, p. 1)", "/api/v1/units", light)
+    timed("GET /api/v1/units?limit=500 (national)", "/api/v1/units?limit=500", light)
+    timed("GET /api/v1/units?at=2025-06-30 (nat.)", "/api/v1/units?at=2025-06-30", light)
+    timed("GET /api/v1/units/{code} (national)", "/api/v1/units/BX07", light)
     return results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--no-national", action="store_true", help="skip the 5,000 indicators / 4,000 units part")
     parser.add_argument("--postgres", default=os.environ.get("BAOCAO_BENCH_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
-        tables["SQLite"] = run_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", args.rounds)
+        tables["SQLite"] = run_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", args.rounds, not args.no_national)
 
     name = f"baocao_bench_{uuid.uuid4().hex[:8]}"
     try:
@@ -109,7 +152,7 @@ def main():
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
-            tables["PostgreSQL"] = run_backend(admin.rsplit("/", 1)[0] + f"/{name}", args.rounds)
+            tables["PostgreSQL"] = run_backend(admin.rsplit("/", 1)[0] + f"/{name}", args.rounds, not args.no_national)
         finally:
             from core.db import db
 

@@ -222,6 +222,9 @@ def create_user(access, username: str, full_name: str, unit_id: int | None, *, r
         raise ValidationError({"unit": "form.error.required"})
     check_manages_unit(access, unit_id)  # NotFound: a unit outside the subtree is not there
     unit = Unit.get_by_id(unit_id)
+    if not units.is_valid(unit):
+        # A former unit (merged, dissolved) keeps its history but takes no new accounts.
+        raise ValidationError({"unit": "users.error.unit_former"})
     errors = {}
     try:
         wanted = _roles_by_code(roles)

@@ -11,7 +11,7 @@ from core import audit
 from core.db import transaction
 from core.errors import NotFound, ValidationError
 from core.models import PluginActivation, Unit, User, utcnow
-from core.units import ancestor_ids, subtree_ids
+from core.units import ancestor_ids, is_valid, subtree_ids
 
 
 def default_enabled(registry, settings, plugin: str) -> bool:
@@ -58,7 +58,9 @@ def set_activation(unit_id: int, plugin: str, state: str, actor: User, registry,
         raise NotFound("error.not_found")
     if state not in ("on", "off", "inherit"):
         raise ValidationError({"state": "form.error.choice"})
-    if Unit.get_or_none(Unit.id == unit_id) is None:
+    target = Unit.get_or_none(Unit.id == unit_id)
+    if target is None or not is_valid(target):
+        # A former unit (ended before today) takes no settings: it has no reports to make.
         raise NotFound("error.not_found")
     with transaction():
         if reset_subtree:

@@ -55,6 +55,21 @@ ACTIONS = {
     "access.denied": "audit.action.access.denied",
     "indicator.change": "audit.action.indicator.change",
     "indicator.import": "audit.action.indicator.import",
+    "indicator.values.put": "audit.action.indicator.values.put",
+    "api_token.create": "audit.action.api_token.create",
+    "api_token.revoke": "audit.action.api_token.revoke",
+    "unit.change": "audit.action.unit.change",
+    "unit.import": "audit.action.unit.import",
+    "unit.export": "audit.action.unit.export",
+    "regime.create": "audit.action.regime.create",
+    "regime.edit": "audit.action.regime.edit",
+    "regime.new_version": "audit.action.regime.new_version",
+    "regime.issue": "audit.action.regime.issue",
+    "regime.suspend": "audit.action.regime.suspend",
+    "regime.resume": "audit.action.regime.resume",
+    "regime.retire": "audit.action.regime.retire",
+    "regime.period_open": "audit.action.regime.period_open",
+    "regime.group": "audit.action.regime.group",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
@@ -68,6 +83,12 @@ OBJECT_TYPES = {
     "plugin": "audit.object.plugin",
     "route": "audit.object.route",
     "audit": "audit.object.audit",
+    "indicator_value": "audit.object.indicator_value",
+    "api_token": "audit.object.api_token",
+    "indicator": "audit.object.indicator",
+    "regime": "audit.object.regime",
+    "unit_group": "audit.object.unit_group",
+    "unit_change": "audit.object.unit_change",
 }
 
 RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}

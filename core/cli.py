@@ -9,6 +9,7 @@ end in one line naming the culprit; tracebacks go to the log only.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import secrets
@@ -146,9 +147,11 @@ def cmd_demo(args) -> int:
     # The demo administrators log in with a password only; a real installation asks them for 2FA.
     os.environ.setdefault("BAOCAO_REQUIRE_ADMIN_MFA", "false")
     settings = _settings(args, server=not args.no_serve)
-    _prepare(settings)
+    pm, _, _ = _prepare(settings)
     with db.connection_context():
         logins = seed_demo()
+        # Plugins add the demo data they own (hook seed_demo); a failure there skips only it.
+        list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=dt.date.today()))
     url = f"http://{args.host if args.host != '0.0.0.0' else '127.0.0.1'}:{args.port}/"
     print(_t("cli.demo.ready", url=url, path=str(path)))
     if not settings.require_admin_mfa:
@@ -185,6 +188,74 @@ def cmd_worker(args) -> int:
     settings = _settings(args, server=True)
     _prepare(settings)
     run_worker(settings, workers=args.workers)
+    return 0
+
+
+def cmd_regimes_open_due(args) -> int:
+    """Open the started periods of every issued periodic regime now (what the worker's hourly
+    ``core.open_periods`` job does); running it again creates nothing new."""
+    from core import regimes, reports
+    from core.db import db
+
+    settings = _settings(args)
+    pm, _, _ = _prepare(settings)
+    with db.connection_context():
+        regimes.load_plugin_regimes(pm, settings)
+        result = reports.open_due_periods(calendar=regimes.work_calendar(settings))
+    print(_t("cli.regimes.opened", periods=result.periods, reports=result.reports))
+    return 0
+
+
+def cmd_units_export(args) -> int:
+    """Write the units in force on a date (default today) as CSV or XLSX (issue 4)."""
+    from core import unit_io
+    from core.db import db
+
+    settings = _settings(args)
+    _prepare(settings)
+    try:
+        at = unit_io.parse_date(args.at or "")
+    except ValueError:
+        print(_t("units.asat.error.date"), file=sys.stderr)
+        return 2
+    with db.connection_context():
+        rows = unit_io.export_rows(at)
+    fmt = args.format or ("xlsx" if (args.output or "").lower().endswith(".xlsx") else "csv")
+    body = unit_io.to_xlsx(rows) if fmt == "xlsx" else unit_io.to_csv(rows)
+    if args.output:
+        Path(args.output).write_bytes(body)
+        print(_t("cli.units.exported", count=len(rows) - 1, file=args.output))
+    else:
+        sys.stdout.buffer.write(body)
+    return 0
+
+
+def cmd_units_import(args) -> int:
+    """Check a CSV/XLSX file of units and, unless --dry-run, write it all or nothing (issue 4)."""
+    from core import unit_io
+    from core.db import db
+
+    settings = _settings(args)
+    _prepare(settings)
+    path = Path(args.file)
+    if not path.is_file():
+        print(_t("units.io.error.no_file"), file=sys.stderr)
+        return 2
+    with db.connection_context():
+        plan = unit_io.parse(path.read_bytes(), path.name)
+        catalog = core_catalog()
+        for error in plan.errors:
+            lines = [catalog.gettext(lang, "cli.units.row_error", row=error.row, column=error.column,
+                                     message=catalog.gettext(lang, error.key, **error.params)) for lang in ("vi", "en")]
+            print(" / ".join(dict.fromkeys(lines)), file=sys.stderr)
+        if plan.errors:
+            print(_t("units.io.has_errors", count=len(plan.errors)), file=sys.stderr)
+            return 1
+        counts = plan.counts()
+        print(_t("units.io.summary", create=counts["create"], update=counts["update"], unchanged=counts["unchanged"]))
+        if not args.dry_run:
+            unit_io.apply(plan, filename=path.name)
+            print(_t("cli.units.written"))
     return 0
 
 
@@ -313,6 +384,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help=_t("cli.help.audit"))
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help=_t("cli.help.audit_verify")).set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("units", help=_t("cli.help.units"))
+    units_sub = p.add_subparsers(dest="units_command", required=True)
+    q = units_sub.add_parser("export", help=_t("cli.help.units_export"))
+    q.add_argument("--at", help="30/06/2025, 2025-06-30")
+    q.add_argument("--format", choices=("csv", "xlsx"))
+    q.add_argument("--output", "-o")
+    q.set_defaults(func=cmd_units_export)
+    q = units_sub.add_parser("import", help=_t("cli.help.units_import"))
+    q.add_argument("file")
+    q.add_argument("--dry-run", action="store_true")
+    q.set_defaults(func=cmd_units_import)
+
+    p = sub.add_parser("regimes", help=_t("cli.help.regimes"))
+    regimes_sub = p.add_subparsers(dest="regimes_command", required=True)
+    regimes_sub.add_parser("open-due", help=_t("cli.help.regimes_open_due")).set_defaults(func=cmd_regimes_open_due)
 
     # --frequency is checked by cmd_periods, not by ``choices``: a bad value is one line, exit 2.
     p = sub.add_parser("periods", help=_t("cli.help.periods"))

@@ -49,17 +49,29 @@ def load_units() -> Unit:
             for row in csv.DictReader(fh):
                 Unit.create(code=row["code"], name=row["name"], kind=COMMUNE_KIND[row["unit_type"]],
                             parent=province, admin_code=row["code"], valid_from=TWO_LEVEL_FROM)
+    # The three-level tree valid until 30/06/2025 and the changes of 01/07/2025 (issue 4).
+    from core.unit_history import load_quang_tri_history
+
+    load_quang_tri_history()
     return province
 
 
 def seed_demo() -> list[DemoLogin]:
     province = load_units()
+    # The shipped indicator groups and coded rows, so the catalogue screens are not empty (issue 4).
+    from core.indicators import load_reference
+
+    load_reference()
     people = [
         ("quantri", "Nguyễn Văn An", province, True, "demo.role.admin", ()),
         ("sotaichinh", "Trần Thị Bình", Unit.get(Unit.code == "QT.STC"), False, "demo.role.department",
-         ("unit_admin", "reporter", "receiver")),
+         # The planning department (since 2025 Sở Tài chính) drafts the socio-economic regimes ...
+         ("unit_admin", "reporter", "receiver", "regime_editor")),
+        # ... which the provincial People's Committee issues (Decree 09/2019 Art. 11): in the demo the
+        # province's account "quantri" (a system administrator, holding every right) issues them.
+        # A commune issues ad-hoc requests to organisations and individuals in the commune.
         ("phuongdonghoi", "Lê Văn Cường", Unit.get(Unit.code == "18880"), False, "demo.role.commune",
-         ("reporter",)),
+         ("reporter", "regime_editor", "regime_issuer")),
     ]
     logins = []
     for username, full_name, unit, is_admin, role, grants in people:
@@ -69,4 +81,10 @@ def seed_demo() -> list[DemoLogin]:
             for code in grants:
                 Grant.create(user=user, role=Role.get(Role.code == code), unit=unit)
         logins.append(DemoLogin(username, password, full_name, unit.name, role))
+    # Unit groups for choosing reporting units in a regime.
+    from core.regimes import save_group
+
+    current = [u for u in Unit.select().where(Unit.parent == province.id) if u.valid_to is None]
+    save_group("SO_NGANH", "Các sở, ban, ngành", [u.id for u in current if u.kind == "department"])
+    save_group("UBND_XA", "UBND cấp xã", [u.id for u in current if u.kind == "commune"])
     return logins

@@ -85,3 +85,26 @@ def startup(settings, registry):
     marks this plugin failed at stage "startup": its pages answer 503 and its
     contributions stop, the rest keeps serving.
     """
+
+
+@hookspec
+def register_regimes(settings):
+    """Return a list of ``core.api.RegimeSpec``: the reporting regimes this plugin ships.
+
+    Called once at start-up, after the migrations. Each spec whose ``code`` (which must
+    start with ``<plugin>.``) names no regime yet is created as a DRAFT owned by the
+    plugin, issued by the root unit of ``issuing_unit_kind`` when the unit tree has one.
+    A regime that exists is never touched again: an administrator's edits, versions and
+    issuing stay as they are. A spec the core refuses is recorded against the plugin and
+    skipped; the plugin keeps serving.
+    """
+
+
+@hookspec
+def seed_demo(settings, today):
+    """Add this plugin's demo data to a freshly seeded demo database (``baocao demo``).
+
+    Called once, after the core's demo units, accounts and reference catalogue exist, inside
+    a database connection. ``today`` is the demo's date, so figures can follow the cut-off
+    windows. An exception marks only this plugin's contribution failed; the demo still starts.
+    """

@@ -41,11 +41,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peewee import (BooleanField, CharField, Check, DateField, ForeignKeyField, IntegerField, TextField)
+from peewee import (BooleanField, CharField, Check, DateField, ForeignKeyField, IntegerField, IntegrityError,
+                    TextField, fn)
 
 from core import audit
 from core.db import CoreModel, transaction
@@ -63,6 +65,10 @@ VALUE_KIND_IDS = {"plan": 1, "estimate": 2, "actual": 3, "official": 4}  # the w
 AGGREGATION_LABELS = {a: f"indicators.aggregation.{a}" for a in AGGREGATIONS}
 
 CODE_RE = re.compile(r"^[THX]\d{2}(\d{2})?$")
+# A province's or a sector's own indicators (not rows of the national system): two capital letters
+# naming the owner, then group and number, e.g. KX0301 in group KX03 (plugin kinhte_xahoi). Their
+# level comes from the group, not from the code.
+LOCAL_CODE_RE = re.compile(r"^(?![THX]\d)[A-Z]{2}\d{2}(\d{2})?$")
 QD05_2023 = "QĐ 05/2023/QĐ-TTg"
 QD05_2023_IN_FORCE = dt.date(2023, 4, 15)
 QD54_2016 = "QĐ 54/2016/QĐ-TTg"
@@ -115,6 +121,14 @@ class Indicator(CoreModel):
     def level_list(self) -> list[str]:
         return [lv for lv in (self.levels or "").split(",") if lv]
 
+    @property
+    def disaggregation_list(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The categories and their options (a row stored before validation: shown as it is)."""
+        try:
+            return parse_disaggregation(self.disaggregation)
+        except ValidationError:
+            return [(self.disaggregation, ())]
+
     def __str__(self):
         return f"{self.code} {self.name} (v{self.version})"
 
@@ -156,6 +170,118 @@ def _clean(value):
     return value or None
 
 
+# -- disaggregations (phân tổ): categories, each with its options ------------------------------
+#
+# Stored in ``disaggregation`` as text, in one of two forms, both read by
+# ``parse_disaggregation``:
+#   * categories only, as the official table's "Phân tổ chủ yếu" column names them:
+#     "Giới tính; thành thị/nông thôn" (commas or semicolons; a comma inside brackets
+#     does not split);
+#   * categories with options, as JSON: [{"category": "Giới tính", "options": ["Nam", "Nữ"]}].
+# On a form they are edited as lines, one category a line: "Giới tính: Nam; Nữ".
+
+DISAGGREGATION_MAX_CATEGORIES = 30
+DISAGGREGATION_MAX_OPTIONS = 500
+DISAGGREGATION_NAME_MAX = 200
+
+
+def _split_top(text: str, separators: str) -> list[str]:
+    """Split on ``separators`` outside brackets; parts cleaned, empty ones dropped."""
+    parts, depth, buf = [], 0, []
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        if ch in separators and depth == 0:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    return [p for p in (_clean(x) for x in parts) if p]
+
+
+def _bad_disaggregation():
+    return ValidationError({"disaggregation": "indicators.error.disaggregation"})
+
+
+def parse_disaggregation(value) -> list[tuple[str, tuple[str, ...]]]:
+    """(category, options) pairs from the stored text, form lines or a list; raises
+    ValidationError (field ``disaggregation``) for a duplicate, an empty or too long name."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        text = str(value).strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise _bad_disaggregation() from None
+            if not isinstance(items, list):
+                raise _bad_disaggregation()
+        else:
+            items = []
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                if ":" in line:
+                    name, _, rest = line.partition(":")
+                    items.append((name, _split_top(rest, ";")))
+                else:
+                    items.extend((name, ()) for name in _split_top(line, ",;"))
+    result: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, dict):
+            name, options = item.get("category"), item.get("options") or []
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            name, options = item
+        elif isinstance(item, str):
+            name, options = item, []
+        else:
+            raise _bad_disaggregation()
+        name = _clean(name)
+        if not name or len(name) > DISAGGREGATION_NAME_MAX or fold(name) in seen \
+                or not isinstance(options, (list, tuple)) or len(options) > DISAGGREGATION_MAX_OPTIONS:
+            raise _bad_disaggregation()
+        seen.add(fold(name))
+        cleaned, seen_options = [], set()
+        for option in options:
+            option = _clean(option)
+            if not option or len(option) > DISAGGREGATION_NAME_MAX or fold(option) in seen_options:
+                raise _bad_disaggregation()
+            seen_options.add(fold(option))
+            cleaned.append(option)
+        result.append((name, tuple(cleaned)))
+    if len(result) > DISAGGREGATION_MAX_CATEGORIES:
+        raise _bad_disaggregation()
+    return result
+
+
+def format_disaggregation(categories) -> str | None:
+    """The stored text: "A; B" when no category has options, else JSON."""
+    if not categories:
+        return None
+    if not any(options for _, options in categories):
+        return "; ".join(name for name, _ in categories)
+    return json.dumps([{"category": name, "options": list(options)} for name, options in categories],
+                      ensure_ascii=False)
+
+
+def disaggregation_lines(value) -> str:
+    """The form's text: one category a line, "Giới tính: Nam; Nữ"."""
+    try:
+        categories = parse_disaggregation(value)
+    except ValidationError:
+        return str(value or "")
+    return "\n".join(f"{name}: {'; '.join(options)}" if options else name for name, options in categories)
+
+
 def _higher_code_ok(code: str, higher: str) -> bool:
     """A national code (4 digits) or the code of a higher level (H → T; X → T or H)."""
     if re.fullmatch(r"\d{4}", higher):
@@ -168,25 +294,43 @@ def _group_code(value) -> str | None:
     return getattr(value, "code", value)
 
 
-def _normalise(data: dict, existing: Indicator | None) -> tuple[dict, dict]:
-    """The full field set of the version ``data`` describes, and the errors (field → key)."""
+def _normalise(data: dict, existing: Indicator | None, *, keep_options: bool = False) -> tuple[dict, dict]:
+    """The full field set of the version ``data`` describes, and the errors (field → key).
+
+    ``keep_options`` (the importer): the official table names categories only, so a row
+    naming the same categories as the current version keeps the options set here."""
     errors: dict[str, str] = {}
     code = _clean(data.get("code")) or ""
     if not code:
         errors["code"] = "indicators.error.code_required"
-    elif not CODE_RE.match(code) or len(code) != 5:
+    elif not _indicator_code_ok(code):
         errors["code"] = "indicators.error.code_invalid"
     out = {"code": code}
     for name in VERSIONED_FIELDS:
-        if name in data:
+        if name == "disaggregation" and name in data:
+            try:
+                categories = parse_disaggregation(data[name])
+            except ValidationError as exc:
+                errors.update(exc.errors)
+                categories = []
+            value = format_disaggregation(categories)
+            if keep_options and existing is not None and existing.disaggregation and categories \
+                    and not any(options for _, options in categories):
+                before = existing.disaggregation_list
+                if any(options for _, options in before) and \
+                        [fold(n) for n, _ in before] == [fold(n) for n, _ in categories]:
+                    value = existing.disaggregation
+        elif name in data:
             value = _group_code(data[name]) if name == "group" else _clean(data[name])
         elif existing is not None:
             value = existing.group.code if name == "group" else getattr(existing, name)
         else:
             value = None
         out[name] = value
-    if not out["group"] and len(code) == 5:
-        out["group"] = code[:3]
+    if not out["group"] and "code" not in errors:
+        out["group"] = _group_prefix(code)
+    elif out["group"] and code and "code" not in errors and out["group"] != _group_prefix(code):
+        errors["group"] = "indicators.error.group_mismatch"  # the code scheme: group code + number
     if not out["levels"] and code[:1] in LEVEL_BY_LETTER:
         out["levels"] = LEVEL_BY_LETTER[code[0]]
     out["value_type"] = out["value_type"] or "number"
@@ -203,25 +347,43 @@ def _normalise(data: dict, existing: Indicator | None) -> tuple[dict, dict]:
     out["levels"] = ",".join(lv for lv in LEVELS if lv in levels)  # canonical order
     if out["higher_code"] and code and not _higher_code_ok(code, out["higher_code"]):
         errors["higher_code"] = "indicators.error.higher_code_invalid"
+    for name, limit in FIELD_MAX.items():
+        if name not in errors and out[name] and len(out[name]) > limit:
+            errors[name] = "indicators.error.too_long"
     return out, errors
+
+
+FIELD_MAX = {"name": 1000, "unit_of_measure": 100, "periodicity": 1000, "agency": 1000, "source_act": 1000}
+
+
+def _same_disaggregation(old, new) -> bool:
+    """Equal as categories and options: a row stored as "A, B" equals "A; B" (no new version)."""
+    if old == new:
+        return True
+    try:
+        return parse_disaggregation(old) == parse_disaggregation(new)
+    except ValidationError:
+        return False
 
 
 def _changed_fields(existing: Indicator, values: dict) -> list[str]:
     return [name for name in VERSIONED_FIELDS
-            if (existing.group.code if name == "group" else getattr(existing, name)) != values[name]]
+            if not (_same_disaggregation(existing.disaggregation, values[name]) if name == "disaggregation"
+                    else (existing.group.code if name == "group" else getattr(existing, name)) == values[name])]
 
 
-def save_indicator(data: dict, *, actor=None) -> Indicator:
+def save_indicator(data: dict, *, actor=None, keep_options: bool = False) -> Indicator:
     """Create version 1 or, when anything differs from the current version, a new version.
 
     ``data``: ``code`` and any of VERSIONED_FIELDS (``group`` as a code or an
     IndicatorGroup; default: the code's first 3 characters), optionally ``valid_from``
-    (default: today). Returns the current version (unchanged when nothing differs).
+    (default: today; never before the current version's). Returns the current version
+    (unchanged when nothing differs). ``keep_options``: see ``_normalise``.
     """
     with transaction():
         code = _clean(data.get("code")) or ""
         existing = current(code) if code else None
-        values, errors = _normalise(data, existing)
+        values, errors = _normalise(data, existing, keep_options=keep_options)
         group = IndicatorGroup.get_or_none(IndicatorGroup.code == values["group"]) if values["group"] else None
         if group is None and "group" not in errors:
             errors["group"] = "indicators.error.group_unknown"
@@ -234,6 +396,8 @@ def save_indicator(data: dict, *, actor=None) -> Indicator:
         else:
             changed = list(VERSIONED_FIELDS)
         valid_from = data.get("valid_from") or dt.date.today()
+        if existing is not None and existing.valid_from and valid_from < existing.valid_from:
+            valid_from = existing.valid_from  # validity intervals never overlap
         if existing is not None:
             existing.valid_to = valid_from
             existing.is_current = False
@@ -247,16 +411,172 @@ def save_indicator(data: dict, *, actor=None) -> Indicator:
         return indicator
 
 
-def save_group(code: str, name: str) -> tuple[IndicatorGroup, str]:
-    """Create or rename a group; returns it and "new", "changed" or "unchanged"."""
+def _indicator_code_ok(code: str) -> bool:
+    return (bool(CODE_RE.match(code)) and len(code) == 5) or (bool(LOCAL_CODE_RE.match(code)) and len(code) == 6)
+
+
+def _group_prefix(code: str) -> str:
+    """The group part of an indicator code: T01 of T0101, KX03 of KX0301."""
+    return code[:-2]
+
+
+def save_group(code: str, name: str, level: str | None = None) -> tuple[IndicatorGroup, str]:
+    """Create or rename a group; returns it and "new", "changed" or "unchanged". A national group's
+    level is its letter's; a local group (``KX03``) names its ``level``."""
     group = IndicatorGroup.get_or_none(IndicatorGroup.code == code)
     if group is None:
-        return IndicatorGroup.create(code=code, name=name, level=LEVEL_BY_LETTER[code[0]]), "new"
+        if LOCAL_CODE_RE.match(code) and len(code) == 4:
+            if level not in LEVELS:
+                raise ValidationError({"level": "indicators.error.levels"})
+        elif not (CODE_RE.match(code) and len(code) == 3):
+            raise ValidationError({"code": "indicators.error.code_invalid"})
+        return IndicatorGroup.create(code=code, name=name, level=level or LEVEL_BY_LETTER[code[0]]), "new"
     if group.name == name:
         return group, "unchanged"
     group.name = name
     group.save()
     return group, "changed"
+
+
+class StaleVersion(ValidationError):
+    """Someone else saved a newer version after the form was opened; ``current`` is it."""
+
+    def __init__(self, latest: Indicator):
+        super().__init__({"version": "indicators.error.stale"}, version=latest.version)
+        self.current = latest
+
+
+def _parse_date(value) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValidationError({"valid_from": "indicators.error.valid_from"})
+
+
+def edit_indicator(code: str, data: dict, *, expected_version: int, actor=None) -> tuple[Indicator, bool]:
+    """Save an edit made on version ``expected_version``; (current version, whether a new one
+    was made). Refused with ``StaleVersion`` when a newer version exists meanwhile."""
+    from core.errors import NotFound
+
+    valid_from = data.get("valid_from")
+    data = {k: v for k, v in data.items() if k in VERSIONED_FIELDS}
+    try:
+        with transaction():
+            latest = current(code)
+            if latest is None:
+                raise NotFound()
+            if latest.version != expected_version:
+                raise StaleVersion(latest)
+            valid_from = _parse_date(valid_from)
+            if valid_from and latest.valid_from and valid_from < latest.valid_from:
+                raise ValidationError({"valid_from": "indicators.error.valid_from_before"})
+            saved = save_indicator({**data, "code": code, "valid_from": valid_from}, actor=actor)
+            return saved, saved.id != latest.id
+    except IntegrityError:
+        # Another request inserted the same version number first (PostgreSQL, concurrent saves).
+        raise StaleVersion(current(code)) from None
+
+
+def create_indicator(data: dict, *, actor=None) -> Indicator:
+    """Version 1 of a new indicator; an existing code is refused."""
+    code = (_clean(data.get("code")) or "").upper()
+    with transaction():
+        if code and Indicator.select().where(Indicator.code == code).exists():
+            raise ValidationError({"code": "indicators.error.code_exists"})
+        valid_from = _parse_date(data.get("valid_from"))
+        fields = {k: v for k, v in data.items() if k in VERSIONED_FIELDS}
+        return save_indicator({**fields, "code": code, "valid_from": valid_from}, actor=actor)
+
+
+# -- browsing ------------------------------------------------------------------------------------
+
+@dataclass
+class Browse:
+    rows: list  # Indicator (current versions), with .group loaded
+    total: int
+    offset: int
+    limit: int
+    group_counts: list  # (IndicatorGroup, count) of the groups with results, in code order
+    level_counts: dict  # level → count for the query text alone
+    catalogue_empty: bool
+
+
+def _filtered(query, q: str, level: str | None, group_id: int | None):
+    query = query.where(Indicator.is_current == True)  # noqa: E712
+    for word in fold(q or "").split():
+        query = query.where(Indicator.name_folded.contains(word) | Indicator.code.contains(word))
+    if level:
+        query = query.where(Indicator.levels.contains(level))
+    if group_id is not None:
+        query = query.where(Indicator.group == group_id)
+    return query
+
+
+def browse(q: str = "", *, level: str | None = None, group: str | None = None, offset: int = 0,
+           limit: int = 50) -> Browse:
+    """One page of current versions, with counts per group and per level: a page of a
+    5,000-row catalogue reads ``limit`` rows, not all of them."""
+    level = level if level in LEVELS else None
+    group_obj = IndicatorGroup.get_or_none(IndicatorGroup.code == group) if group else None
+    group_id = group_obj.id if group_obj else None
+    total = _filtered(Indicator.select(), q, level, group_id).count()
+    offset = max(0, min(offset, max(0, total - 1) // limit * limit))
+    rows = list(_filtered(Indicator.select(Indicator, IndicatorGroup).join(IndicatorGroup), q, level, group_id)
+                .order_by(Indicator.code).limit(limit).offset(offset))
+    counts = dict(_filtered(Indicator.select(Indicator.group, fn.COUNT(Indicator.id)), q, level, group_id)
+                  .group_by(Indicator.group).tuples())
+    groups = list(IndicatorGroup.select().where(IndicatorGroup.id.in_(list(counts))).order_by(IndicatorGroup.code)) \
+        if counts else []
+    level_counts = {lv: _filtered(Indicator.select(), q, lv, None).count() for lv in LEVELS}
+    empty = not Indicator.select().exists() and not IndicatorGroup.select().exists()
+    return Browse(rows, total, offset, limit, [(g, counts[g.id]) for g in groups], level_counts, empty)
+
+
+def groups(level: str | None = None) -> list[IndicatorGroup]:
+    query = IndicatorGroup.select().order_by(IndicatorGroup.code)
+    return list(query.where(IndicatorGroup.level == level) if level in LEVELS else query)
+
+
+@dataclass
+class VersionInfo:
+    indicator: Indicator
+    changes: list  # (field, old value, new value); empty for version 1
+    actor_name: str = ""
+    at: dt.datetime | None = None
+
+
+def _field_value(indicator: Indicator, name: str):
+    return indicator.group.code if name == "group" else getattr(indicator, name)
+
+
+def version_history(code: str) -> list[VersionInfo]:
+    """Every version, oldest first, with the fields it changed and who saved it (audit log)."""
+    versions = list(Indicator.select(Indicator, IndicatorGroup).join(IndicatorGroup)
+                    .where(Indicator.code == code).order_by(Indicator.version))
+    saved_by: dict[int, audit.AuditEvent] = {}
+    for event in audit.AuditEvent.select().where((audit.AuditEvent.action == "indicator.change")
+                                                 & (audit.AuditEvent.object_type == "indicator")
+                                                 & (audit.AuditEvent.object_id == code)):
+        try:
+            saved_by[int(json.loads(event.details or "{}").get("version"))] = event
+        except (TypeError, ValueError):
+            continue
+    result, previous = [], None
+    for version in versions:
+        changes = [] if previous is None else [
+            (name, _field_value(previous, name), _field_value(version, name)) for name in VERSIONED_FIELDS
+            if _field_value(previous, name) != _field_value(version, name)]
+        event = saved_by.get(version.version)
+        result.append(VersionInfo(version, changes, event.actor_name if event else "", event.at if event else None))
+        previous = version
+    return result
 
 
 # -- the importer -----------------------------------------------------------------------------
@@ -424,7 +744,7 @@ def parse_table(source, filename: str, *, source_act: str = QD05_2023,
             if existing is None:
                 change = "new"
             else:
-                values, _ = _normalise(item.data, existing)
+                values, _ = _normalise(item.data, existing, keep_options=True)
                 change = "changed" if _changed_fields(existing, values) else "unchanged"
         plan.rows.append(item)
         plan.changes.append((item.code, change))
@@ -443,12 +763,81 @@ def apply_plan(plan: ImportPlan, *, actor=None) -> dict[str, int]:
                 _, change = save_group(item.code, item.data["name"])
             else:
                 before = current(item.code)
-                after = save_indicator({**item.data, "valid_from": plan.valid_from or dt.date.today()}, actor=actor)
+                after = save_indicator({**item.data, "valid_from": plan.valid_from or dt.date.today()}, actor=actor,
+                                       keep_options=True)
                 change = "new" if before is None else ("unchanged" if after.id == before.id else "changed")
             counts[change] += 1
         audit.record("indicator.import", actor=actor, object_type="indicator", object_id="",
                      details={"source_act": plan.source_act, "rows": len(plan.rows), **counts})
     return counts
+
+
+@dataclass
+class PlanLine:
+    row_number: int
+    kind: str  # "group" or "indicator"
+    code: str
+    name: str
+    change: str  # "new", "changed", "unchanged"
+    fields: list  # (field, old, new) of a changed row
+
+
+def describe_plan(plan: ImportPlan) -> list[PlanLine]:
+    """The preview's table: per code what the plan would do, old → new for changed fields."""
+    change_of = dict(plan.changes)
+    known = {g.code: g for g in IndicatorGroup.select().where(IndicatorGroup.code.in_(
+        [r.code for r in plan.rows if r.kind == "group"] or [""]))}
+    lines = []
+    for item in plan.rows:
+        change, fields = change_of.get(item.code, "unchanged"), []
+        if item.kind == "group":
+            if change == "changed":
+                fields = [("name", known[item.code].name, item.data["name"])]
+        elif change == "changed":
+            existing = current(item.code)
+            values, _ = _normalise(item.data, existing, keep_options=True)
+            fields = [(name, _field_value(existing, name), values[name]) for name in _changed_fields(existing, values)]
+        lines.append(PlanLine(item.row_number, item.kind, item.code, item.data.get("name") or "", change, fields))
+    return lines
+
+
+OFFICIAL_HEADER = ("STT", "Mã số", "Nhóm/tên chỉ tiêu", "Phân tổ chủ yếu", "Kỳ công bố",
+                   "Cơ quan chịu trách nhiệm thu thập/tổng hợp", "Mã số ở hệ thống cấp cao hơn")
+
+
+def template_xlsx() -> bytes:
+    """An empty workbook with the 7 official column headers, for the importer."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Chỉ tiêu"
+    sheet.append(list(OFFICIAL_HEADER))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for letter, width in zip("ABCDEFG", (6, 10, 50, 30, 14, 36, 16)):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def sample_csv() -> bytes:
+    """The shipped district rows of QĐ 05/2023 as a filled-in 7-column CSV (an example)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(OFFICIAL_HEADER)
+    groups_seen, number = set(), 0
+    with (REFERENCE_DIR / "qd05_2023_district_partial.csv").open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["group_code"] not in groups_seen:
+                groups_seen.add(row["group_code"])
+                writer.writerow(["", row["group_code"], row["group_name"], "", "", "", ""])
+            number += 1
+            writer.writerow([number, row["code"], row["name"], "", "", "", row.get("higher_code") or ""])
+    return out.getvalue().encode("utf-8-sig")
 
 
 # -- the shipped reference rows ----------------------------------------------------------------
@@ -514,3 +903,8 @@ def load_reference(*, actor=None) -> LoadResult:
                     save_indicator(data, actor=actor)
                     result.indicators += 1
     return result
+
+
+def groups_with_prefix(prefix: str) -> list[IndicatorGroup]:
+    """The groups whose code starts with ``prefix`` (a plugin's own: ``KX``), in code order."""
+    return list(IndicatorGroup.select().where(IndicatorGroup.code.startswith(prefix)).order_by(IndicatorGroup.code))

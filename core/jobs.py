@@ -63,6 +63,35 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
         log.info("disabled %d inactive accounts", len(disabled))
         return len(disabled)
 
+    # Hourly, at five past: open the periods of issued periodic regimes that have started, with one
+    # report per reporting unit. Idempotent (UNIQUE per regime, unit and period): a second run, or
+    # a second worker, creates nothing new.
+    @huey.periodic_task(crontab(minute="5"), name="core.open_periods")
+    def open_periods():
+        from core import regimes, reports
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            result = reports.open_due_periods(calendar=regimes.work_calendar(settings))
+        log.info("opened %d periods, %d reports", result.periods, result.reports)
+        return result.reports
+
+    # Daily at 01:35 (UTC): API tokens expired or revoked more than 90 days ago (they are refused
+    # at once anyway; the audit trail keeps their story).
+    @huey.periodic_task(crontab(hour="1", minute="35"), name="core.purge_api_tokens")
+    def purge_api_tokens():
+        from core import api_tokens
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            removed = api_tokens.purge_expired()
+        log.info("purged %d old API tokens", removed)
+        return removed
+
     return huey
 
 

@@ -98,10 +98,22 @@ CORE_DOMAIN = Domain(
         Permission("core.unit.admin", "perm.core.unit.admin"),
         Permission("core.audit.view", "perm.core.audit.view"),
         Permission("core.plugin.admin", "perm.core.plugin.admin"),
+        # Changing the unit tree (issue 4: merge, split, rename, import): structure, not daily work.
+        Permission("core.unit.edit", "perm.core.unit.edit"),
+        # The indicator catalogue (issue 4): reading it is part of any reporting job; changing
+        # it (edit, import) is kept to the catalogue administrators.
+        Permission("core.indicator.view", "perm.core.indicator.view", delegable=True),
+        Permission("core.indicator.edit", "perm.core.indicator.edit"),
+        # Reporting regimes (Decree 09/2019 Art. 7, 11): drafting kept apart from issuing.
+        Permission("core.regime.view", "perm.core.regime.view", delegable=True),
+        Permission("core.regime.edit", "perm.core.regime.edit"),
+        Permission("core.regime.issue", "perm.core.regime.issue"),
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
         MenuItem("core.units", "nav.units", "units", permission="core.unit.view", group="catalogue", order=10),
+        MenuItem("core.indicators", "nav.indicators", "indicators", permission="core.indicator.view",
+                 group="catalogue", order=20),
         MenuItem("core.plugins", "nav.plugins", "admin_plugins", permission="core.plugin.admin",
                  group="admin", order=10),
         MenuItem("core.audit", "nav.audit", "audit", permission="core.audit.view", group="admin", order=30),
@@ -109,6 +121,10 @@ CORE_DOMAIN = Domain(
         MenuItem("core.users", "nav.users", "users", permission="core.unit.admin", group="admin", order=20),
         MenuItem("core.my_sessions", "nav.my_sessions", "my_sessions", group="main", order=80),
         MenuItem("core.mfa", "nav.mfa", "mfa", group="main", order=85),
+        MenuItem("core.reports", "nav.reports", "reports", group="reports", order=10),
+        MenuItem("core.regimes", "nav.regimes", "regimes", permission="core.regime.view", group="reports",
+                 order=20),
+        MenuItem("core.api_tokens", "nav.api_tokens", "api_tokens", group="main", order=87),
     ),
 )
 

@@ -41,6 +41,40 @@ class PluginSettings:
 
 
 @dataclass(frozen=True)
+class RegimeSettings:
+    """Who may issue which reporting regime (section ``[regimes]``; defaults follow Decree 09/2019
+    Art. 11 and the 2025 two-level government: see docs/settings.md)."""
+
+    periodic_issuer_kinds: tuple[str, ...] = ("province",)
+    periodic_preparer_kinds: tuple[str, ...] = ("department",)
+    request_issuer_kinds: tuple[str, ...] = ("province", "district", "commune", "department")
+    request_recipients: str = "subtree"  # "subtree" (plus organisations and individuals) or "any"
+
+
+_REGIME_KINDS = ("province", "department", "district", "commune", "agency", "organisation", "individual")
+
+
+def _regime_settings(raw, source: str) -> RegimeSettings:
+    if not isinstance(raw, dict):
+        raise SettingsError("settings.error.bad_value", setting="regimes", value=str(raw)[:60])
+    values: dict = {}
+    for key, value in raw.items():
+        where = f"regimes.{key}"
+        if key == "request_recipients":
+            if value not in ("subtree", "any"):
+                raise SettingsError("settings.error.bad_value", setting=where, value=str(value)[:60])
+            values[key] = value
+        elif key in ("periodic_issuer_kinds", "periodic_preparer_kinds", "request_issuer_kinds"):
+            value = _coerce("allowed_hosts", value, where)
+            if any(kind not in _REGIME_KINDS for kind in value):
+                raise SettingsError("settings.error.bad_value", setting=where, value=", ".join(value)[:60])
+            values[key] = value
+        else:
+            raise SettingsError("settings.error.unknown", setting=where, source=source)
+    return RegimeSettings(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     mode: str = "development"
     database_url: str = "sqlite:///baocao.db"
@@ -60,6 +94,7 @@ class Settings:
     log_level: str = "INFO"
     log_file: str = ""  # full log with tracebacks; empty: standard error
     plugins: PluginSettings = field(default_factory=PluginSettings)
+    regimes: RegimeSettings = field(default_factory=RegimeSettings)  # [regimes]: who issues what
     source: str = "defaults"  # where the settings came from, shown to the operator
 
     @property
@@ -85,7 +120,7 @@ class Settings:
             raise SettingsError("settings.error.hosts_wildcard", setting="allowed_hosts")
 
 
-_TOP_KEYS = {f.name for f in fields(Settings)} - {"plugins", "source"}
+_TOP_KEYS = {f.name for f in fields(Settings)} - {"plugins", "source", "regimes"}
 _PLUGIN_KEYS = {"disabled", "allow_external"}
 _ENV = {
     "BAOCAO_MODE": "mode",
@@ -170,6 +205,8 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
 
     values: dict = {}
     plugin_raw = raw.pop("plugins", {})
+    if "regimes" in raw:
+        values["regimes"] = _regime_settings(raw.pop("regimes"), source)
     for key, value in raw.items():
         if key not in _TOP_KEYS:
             raise SettingsError("settings.error.unknown", setting=key, source=source)

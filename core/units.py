@@ -6,6 +6,7 @@ fresh from the database: several worker processes never disagree on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from core.i18n import fold
@@ -54,12 +55,38 @@ def sort_key(unit: Unit):
     return KIND_ORDER.get(unit.kind, len(KIND_ORDER)), fold(unit.name), unit.name
 
 
-def tree(root_id: int | None = None) -> list[Node]:
-    """Nested nodes, ordered by kind then name, from ``root_id`` (or every root)."""
-    units = sorted(Unit.select(), key=sort_key)
+def valid_at(day: dt.date, model=Unit):
+    """Units in force on ``day``: validity [valid_from, valid_to], both inclusive, null = open."""
+    return (((model.valid_from.is_null()) | (model.valid_from <= day))
+            & ((model.valid_to.is_null()) | (model.valid_to >= day)))
+
+
+def is_valid(unit: Unit, day: dt.date | None = None) -> bool:
+    day = day or dt.date.today()
+    return (unit.valid_from is None or unit.valid_from <= day) and (unit.valid_to is None or unit.valid_to >= day)
+
+
+def tree(root_id: int | None = None, at: dt.date | None = None) -> list[Node]:
+    """Nested nodes, ordered by kind then name, from ``root_id`` (or every root), as the
+    tree stood on ``at`` (None: today). Only units in force that day appear, so former
+    units never show in current lists and pickers; names, parents and kinds changed
+    after ``at`` (rename, re-parent, change of level) are shown as they were then."""
+    day = at or dt.date.today()
+    units = list(Unit.select().where(valid_at(day)))
+    from core.unit_history import past_values  # the history module builds on this one
+
+    overrides = past_values(day)
+    for unit in units:
+        old = overrides.get(unit.id)
+        if old:
+            for attr, value in old.items():
+                setattr(unit, attr, value)
+    units.sort(key=sort_key)
+    present = {u.id for u in units}
     by_parent: dict[int | None, list[Unit]] = {}
     for unit in units:
-        by_parent.setdefault(unit.parent_id, []).append(unit)
+        # A unit whose parent is not in force that day is shown as a root rather than lost.
+        by_parent.setdefault(unit.parent_id if unit.parent_id in present else None, []).append(unit)
 
     def build(unit, depth):
         return Node(unit, [build(c, depth + 1) for c in by_parent.get(unit.id, [])], depth)

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from core import passwords
 from core.db import close_db, init_db
-from core.errors import PluginError
+from core.errors import Forbidden, NotFound, PluginError
 from core.migrate import migrate_all
 from core.plugins import BUILTIN_PLUGINS, build_plugin_manager
 from core.registry import build_registry
@@ -31,7 +31,9 @@ from core.settings import Settings, load_settings
 from web import errors
 from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
                             SecurityHeadersMiddleware, ServerErrorPage)
-from web.routes import admin, audit as audit_routes, home, mfa, session, units, users
+from web.routes import admin, api as api_routes, audit as audit_routes, home, mfa, session, units, users
+from web.routes import indicators as indicator_routes
+from web.routes import regimes as regime_routes, reports as report_routes
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -97,7 +99,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     templates = build_templates(registry)
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
-                   + audit_routes.ROUTES)
+                   + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES
+                   + regime_routes.ROUTES + report_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     async def lifespan(app):
         if migrate:
             await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
+        # Regimes plugins ship (hook register_regimes) are loaded as drafts once the tables exist.
+        await anyio.to_thread.run_sync(lambda: _load_plugin_regimes(pm, settings))
         for name, result in pm.call_each("startup", stage="startup", settings=settings, registry=registry):
             try:
                 if callable(result):
@@ -130,6 +135,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: errors.http_error, PluginRequestError: errors.plugin_error,
+                            NotFound: errors.domain_error, Forbidden: errors.domain_error,
                             Exception: errors.server_error},
         lifespan=lifespan,
     )
@@ -139,6 +145,17 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     app.state.templates = templates
     app.state.static = static
     return app
+
+
+def _load_plugin_regimes(pm, settings) -> None:
+    from core.db import db
+    from core.regimes import load_plugin_regimes
+
+    try:
+        with db.connection_context():
+            load_plugin_regimes(pm, settings)
+    except Exception:  # noqa: BLE001 — no regime table yet (migrate=False): nothing to load
+        log.exception("plugin regimes not loaded")
 
 
 def _migrate(registry, pm) -> None:

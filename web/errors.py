@@ -52,6 +52,14 @@ async def http_error(request: Request, exc: HTTPException):
     return response
 
 
+async def domain_error(request: Request, exc):
+    """A ``core.errors.NotFound`` or ``Forbidden`` leaving a view answers 404 or 403, so a view
+    need not translate them itself: whatever the domain layer refuses reads the same everywhere."""
+    from core.errors import NotFound
+
+    return await http_error(request, HTTPException(404 if isinstance(exc, NotFound) else 403))
+
+
 async def plugin_error(request: Request, exc):
     return await render_error(request, 500, "plugin")
 

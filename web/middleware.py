@@ -19,7 +19,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from core import accounts, audit
+from core import accounts, api_tokens, audit
 from core.access import grants_of
 from core.activation import enabled_plugins
 from core.permissions import Access
@@ -32,6 +32,7 @@ log = logging.getLogger("baocao.web")
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 MFA_VERIFY_PATH = "/login/verify"
+API_PREFIX = "/api/v1/"  # the read-only JSON API: GET and HEAD only, a bearer token or the session cookie
 MAX_FORM_BYTES = 10 * 1024 * 1024
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -149,10 +150,13 @@ class RequestContextMiddleware:
         self.app, self.settings, self.registry, self.pm = app, settings, registry, pm
         self.names = cookie_names(settings)
 
-    def _load(self, token):
-        state = accounts.resume_session(token, idle_minutes=self.settings.session_idle_minutes,
-                                        lifetime_hours=self.settings.session_lifetime_hours,
-                                        admin_idle_minutes=self.settings.admin_session_idle_minutes)
+    def _load(self, token, bearer=None):
+        if bearer is not None:  # an API request with a personal access token: that user, no session
+            state = accounts.SessionState(api_tokens.authenticate(bearer))
+        else:
+            state = accounts.resume_session(token, idle_minutes=self.settings.session_idle_minutes,
+                                            lifetime_hours=self.settings.session_lifetime_hours,
+                                            admin_idle_minutes=self.settings.admin_session_idle_minutes)
         user = state.user
         unit = user.unit if user is not None else None
         chain = tuple(ancestor_ids(unit.id)) if unit is not None else ()  # read once, used twice
@@ -165,11 +169,22 @@ class RequestContextMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] == "/healthz":
             return await self.app(scope, receive, send)
-        cookies = read_cookies(scope)
+        bearer = None
+        if scope["path"].startswith(API_PREFIX):
+            from web.routes.api import bearer_token, json_error
+
+            if scope["method"] not in ("GET", "HEAD"):  # read-only: refused before anything is read
+                return await json_error(405, "method_not_allowed", headers={"Allow": "GET, HEAD"})(scope, receive, send)
+            bearer = bearer_token(Headers(scope=scope))
+        cookies = read_cookies(scope) if bearer is None else {}
         # Audit events written while serving this request carry its id and the client address.
         client = scope.get("client") or ("", 0)
         audit.current_request.set(audit.RequestInfo(scope.get("state", {}).get("request_id", ""), client[0]))
-        session_state, unit, enabled, access = await run_db(self._load, cookies.get(self.names["session"]))
+        session_state, unit, enabled, access = await run_db(self._load, cookies.get(self.names["session"]), bearer)
+        if bearer is not None and session_state.user is None:  # never a redirect to the login page
+            log.warning("API bearer token refused for %s", scope["path"][:200])
+            return await json_error(401, "unauthenticated", headers={
+                "WWW-Authenticate": 'Bearer realm="baocao", error="invalid_token"'})(scope, receive, send)
         state = scope.setdefault("state", {})
         actor = session_state.user
         state.update(actor=actor, unit=unit, enabled=enabled, access=access, session_expired=session_state.expired,
@@ -193,7 +208,7 @@ class RequestContextMiddleware:
         async def send_with_cookies(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if new_seed and not state.get("csrf_rotated"):
+                if new_seed and not state.get("csrf_rotated") and bearer is None:
                     headers.append("Set-Cookie", cookie_header(self.names["csrf"], new_seed, self.settings))
                 if clear_session and not state.get("session_started"):
                     headers.append("Set-Cookie", cookie_header(self.names["session"], "", self.settings, max_age=0))

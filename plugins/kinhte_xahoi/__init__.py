@@ -1,21 +1,24 @@
-"""Socio-economic reporting (báo cáo kinh tế - xã hội): the provincial periodic regime run by the planning department.
+"""Socio-economic reporting (báo cáo kinh tế - xã hội): the provincial periodic regimes run by the
+planning department, their indicators, and the monthly overview leaders open first.
 
-This release declares the plugin (name, permissions, per-unit switch); its
-screens arrive with the issues that build regimes, forms and reports.
+Hook implementations only; the work is in the modules beside this one.
 """
 
-from core.api import Domain, Permission, __version__, hookimpl
+from core.api import Domain, MenuItem, Permission, __version__, hookimpl, run_db
 
 NAME = "kinhte_xahoi"
 
 
 @hookimpl
 def register_domain(settings):
+    from .routes import ROUTES
+
     return Domain(
         name=NAME,
         label=f"{NAME}.label",
         description=f"{NAME}.description",
         version=__version__,
+        routes=ROUTES,
         permissions=(
             Permission("kinhte_xahoi.regime.view", "kinhte_xahoi.perm.regime.view", delegable=True),
             Permission("kinhte_xahoi.regime.edit", "kinhte_xahoi.perm.regime.edit"),
@@ -23,4 +26,40 @@ def register_domain(settings):
             Permission("kinhte_xahoi.report.submit", "kinhte_xahoi.perm.report.submit", delegable=True),
             Permission("kinhte_xahoi.report.approve", "kinhte_xahoi.perm.report.approve", delegable=True),
         ),
+        menu=(MenuItem("kinhte_xahoi.overview", "kinhte_xahoi.menu.overview", "kinhte_xahoi:overview",
+                       permission="core.indicator.view", group="main", order=20),),
     )
+
+
+@hookimpl
+def startup(settings, registry):
+    from .catalogue import ensure_catalogue
+
+    async def load():
+        await run_db(ensure_catalogue)
+
+    return load
+
+
+@hookimpl
+def register_regimes(settings):
+    from .regimes import planning_unit_code, regime_specs
+
+    # The planning department that prepares the regimes: ``[plugins.kinhte_xahoi] planning_unit``
+    # (a unit code), else the department named Sở Tài chính; without one an administrator picks it.
+    return regime_specs(planning_unit_code(settings.plugin(NAME).get("planning_unit")))
+
+
+@hookimpl
+def seed_demo(settings, today):
+    from core.api import Unit, put_figures, transaction
+
+    from .catalogue import ensure_catalogue
+    from .figures import demo_figures
+
+    province = Unit.select().where((Unit.kind == "province") & Unit.valid_to.is_null()).order_by(Unit.id).first()
+    if province is None:
+        return
+    with transaction():
+        ensure_catalogue()
+        put_figures(demo_figures(province.id, today), source="demo")

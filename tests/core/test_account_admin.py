@@ -217,6 +217,16 @@ def test_acl02_an_account_cannot_be_created_outside_the_subtree(org):
     assert User.select().count() == before and events("user.create") == []
 
 
+def test_no_account_is_created_in_a_former_unit(org):
+    """A commune merged away on 01/07/2025 keeps its history, not new accounts."""
+    former = Unit.create(code="QT.gio-linh.x-gio-hai-cu", name="Xã Gio Hải (cũ)", kind="commune",
+                         parent=org.units["giolinh"], valid_to=dt.date(2025, 6, 30))
+    with pytest.raises(ValidationError) as caught:
+        admin.create_user(access_of(org.admins["giolinh"]), "cu", "Cũ", former.id)
+    assert caught.value.errors == {"unit": "users.error.unit_former"}
+    assert not User.select().where(User.username == "cu").exists()
+
+
 def test_acl04_a_new_account_gets_no_role_above_its_creator_and_is_not_created(org):
     access = access_of(org.admins["camlo"])  # holds no core.plugin.admin (not delegable)
     with pytest.raises(ValidationError) as caught:
@@ -305,7 +315,7 @@ def test_an_account_with_rights_beyond_the_administrator_is_out_of_their_control
 ROLE_CODES = ("viewer", "reporter", "receiver", "unit_admin", "admin_lite", "auditor")
 
 
-DELEGABLE = {"core.unit.view", "core.report.submit", "core.report.receive"}
+DELEGABLE = {p.code for p in CORE_DOMAIN.permissions if p.delegable}
 
 
 @hyp_settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

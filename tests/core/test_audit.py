@@ -254,11 +254,30 @@ def test_log01_the_switch_and_its_record_commit_together(people, monkeypatch):
 
 # -- the action catalogue ------------------------------------------------------------------------------
 
+def recorded_actions() -> set[str]:
+    """Every action the core and its screens record: literal first arguments of ``audit.record``,
+    and the verbs of ``f"regime.{action}"`` (the lifecycle actions of core/regimes.py)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = set()
+    for path in [*(root / "core").glob("*.py"), *(root / "web").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        found |= set(re.findall(r"audit\.record\(\s*\"([a-z_.]+)\"", text))
+        found |= set(re.findall(r"audit\.record\(\"([a-z_.]+)\"", text))
+        if 'f"regime.{action}"' in text:
+            found |= {f"regime.{verb}" for verb in re.findall(r"_lifecycle\(access, regime_id, \"([a-z_]+)\"", text)}
+    return found
+
+
 def test_log01_every_action_the_core_and_its_screens_use_has_words_in_both_languages():
     wanted = {"auth.login", "auth.login_failed", "auth.logout", "auth.locked", "auth.password_changed",
               "user.create", "user.disable", "user.enable", "user.password_reset", "user.unlock", "grant.add",
               "grant.remove", "session.end", "plugin.switch", "audit.export", "access.denied"}
     assert wanted <= set(ACTIONS)
+    assert "regime.retire" in recorded_actions() and "unit.change" in recorded_actions()
+    assert sorted(recorded_actions() - set(ACTIONS)) == []
     catalog = core_catalog()
     for lang in LANGUAGES:
         for key in [*ACTIONS.values(), *OBJECT_TYPES.values(), *RESULT_LABELS.values()]:

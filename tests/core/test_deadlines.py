@@ -168,3 +168,49 @@ def test_cli_periods_refuses_in_one_line(tmp_path, args, needle):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
+
+
+# -- "+Nwd": N working days after the previous level's deadline (issue 4) --------------------------
+
+@pytest.mark.parametrize("text, n", [("+1wd", 1), ("+ 2WD", 2), (" +3wd ", 3)])
+def test_parse_a_rule_after_the_previous_level(text, n):
+    rule = DeadlineRule.parse(text)
+    assert (rule.kind, rule.n, rule.after_previous) == ("after", n, True)
+    assert DeadlineRule.parse(str(rule)) == rule and str(rule) == f"+{n}wd"
+
+
+@pytest.mark.parametrize("text", ["+", "+day:20", "+0wd", "++1wd", "+1"])
+def test_bad_after_rules_are_refused(text):
+    with pytest.raises(ValidationError):
+        DeadlineRule.parse(text)
+
+
+def test_a_level_counted_from_the_previous_levels_deadline():
+    # November 2026: cut-off Sat 14/11 → communes 2wd Tue 17/11 → departments +1wd Wed 18/11 →
+    # province +2wd Fri 20/11.
+    levels = check_chain(window("monthly", 2026, 11), {"communes": "2wd", "departments": "+1wd",
+                                                        "province": "+2wd"}, CAL)
+    assert [(lv.level, lv.deadline, lv.working_days) for lv in levels] == [
+        ("communes", D(2026, 11, 17), 2), ("departments", D(2026, 11, 18), 1), ("province", D(2026, 11, 20), 2)]
+
+
+def test_after_counts_from_the_previous_effective_deadline_across_a_weekend():
+    # July 2026: "day:25" is Saturday 25/07 → effective Monday 27/07; +1wd → Tuesday 28/07.
+    levels = check_chain(window("monthly", 2026, 7), {"units": "day:25", "province": "+1wd"}, CAL)
+    assert [lv.deadline for lv in levels] == [D(2026, 7, 27), D(2026, 7, 28)]
+
+
+def test_after_on_the_first_level_is_refused():
+    from core.deadlines import DeadlineAfterFirstError
+
+    with pytest.raises(DeadlineAfterFirstError) as exc:
+        check_chain(window("monthly", 2026, 10), {"units": "+1wd"}, CAL)
+    assert exc.value.errors == {"deadline": "deadlines.error.after_first"}
+    assert "“units”" in exc.value.message("vi") and "+1wd" in exc.value.message("en")
+    with pytest.raises(DeadlineAfterFirstError):
+        nominal_deadline(window("monthly", 2026, 10), "+1wd", CAL)
+
+
+def test_non_strict_chain_gives_deadlines_without_the_art8_refusal():
+    levels = check_chain(window("monthly", 2026, 11), {"reporters": "day:15"}, CAL, strict=False)
+    assert (levels[0].nominal, levels[0].deadline, levels[0].working_days) == (D(2026, 11, 15), D(2026, 11, 16), 0)

@@ -208,7 +208,31 @@ def dynamic_keys() -> dict[str, set[str]]:
         "password.": {f"password.{f}" for f in ("current", "new", "confirm")},
         "activation.filter.": {f"activation.filter.{v}" for v in ("all", "off", "on", "own")},
         "unit.kind.": {f"unit.kind.{k}" for k in UNIT_KINDS},
+        **_indicator_keys(),
+        **_unit_history_keys(),
     }
+
+
+def _unit_history_keys() -> dict[str, set[str]]:
+    """The unit history and import screens (issue 4) name change kinds and import actions by prefix."""
+    from core.unit_history import CHANGE_KINDS
+
+    return {"units.history.kind.": {f"units.history.kind.{k}" for k in CHANGE_KINDS},
+            "units.io.action.": {f"units.io.action.{a}" for a in ("create", "update", "unchanged")}}
+
+
+def _indicator_keys() -> dict[str, set[str]]:
+    """The indicator catalogue screens (issue 4) name levels, kinds, fields and columns by prefix."""
+    from core import indicators as ind
+
+    fields = set(ind.VERSIONED_FIELDS) | {"code", "validity", "version"}
+    columns = {"header", "stt", "file", *ind.FIELD_LABELS}
+    return {"indicators.level.": {f"indicators.level.{lv}" for lv in ind.LEVELS},
+            "indicators.aggregation.": {f"indicators.aggregation.{a}" for a in ind.AGGREGATIONS},
+            "indicators.value_type.": {f"indicators.value_type.{t}" for t in ind.VALUE_TYPES},
+            "indicators.value_kind.": {f"indicators.value_kind.{k}" for k in ind.VALUE_KINDS},
+            "indicators.field.": {f"indicators.field.{f}" for f in fields},
+            "indicators.column.": {f"indicators.column.{c}" for c in columns}}
 
 
 def template_keys() -> tuple[set[str], set[str]]:

@@ -210,3 +210,124 @@ def test_load_reference_loads_the_shipped_groups_and_coded_rows(db_session):
 
     again = ind.load_reference()  # idempotent
     assert again.indicators == 22 and Indicator.select().count() == 22
+
+
+# -- disaggregations: categories and their options -----------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Giới tính, thành thị/nông thôn", [("Giới tính", ()), ("thành thị/nông thôn", ())]),
+    ("Giới tính; thành thị/nông thôn", [("Giới tính", ()), ("thành thị/nông thôn", ())]),
+    ("Ngành kinh tế (cấp 1, cấp 2); Loại hình", [("Ngành kinh tế (cấp 1, cấp 2)", ()), ("Loại hình", ())]),
+    ("Giới tính: Nam; Nữ\n\nNhóm tuổi: Dưới 15; 15-64; Từ 65 trở lên\nThành thị/nông thôn",
+     [("Giới tính", ("Nam", "Nữ")), ("Nhóm tuổi", ("Dưới 15", "15-64", "Từ 65 trở lên")),
+      ("Thành thị/nông thôn", ())]),
+    ('[{"category": "Giới tính", "options": ["Nam", "Nữ"]}]', [("Giới tính", ("Nam", "Nữ"))]),
+    ("", []),
+    (None, []),
+])
+def test_disaggregation_text_is_read_in_every_form(text, expected):
+    assert ind.parse_disaggregation(text) == expected
+    stored = ind.format_disaggregation(expected)
+    assert ind.parse_disaggregation(stored) == expected  # the stored form reads back the same
+    assert ind.parse_disaggregation(ind.disaggregation_lines(stored)) == expected  # and so does the form's
+
+
+@pytest.mark.parametrize("bad", ["Giới tính: Nam; nam", "Giới tính\ngiới tính", ": Nam", "[1, 2", '[{"category": ""}]',
+                                 '[{"category": "A", "options": [""]}]',
+                                 "x" * 201])
+def test_a_bad_disaggregation_is_refused(group, bad):
+    with pytest.raises(ValidationError) as err:
+        ind.save_indicator({"code": "T0102", "name": "Dân số", "disaggregation": bad})
+    assert err.value.errors == {"disaggregation": "indicators.error.disaggregation"}
+
+
+def test_structured_disaggregation_is_stored_and_kept_by_a_categories_only_reimport(db_session):
+    plan = ind.parse_table(as_csv(ROWS), "bang.csv")
+    ind.apply_plan(plan)
+    v2 = ind.save_indicator({"code": "H0102", "disaggregation": "Giới tính: Nam; Nữ\nThành thị/nông thôn: Thành thị; Nông thôn"})
+    assert v2.version == 2
+    assert v2.disaggregation_list == [("Giới tính", ("Nam", "Nữ")), ("Thành thị/nông thôn", ("Thành thị", "Nông thôn"))]
+    # The official table names the same categories only: the options set here are kept.
+    again = ind.parse_table(as_csv(ROWS), "bang.csv")
+    assert dict(again.changes)["H0102"] == "unchanged"
+    ind.apply_plan(again)
+    assert ind.current("H0102").version == 2
+    # A file naming other categories does change it.
+    other = [r[:] for r in ROWS]
+    other[2][3] = "Giới tính"
+    assert dict(ind.parse_table(as_csv(other), "bang.csv").changes)["H0102"] == "changed"
+
+
+# -- edit with optimistic concurrency, create, browse, history -------------------------------------------------
+
+def test_edit_refuses_a_stale_version_and_an_earlier_date(group):
+    ind.save_indicator({"code": "T0101", "name": "Diện tích", "valid_from": dt.date(2023, 4, 15)})
+    saved, changed = ind.edit_indicator("T0101", {"name": "Diện tích", "valid_from": "2024-01-01"}, expected_version=1)
+    assert (saved.version, changed) == (1, False)
+    saved, changed = ind.edit_indicator("T0101", {"name": "Diện tích đất", "valid_from": "01/01/2024"},
+                                        expected_version=1)
+    assert (saved.version, changed, saved.valid_from) == (2, True, dt.date(2024, 1, 1))
+    with pytest.raises(ind.StaleVersion) as err:
+        ind.edit_indicator("T0101", {"name": "Khác"}, expected_version=1)
+    assert err.value.current.version == 2 and err.value.errors == {"version": "indicators.error.stale"}
+    with pytest.raises(ValidationError) as err:
+        ind.edit_indicator("T0101", {"name": "Khác", "valid_from": "2023-12-31"}, expected_version=2)
+    assert err.value.errors == {"valid_from": "indicators.error.valid_from_before"}
+    with pytest.raises(ValidationError):
+        ind.edit_indicator("T0101", {"name": "Khác", "valid_from": "31/02/2024"}, expected_version=2)
+    assert [i.version for i in ind.history("T0101")] == [1, 2]
+
+
+def test_create_refuses_an_existing_code_and_a_group_outside_the_code(group):
+    ind.create_indicator({"code": "t0101", "name": "Diện tích"})
+    with pytest.raises(ValidationError) as err:
+        ind.create_indicator({"code": "T0101", "name": "Lần hai"})
+    assert err.value.errors == {"code": "indicators.error.code_exists"}
+    IndicatorGroup.create(code="T02", name="Lao động", level="province")
+    with pytest.raises(ValidationError) as err:
+        ind.save_indicator({"code": "T0102", "name": "Sai nhóm", "group": "T02"})
+    assert err.value.errors == {"group": "indicators.error.group_mismatch"}
+
+
+def test_browse_reads_one_page_with_counts_per_group_and_level(group):
+    IndicatorGroup.create(code="H01", name="Đất đai", level="district")
+    for number in range(1, 31):
+        ind.save_indicator({"code": f"T01{number:02d}", "name": f"Dân số {number}"})
+    ind.save_indicator({"code": "H0101", "name": "Dân số huyện"})
+    page = ind.browse("dan so", offset=10, limit=10)
+    assert page.total == 31 and [i.code for i in page.rows] == [f"T01{n:02d}" for n in range(10, 20)]
+    assert [(g.code, n) for g, n in page.group_counts] == [("H01", 1), ("T01", 30)]
+    assert page.level_counts == {"province": 30, "district": 1, "commune": 0}
+    assert ind.browse("dan so", offset=10_000, limit=10).offset == 30  # past the end: the last page
+    assert [i.code for i in ind.browse(level="district").rows] == ["H0101"]
+    assert ind.browse(group="H01").total == 1 and not ind.browse().catalogue_empty
+
+
+def test_version_history_lists_the_changed_fields_and_who_saved(group, db_session):
+    from core import accounts
+    from core.models import Unit
+
+    unit = Unit.create(code="44", name="Tỉnh", kind="province")
+    user = accounts.create_user("quantri", "Quản trị", accounts.random_password(), unit)
+    ind.save_indicator({"code": "T0101", "name": "Diện tích", "unit_of_measure": "ha"}, actor=user)
+    ind.save_indicator({"code": "T0101", "name": "Diện tích đất", "aggregation": "sum"}, actor=user)
+    first, second = ind.version_history("T0101")
+    assert first.changes == [] and first.actor_name == "quantri" and first.at is not None
+    assert second.changes == [("name", "Diện tích", "Diện tích đất"), ("aggregation", "none", "sum")]
+
+
+def test_the_rights_migration_gives_view_to_the_built_in_roles_and_edit_to_catalogue_admin(db_session):
+    from core.access import Role
+
+    for code in ("viewer", "reporter", "receiver", "unit_admin"):
+        codes = Role.get(Role.code == code).codes()
+        assert "core.indicator.view" in codes and "core.indicator.edit" not in codes
+    role = Role.get(Role.code == "catalogue_admin")
+    assert role.is_builtin and role.codes() == {"core.unit.view", "core.indicator.view", "core.indicator.edit"}
+
+
+def test_a_row_stored_with_commas_is_not_changed_by_the_same_categories_with_semicolons(group):
+    ind.save_indicator({"code": "T0102", "name": "Dân số"})
+    Indicator.update(disaggregation="Giới tính, thành thị/nông thôn").execute()  # as stored before the parser
+    same = ind.save_indicator({"code": "T0102", "disaggregation": "Giới tính\nthành thị/nông thôn"})
+    assert same.version == 1

@@ -46,6 +46,18 @@ def post_routes():
         # Two-factor authentication and re-authentication (issue 3).
         "/login/verify": {"code": "123456"}, "/account/2fa/enable": {"code": "123456"},
         "/account/2fa/recovery-codes": {}, "/account/2fa/disable": {}, "/account/confirm": {"password": "x"},
+        # The indicator catalogue (issue 4).
+        "/indicators/new": {"code": "T0101", "name": "Diện tích"}, "/indicators/import": {},
+        "/indicators/import/apply": {"payload": "", "sig": ""},
+        "/units/import": {}, "/units/import/confirm": {"filename": "x.csv", "payload": "", "signature": ""}, "/indicators/{code}/edit": {"name": "x", "version": "1"},
+        # API access tokens (issue 4): the CSRF check comes before the token is even looked up.
+        "/account/tokens": {"name": "x", "days": "30"}, "/account/tokens/{token_id:int}/revoke": {},
+        # Reporting regimes (issue 4): the CSRF check comes before the regime is looked up.
+        "/regimes/new": {"code": "X.1", "name": "Báo cáo"}, "/regimes/{id:int}/edit": {"name": "Báo cáo"},
+        "/regimes/{id:int}/issue": {}, "/regimes/{id:int}/suspend": {"reason": "x"}, "/regimes/{id:int}/resume": {},
+        "/regimes/{id:int}/retire": {"reason": "x"}, "/regimes/{id:int}/new-version": {},
+        "/regimes/{id:int}/request": {"window_start": "2026-03-01", "window_end": "2026-03-10",
+                                      "deadline": "2026-03-20"},
     }
 
 
@@ -66,7 +78,8 @@ def concrete(path: str) -> str:
         accounts.start_session(target)
         session = Session.select().where(Session.user == target).first()
     return (path.replace("{id:int}", str(target.id)).replace("{grant_id:int}", str(grant.id))
-            .replace("{session_id:int}", str(session.id)))
+            .replace("{session_id:int}", str(session.id)).replace("{code}", "T0101")
+            .replace("{token_id:int}", "1"))
 
 
 def assert_refused(response):
@@ -85,7 +98,17 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/users/{id:int}/sessions/end", "/users/{id:int}/sessions/{session_id:int}/end",
               "/account/sessions/others/end", "/account/sessions/{session_id:int}/end",
               "/login/verify", "/account/2fa/enable", "/account/2fa/recovery-codes", "/account/2fa/disable",
-              "/account/confirm"]
+              "/account/confirm",
+              # The indicator catalogue screens (issue 4).
+              "/indicators/new", "/indicators/import", "/indicators/import/apply", "/indicators/{code}/edit",
+              # Unit import (issue 4, units with history).
+              "/units/import", "/units/import/confirm",
+              # Personal access tokens for the JSON API (issue 4, API).
+              "/account/tokens", "/account/tokens/{token_id:int}/revoke",
+              # Reporting regimes (issue 4).
+              "/regimes/new", "/regimes/{id:int}/edit", "/regimes/{id:int}/issue", "/regimes/{id:int}/suspend",
+              "/regimes/{id:int}/resume", "/regimes/{id:int}/retire", "/regimes/{id:int}/new-version",
+              "/regimes/{id:int}/request"]
 
 
 def test_the_list_covers_every_core_post_route(app):

@@ -95,3 +95,30 @@ def test_the_unit_page_links_only_the_ancestors_the_user_may_open(tree):
     page = as_user("commune").get(f"/units/{units['dong_hoi'].id}").text
     assert "Tỉnh Quảng Trị" in page  # named in the breadcrumb
     assert f'href="/units/{units["province"].id}"' not in page  # but not a link
+
+
+def test_a_unit_that_ended_leaves_today_s_list_but_stays_in_the_list_as_at_its_last_day(tree):
+    import datetime as dt
+
+    as_user, units = tree
+    with db.connection_context():
+        Unit.update(valid_to=dt.date(2025, 6, 30)).where(Unit.id == units["con_tien"].id).execute()
+    client = as_user("admin")
+    assert str(units["con_tien"].id) not in unit_links(client.get("/units").text)
+    past = client.get("/units", params={"at": "30/06/2025"})
+    assert str(units["con_tien"].id) in unit_links(past.text) and "units-asat-past" in past.text
+
+
+def test_a_national_tree_shows_a_page_of_rows_and_asks_for_a_search(tree):
+    from web.routes.units import MAX_ROWS
+
+    as_user, units = tree
+    with db.connection_context():
+        Unit.insert_many([{"code": f"T{i:05d}", "name": f"Xã Thử Nghiệm {i:05d}", "kind": "commune",
+                           "parent": units["province"].id} for i in range(MAX_ROWS + 20)]).execute()
+    client = as_user("admin")
+    page = client.get("/units")
+    assert len(unit_links(page.text)) == MAX_ROWS
+    assert f"Chỉ hiện {MAX_ROWS} đơn vị đầu tiên trong {MAX_ROWS + 24}" in page.text
+    found = client.get("/units", params={"q": "thu nghiem 00007"})
+    assert len(unit_links(found.text)) == 1 and "Chỉ hiện" not in found.text

@@ -270,10 +270,10 @@ def test_acl04_an_administrator_cannot_grant_themselves_or_a_role_above_their_ow
     assert own.status_code == 422 and grants(me) == [("unit_admin", org.units["giomy"].id)]
     # Editing regimes is not delegable and this administrator does not hold it.
     with db.connection_context():
-        editor = Role.create(code="regime_editor", name="Soạn chế độ báo cáo")
+        editor = Role.create(code="ktxh_regime_editor", name="Soạn chế độ báo cáo KT-XH")
         RolePermission.create(role=editor, code="kinhte_xahoi.regime.edit")
     above = post(client, f"/users/{org.members['giomy'].id}/grants",
-                 {"role": "regime_editor", "unit": str(org.units["giomy"].id)})
+                 {"role": "ktxh_regime_editor", "unit": str(org.units["giomy"].id)})
     assert above.status_code == 422
     assert "Vai trò này có quyền mà chính bạn không có tại đơn vị đó" in above.text
     assert grants(org.members["giomy"]) == [("viewer", org.units["giomy"].id)]
