@@ -70,6 +70,7 @@ ACTIONS = {
     "regime.retire": "audit.action.regime.retire",
     "regime.period_open": "audit.action.regime.period_open",
     "regime.group": "audit.action.regime.group",
+    "regime.group_delete": "audit.action.regime.group_delete",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses

@@ -37,6 +37,7 @@ from core.db import CoreModel, transaction
 from core.deadlines import (DeadlineAfterFirstError, DeadlineChainError, DeadlineRule, DeadlineRuleError,
                             LevelDeadline, check_chain)
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
+from core.i18n import fold
 from core.models import UNIT_KINDS, Unit, User, utcnow
 from core.periods import CUSTOM, FREQUENCIES, Window, windows
 from core.units import ancestor_ids, sort_key, subtree_ids
@@ -226,6 +227,130 @@ def groups() -> list[UnitGroup]:
     return list(UnitGroup.select().order_by(UnitGroup.name))
 
 
+# Managing groups from the screen (issue 4): who may put which units in a group is given by the
+# caller as ``allowed`` (the unit ids the actor may see; None: every unit, a system administrator).
+
+GROUP_NAME_MAX = 255
+
+
+def group_members(group_id: int) -> list[Unit]:
+    """The member units of a group, in tree order (kind, then name)."""
+    query = Unit.select().join(UnitGroupMember, on=(UnitGroupMember.unit == Unit.id)).where(
+        UnitGroupMember.group == group_id)
+    return sorted(query, key=sort_key)
+
+
+def group_member_ids() -> dict[int, set[int]]:
+    """Every group's member unit ids."""
+    out: dict[int, set[int]] = {}
+    for group_id, unit_id in UnitGroupMember.select(UnitGroupMember.group, UnitGroupMember.unit).tuples():
+        out.setdefault(group_id, set()).add(unit_id)
+    return out
+
+
+def group_usage() -> dict[int, list[Regime]]:
+    """Group id → the regime versions (any status) whose reporting units name the group."""
+    out: dict[int, list[Regime]] = {}
+    for regime in Regime.select().order_by(Regime.code, Regime.version):
+        for group_id in set(regime.selector["group_ids"]):
+            out.setdefault(group_id, []).append(regime)
+    return out
+
+
+def group_manageable(member_ids: set[int], allowed: set[int] | None) -> bool:
+    """A group may be changed only by someone who sees every one of its members; an empty group
+    (its units all deleted) only by a system administrator."""
+    if allowed is None:
+        return True
+    return bool(member_ids) and member_ids <= allowed
+
+
+def _clean_group(group_id: int | None, code, name, unit_ids, allowed: set[int] | None):
+    errors: dict[str, str] = {}
+    code = str(code or "").strip()
+    name = " ".join(str(name or "").split())
+    if not code:
+        errors["code"] = "groups.error.code_required"
+    elif not CODE_RE.match(code):
+        errors["code"] = "groups.error.code_format"
+    else:
+        same = UnitGroup.get_or_none(fn.LOWER(UnitGroup.code) == code.lower())
+        if same is not None and same.id != group_id:
+            errors["code"] = "groups.error.code_taken"
+    if not name:
+        errors["name"] = "groups.error.name_required"
+    elif len(name) > GROUP_NAME_MAX:
+        errors["name"] = "groups.error.name_long"
+    ids = set()
+    for value in unit_ids or []:
+        text = str(value).strip()
+        if not text.isdigit() or not 0 < int(text) < 2**63:
+            errors["members"] = "groups.error.member_unknown"
+            break
+        ids.add(int(text))
+    if "members" not in errors:
+        if not ids:
+            errors["members"] = "groups.error.members_required"
+        else:
+            today = dt.date.today()
+            current = {u.id for u in valid_units(today).where(Unit.id.in_(sorted(ids)))}
+            if current != ids:
+                errors["members"] = "groups.error.member_not_current"
+            elif allowed is not None and not ids <= allowed:
+                errors["members"] = "groups.error.member_outside"
+    if errors:
+        raise ValidationError(errors)
+    return code, name, ids
+
+
+def write_group(group_id: int | None, code, name, unit_ids, *, allowed: set[int] | None, actor=None) -> UnitGroup:
+    """Create (``group_id`` None) or change a group from the screen; checks everything first and
+    writes nothing on bad input (ValidationError with per-field keys). NotFound when the group does
+    not exist or has a member the actor may not see."""
+    with transaction():
+        before: set[int] = set()
+        group = None
+        if group_id is not None:
+            group = UnitGroup.get_or_none(UnitGroup.id == group_id)
+            before = {m.unit_id for m in UnitGroupMember.select().where(UnitGroupMember.group == group_id)}
+            if group is None or not group_manageable(before, allowed):
+                raise NotFound("groups.error.not_found")
+        code, name, ids = _clean_group(group_id, code, name, unit_ids, allowed)
+        old = {"code": group.code, "name": group.name} if group else {}
+        if group is None:
+            group = UnitGroup.create(code=code, name=name)
+        else:
+            group.code, group.name = code, name
+            group.save()
+            UnitGroupMember.delete().where(UnitGroupMember.group == group).execute()
+        for unit_id in sorted(ids):
+            UnitGroupMember.create(group=group, unit=unit_id)
+        details = {"code": code, "name": name, "members": len(ids),
+                   "added": sorted(ids - before), "removed": sorted(before - ids)}
+        if old:
+            details["before"] = old
+        audit.record("regime.group", actor=actor, object_type="unit_group", object_id=str(group.id), details=details)
+    return group
+
+
+def delete_group(group_id: int, *, allowed: set[int] | None, actor=None) -> UnitGroup:
+    """Delete a group no regime names (any version, any status: a retired version keeps its record)."""
+    with transaction():
+        group = UnitGroup.get_or_none(UnitGroup.id == group_id)
+        members = {m.unit_id for m in UnitGroupMember.select().where(UnitGroupMember.group == group_id)}
+        if group is None or not group_manageable(members, allowed):
+            raise NotFound("groups.error.not_found")
+        used = group_usage().get(group.id, [])
+        if used:
+            raise ValidationError({"delete": "groups.error.in_use"},
+                                  regimes=", ".join(f"{r.name} ({r.code} v{r.version})" for r in used[:5]))
+        UnitGroupMember.delete().where(UnitGroupMember.group == group).execute()
+        group.delete_instance()
+        audit.record("regime.group_delete", actor=actor, object_type="unit_group", object_id=str(group_id),
+                     details={"code": group.code, "name": group.name, "members": sorted(members)})
+    return group
+
+
 # -- units valid on a day, and the reporting units of a regime -------------------------------------
 
 def valid_units(day: dt.date):
@@ -293,6 +418,9 @@ def _reports_under(access, regime) -> bool:
     return any(u.id in mine for u in resolve_units(regime))
 
 
+_FREQUENCY_ORDER = {f: i for i, f in enumerate(REGIME_FREQUENCIES)}
+
+
 def visible_regimes(access, *, regime_type: str | None = None, status: str | None = None, q: str = ""):
     """The regimes ``access`` may see, newest version of each code first."""
     query = Regime.select()
@@ -300,9 +428,15 @@ def visible_regimes(access, *, regime_type: str | None = None, status: str | Non
         query = query.where(Regime.regime_type == regime_type)
     if status in STATUSES:
         query = query.where(Regime.status == status)
-    if q:
-        query = query.where(Regime.name.contains(q) | Regime.code.contains(q))
     rows = list(query.order_by(Regime.code, Regime.version.desc()))
+    if q:
+        # As everywhere: "bao cao thang" finds "Báo cáo … hằng tháng" (case and diacritics ignored).
+        words = fold(q).split()
+        rows = [r for r in rows if all(w in fold(r.name) or w in r.code.lower() for w in words)]
+    # Periodic regimes first, by period length (monthly … annual), then requests; the versions of
+    # one regime stay together, newest first.
+    rows.sort(key=lambda r: (REGIME_TYPES.index(r.regime_type), _FREQUENCY_ORDER.get(r.frequency, 99),
+                             r.code, -r.version))
     if access.actor is not None and access.actor.is_admin and access.allowed(VIEW):
         return rows
     if not any(access.roots(code) for code in (VIEW, EDIT, ISSUE)):

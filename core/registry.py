@@ -114,6 +114,8 @@ CORE_DOMAIN = Domain(
         MenuItem("core.units", "nav.units", "units", permission="core.unit.view", group="catalogue", order=10),
         MenuItem("core.indicators", "nav.indicators", "indicators", permission="core.indicator.view",
                  group="catalogue", order=20),
+        MenuItem("core.unit_groups", "nav.unit_groups", "unit_groups", permission="core.regime.edit",
+                 group="catalogue", order=25),
         MenuItem("core.plugins", "nav.plugins", "admin_plugins", permission="core.plugin.admin",
                  group="admin", order=10),
         MenuItem("core.audit", "nav.audit", "audit", permission="core.audit.view", group="admin", order=30),

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from peewee import CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, fn
+from peewee import JOIN, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, fn
 
 from core import audit
 from core.db import CoreModel, transaction
@@ -208,7 +208,10 @@ def open_request(access, regime_id: int, start, end, deadline, *, label: str = "
 
 def regime_reports(regime: Regime, *, period: str = "", unit_id: int | None = None, all_versions: bool = True):
     """Reports of a regime (every version of its code by default), by period then unit."""
-    query = Report.select(Report, Unit, Regime).join(Unit).switch(Report).join(Regime)
+    receiver = Unit.alias()
+    # The receiving unit comes in the same query: the list shows it on every row.
+    query = (Report.select(Report, Unit, Regime, receiver).join(Unit).switch(Report).join(Regime)
+             .join(receiver, JOIN.LEFT_OUTER, on=(Regime.receiving_unit == receiver.id), attr="receiving_unit"))
     query = query.where(Regime.code == regime.code) if all_versions else query.where(Report.regime == regime)
     if period:
         try:
@@ -244,7 +247,10 @@ def _subtrees(access, code: str) -> set[int] | None:
 def reports_for(access, *, role: str = "", limit: int = 500):
     """Reports the actor's units must send (``core.report.submit``) or receive
     (``core.report.receive``), soonest deadline first. ``role``: "send", "receive" or both."""
-    query = Report.select(Report, Unit, Regime).join(Unit).switch(Report).join(Regime)
+    receiver = Unit.alias()
+    # The receiving unit comes in the same query: the list shows it on every row.
+    query = (Report.select(Report, Unit, Regime, receiver).join(Unit).switch(Report).join(Regime)
+             .join(receiver, JOIN.LEFT_OUTER, on=(Regime.receiving_unit == receiver.id), attr="receiving_unit"))
     conditions, everything = [], False
     if role in ("", "send"):
         send = _subtrees(access, "core.report.submit")

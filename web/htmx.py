@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 
 class HtmxDetails:
@@ -48,6 +48,13 @@ class HtmxDetails:
 def hx_redirect(url: str, status_code: int = 200) -> Response:
     """Tell htmx to navigate (a bare 302 would be followed and swapped into the page)."""
     return Response(status_code=status_code, headers={"HX-Redirect": url})
+
+
+def see_other(request, url: str) -> Response:
+    """After a successful POST: navigate htmx with HX-Redirect, a plain form with 303 See Other."""
+    if getattr(request.state, "htmx", None):
+        return hx_redirect(url)
+    return RedirectResponse(url, status_code=303)
 
 
 def hx_trigger(response: Response, event: str, params: dict | None = None, after: str = "receive") -> Response:

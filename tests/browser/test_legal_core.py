@@ -88,5 +88,7 @@ def test_a_regime_is_previewed_issued_and_opens_a_report_for_each_unit(session, 
     commune = open_session("commune")
     commune.login("phuongdonghoi")
     commune.goto("/reports")
-    expect(commune.page.get_by_text("Báo cáo tình hình kinh tế - xã hội hằng tháng").first).to_be_visible()
+    row = commune.page.locator("tbody tr").filter(has_text="Báo cáo tình hình kinh tế - xã hội hằng tháng").first
+    expect(row).to_contain_text("Phường Đồng Hới")
+    expect(row).to_contain_text("Tỉnh Quảng Trị")  # the receiving unit
     commune.shot("reports")

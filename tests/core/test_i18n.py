@@ -216,9 +216,13 @@ def dynamic_keys() -> dict[str, set[str]]:
 def _unit_history_keys() -> dict[str, set[str]]:
     """The unit history and import screens (issue 4) name change kinds and import actions by prefix."""
     from core.unit_history import CHANGE_KINDS
+    screen_kinds = ("merge", "split", "rename", "reparent", "level_change", "dissolve")  # web.routes.unit_changes
 
     return {"units.history.kind.": {f"units.history.kind.{k}" for k in CHANGE_KINDS},
-            "units.io.action.": {f"units.io.action.{a}" for a in ("create", "update", "unchanged")}}
+            "units.io.action.": {f"units.io.action.{a}" for a in ("create", "update", "unchanged")},
+            # The unit change screen names its kinds and their explanations by prefix.
+            "unitchange.kind.": {f"unitchange.kind.{k}" for k in screen_kinds},
+            "unitchange.kind_help.": {f"unitchange.kind_help.{k}" for k in screen_kinds}}
 
 
 def _indicator_keys() -> dict[str, set[str]]:

@@ -311,3 +311,16 @@ def test_regime_settings_section(tmp_path):
         path.write_text(bad, encoding="utf-8")
         with pytest.raises(SettingsError):
             load_settings(path, env={})
+
+
+def test_the_list_is_searched_without_diacritics_and_ordered_by_period_length(world):
+    editor = world.p["editor"]
+    rg.save_draft(editor, periodic(world, code="KTXH.NAM", name="Báo cáo tình hình kinh tế - xã hội năm",
+                                   frequency="annual"))
+    rg.save_draft(editor, periodic(world))
+    rg.save_draft(editor, periodic(world, code="KTXH.QUY", name="Báo cáo kinh tế - xã hội quý",
+                                   frequency="quarterly"))
+    issuer = world.p["issuer"]
+    assert [r.code for r in rg.visible_regimes(issuer)] == ["KTXH.THANG", "KTXH.QUY", "KTXH.NAM"]
+    assert [r.code for r in rg.visible_regimes(issuer, q="bao cao HANG thang")] == ["KTXH.THANG"]
+    assert [r.code for r in rg.visible_regimes(issuer, q="ktxh.quy")] == ["KTXH.QUY"]

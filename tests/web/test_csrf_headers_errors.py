@@ -58,6 +58,14 @@ def post_routes():
         "/regimes/{id:int}/retire": {"reason": "x"}, "/regimes/{id:int}/new-version": {},
         "/regimes/{id:int}/request": {"window_start": "2026-03-01", "window_end": "2026-03-10",
                                       "deadline": "2026-03-20"},
+        # Recording a unit change (issue 4): the CSRF check comes before the unit is looked up.
+        "/units/{unit_id}/change": {"kind": "rename", "effective_date": "01/01/2027", "basis_number": "NQ 1",
+                                    "rename_name": "Tên mới"},
+        "/units/{unit_id}/change/form": {"kind": "rename"}, "/units/{unit_id}/change/preview": {"kind": "rename"},
+        # Unit groups for choosing reporting units (issue 4).
+        "/unit-groups/new": {"code": "NHOM", "name": "Nhóm", "unit_ids": str(unit_id()), "action": "save"},
+        "/unit-groups/{id:int}": {"code": "NHOM", "name": "Nhóm", "unit_ids": str(unit_id()), "action": "save"},
+        "/unit-groups/{id:int}/delete": {},
     }
 
 
@@ -79,7 +87,7 @@ def concrete(path: str) -> str:
         session = Session.select().where(Session.user == target).first()
     return (path.replace("{id:int}", str(target.id)).replace("{grant_id:int}", str(grant.id))
             .replace("{session_id:int}", str(session.id)).replace("{code}", "T0101")
-            .replace("{token_id:int}", "1"))
+            .replace("{token_id:int}", "1").replace("{unit_id}", str(target.unit_id)))
 
 
 def assert_refused(response):
@@ -108,7 +116,11 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # Reporting regimes (issue 4).
               "/regimes/new", "/regimes/{id:int}/edit", "/regimes/{id:int}/issue", "/regimes/{id:int}/suspend",
               "/regimes/{id:int}/resume", "/regimes/{id:int}/retire", "/regimes/{id:int}/new-version",
-              "/regimes/{id:int}/request"]
+              "/regimes/{id:int}/request",
+              # Recording a unit change (issue 4).
+              "/units/{unit_id}/change", "/units/{unit_id}/change/form", "/units/{unit_id}/change/preview",
+              # Unit groups (issue 4).
+              "/unit-groups/new", "/unit-groups/{id:int}", "/unit-groups/{id:int}/delete"]
 
 
 def test_the_list_covers_every_core_post_route(app):

@@ -30,7 +30,7 @@ import hmac
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from core import audit, unit_history, unit_io, units
@@ -38,6 +38,7 @@ from core.db import run_db
 from core.i18n import fold
 from core.models import Unit, User
 from web.guards import require
+from web.htmx import see_other
 from web.templating import render
 
 PERMISSION = "core.unit.view"
@@ -279,9 +280,7 @@ async def unit_import_confirm(request):
                                   signature=expected, status_code=422)
     target = "/units/import?" + urlencode({"created": counts["create"], "updated": counts["update"],
                                            "unchanged": counts["unchanged"]})
-    if request.state.htmx:
-        return Response(status_code=200, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+    return see_other(request, target)
 
 
 ROUTES = [
