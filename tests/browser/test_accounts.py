@@ -59,7 +59,7 @@ def test_an_administrator_issues_an_account_and_the_officer_starts_work(open_ses
 
     # Only their commune is visible ...
     officer.goto("/units")
-    links = page.locator("#core-units-tree a")
+    links = page.locator("#core-units-tree tbody a")  # the tree's rows, not the export links above it
     expect(links).to_have_count(1)
     expect(links.first).to_have_text(COMMUNE)
     officer.shot("own-commune")
