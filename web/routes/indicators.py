@@ -17,14 +17,10 @@ apply, the new preview is shown again instead of applying blindly.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import io
 import time
 import zipfile
-import zlib
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -34,6 +30,7 @@ from starlette.routing import Route
 from core import indicators as ind
 from core.db import run_db
 from core.errors import NotFound, ValidationError
+from web import signed_upload
 from web.guards import require
 from web.templating import render
 
@@ -240,9 +237,7 @@ async def indicator_create(request):
 
 # -- import ---------------------------------------------------------------------------------------------
 
-def _sign(secret: str, user_id: int, issued: int, filename: str, payload: str) -> str:
-    message = f"indicators.import|{user_id}|{issued}|{filename}|{payload}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+PURPOSE = "indicators.import"
 
 
 def _plan_digest(plan) -> str:
@@ -282,12 +277,12 @@ def _preview_context(secret: str, user_id: int, content: bytes, filename: str) -
     context = {"filename": filename, "upload_max_mb": UPLOAD_MAX // (1024 * 1024)}
     context.update(_parse(content, filename))
     if context.get("plan") is not None and context["plan"].ok:
-        payload = base64.b64encode(zlib.compress(content, 9)).decode("ascii")
+        payload = signed_upload.encode(content, compress=True)
         if len(payload) > PAYLOAD_MAX:
             return {**context, "plan": None, **_file_error("indicators.import.too_big", size=UPLOAD_MAX // 1048576)}
         issued = int(time.time())
         context["token"] = {"payload": payload, "issued": issued,
-                            "sig": _sign(secret, user_id, issued, filename, payload)}
+                            "sig": signed_upload.signature(secret, PURPOSE, user_id, filename, payload, issued)}
     return context
 
 
@@ -325,13 +320,11 @@ async def indicator_import_apply(request):
         issued = int(str(data.get("issued", "")))
     except ValueError:
         issued = 0
-    expected = _sign(request.app.state.settings.secret_key, request.state.actor.id, issued, filename, payload)
     fresh = 0 <= time.time() - issued <= TOKEN_HOURS * 3600
-    if not fresh or not hmac.compare_digest(expected, str(data.get("sig", ""))):
-        return await _import_page(request, _file_error("indicators.import.token_invalid", hours=TOKEN_HOURS), 400)
-    try:
-        content = zlib.decompress(base64.b64decode(payload, validate=True), bufsize=UPLOAD_MAX)
-    except (binascii.Error, zlib.error, ValueError):
+    content = signed_upload.open_payload(request.app.state.settings.secret_key, PURPOSE, request.state.actor.id,
+                                         filename, payload, str(data.get("sig", "")), issued=issued,
+                                         compressed=True, max_bytes=UPLOAD_MAX) if fresh else None
+    if content is None:
         return await _import_page(request, _file_error("indicators.import.token_invalid", hours=TOKEN_HOURS), 400)
     actor, secret = request.state.actor, request.app.state.settings.secret_key
 

@@ -22,11 +22,7 @@ confirmation, since the tree may have changed in between.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
-import hmac
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -37,6 +33,7 @@ from core import audit, unit_history, unit_io, units
 from core.db import run_db
 from core.i18n import fold
 from core.models import Unit, User
+from web import signed_upload
 from web.guards import require
 from web.htmx import see_other
 from web.templating import render
@@ -208,9 +205,7 @@ async def unit_export(request):
 
 # -- import -----------------------------------------------------------------------------------
 
-def _signature(secret: str, user_id: int, filename: str, payload: str) -> str:
-    message = f"units-import\n{user_id}\n{filename}\n{payload}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+IMPORT_PURPOSE = "units.import"
 
 
 def _edit_scope(access) -> set[int] | None:
@@ -257,8 +252,9 @@ async def unit_import_preview(request):
     if len(content) > MAX_IMPORT_BYTES:
         return await _import_page(request, errors={"file": "units.io.error.too_large"}, status_code=422)
     plan = await run_db(_plan, request.state.access, content, filename)
-    payload = base64.b64encode(content).decode()
-    signature = _signature(request.app.state.settings.secret_key, request.state.actor.id, filename, payload)
+    payload = signed_upload.encode(content)
+    signature = signed_upload.signature(request.app.state.settings.secret_key, IMPORT_PURPOSE,
+                                        request.state.actor.id, filename, payload)
     return await _import_page(request, plan=plan, filename=filename, payload=payload, signature=signature,
                               status_code=422 if plan.errors else 200)
 
@@ -267,17 +263,15 @@ async def unit_import_preview(request):
 async def unit_import_confirm(request):
     form = await request.form()
     filename, payload = str(form.get("filename", ""))[:200], str(form.get("payload", ""))
-    expected = _signature(request.app.state.settings.secret_key, request.state.actor.id, filename, payload)
-    if not hmac.compare_digest(expected, str(form.get("signature", ""))):
-        return await _import_page(request, errors={"file": "units.io.error.tampered"}, status_code=400)
-    try:
-        content = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
+    signature = str(form.get("signature", ""))
+    content = signed_upload.open_payload(request.app.state.settings.secret_key, IMPORT_PURPOSE,
+                                         request.state.actor.id, filename, payload, signature)
+    if content is None:
         return await _import_page(request, errors={"file": "units.io.error.tampered"}, status_code=400)
     plan, counts = await run_db(_apply, request.state.access, content, filename)
     if counts is None:
         return await _import_page(request, plan=plan, filename=filename, payload=payload,
-                                  signature=expected, status_code=422)
+                                  signature=signature, status_code=422)
     target = "/units/import?" + urlencode({"created": counts["create"], "updated": counts["update"],
                                            "unchanged": counts["unchanged"]})
     return see_other(request, target)
