@@ -16,7 +16,7 @@ import hashlib
 import re
 import secrets
 
-from peewee import CharField, DateTimeField, ForeignKeyField
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField
 
 from core import audit
 from core.db import CoreModel, transaction
@@ -44,6 +44,7 @@ class ApiToken(CoreModel):
     expires_at = DateTimeField()
     last_used_at = DateTimeField(null=True)
     revoked_at = DateTimeField(null=True)
+    can_write = BooleanField(default=False)  # may write a report's values (PUT), not only read
 
     def state(self, now: dt.datetime | None = None) -> str:
         """"active", "revoked" or "expired"."""
@@ -66,7 +67,8 @@ def _days(value) -> int | None:
     return days if 1 <= days <= MAX_DAYS else None
 
 
-def create_token(user: User, name: str, days, *, now: dt.datetime | None = None) -> tuple[ApiToken, str]:
+def create_token(user: User, name: str, days, *, now: dt.datetime | None = None,
+                 can_write: bool = False) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns the row and the token itself (shown once, never stored)."""
     errors: dict[str, str] = {}
     name = re.sub(r"\s+", " ", str(name or "")).strip()
@@ -87,9 +89,9 @@ def create_token(user: User, name: str, days, *, now: dt.datetime | None = None)
             raise ValidationError(errors, limit=MAX_ACTIVE_PER_USER)
         secret = PREFIX + secrets.token_urlsafe(32)
         token = ApiToken.create(user=user.id, name=name, token_hash=digest(secret), shown_prefix=secret[:SHOWN_PREFIX],
-                                created_at=now, expires_at=now + dt.timedelta(days=days))
+                                created_at=now, expires_at=now + dt.timedelta(days=days), can_write=bool(can_write))
         audit.record("api_token.create", actor=user, object_type="api_token", object_id=token.id,
-                     details={"name": name, "days": days, "prefix": token.shown_prefix})
+                     details={"name": name, "days": days, "prefix": token.shown_prefix, "can_write": bool(can_write)})
     return token, secret
 
 
@@ -133,6 +135,14 @@ def authenticate(secret: str | None, *, now: dt.datetime | None = None) -> User 
         with transaction():
             ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
     return token.user
+
+
+def may_write(secret: str | None, *, now: dt.datetime | None = None) -> bool:
+    """Whether an active token was created with "may write" (a report's values through the API)."""
+    if not secret or not TOKEN_RE.match(secret):
+        return False
+    token = ApiToken.get_or_none(ApiToken.token_hash == digest(secret))
+    return token is not None and token.state(now) == "active" and bool(token.can_write)
 
 
 def purge_expired(*, keep_days: int = 90, now: dt.datetime | None = None) -> int:

@@ -71,6 +71,15 @@ ACTIONS = {
     "regime.period_open": "audit.action.regime.period_open",
     "regime.group": "audit.action.regime.group",
     "regime.group_delete": "audit.action.regime.group_delete",
+    "form.created": "audit.action.form.created",
+    "form.draft_saved": "audit.action.form.draft_saved",
+    "form.published": "audit.action.form.published",
+    "form.version_created": "audit.action.form.version_created",
+    "form.copied": "audit.action.form.copied",
+    "report.saved": "audit.action.report.saved",
+    "report.comment_added": "audit.action.report.comment_added",
+    "report.attachment_added": "audit.action.report.attachment_added",
+    "report.attachment_deleted": "audit.action.report.attachment_deleted",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
@@ -88,6 +97,8 @@ OBJECT_TYPES = {
     "api_token": "audit.object.api_token",
     "indicator": "audit.object.indicator",
     "regime": "audit.object.regime",
+    "form": "audit.object.form",
+    "report": "audit.object.report",
     "unit_group": "audit.object.unit_group",
     "unit_change": "audit.object.unit_change",
 }

@@ -134,7 +134,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from core.demo import seed_demo
+    from core.demo import issue_demo_regimes, seed_demo
     from core.db import db
 
     path = Path(args.database).resolve()
@@ -152,6 +152,7 @@ def cmd_demo(args) -> int:
         logins = seed_demo()
         # Plugins add the demo data they own (hook seed_demo); a failure there skips only it.
         list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=dt.date.today()))
+        issue_demo_regimes(pm, settings, dt.date.today())
     url = f"http://{args.host if args.host != '0.0.0.0' else '127.0.0.1'}:{args.port}/"
     print(_t("cli.demo.ready", url=url, path=str(path)))
     if not settings.require_admin_mfa:

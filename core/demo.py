@@ -12,7 +12,7 @@ from pathlib import Path
 from core import accounts
 from core.access import Grant, Role
 from core.db import transaction
-from core.models import Unit
+from core.models import Unit, User
 
 DATA = Path(__file__).with_name("data") / "units" / "quang_tri_2025_communes.csv"
 TWO_LEVEL_FROM = dt.date(2025, 7, 1)
@@ -88,3 +88,32 @@ def seed_demo() -> list[DemoLogin]:
     save_group("SO_NGANH", "Các sở, ban, ngành", [u.id for u in current if u.kind == "department"])
     save_group("UBND_XA", "UBND cấp xã", [u.id for u in current if u.kind == "commune"])
     return logins
+
+
+DEMO_REGIME = "kinhte_xahoi.monthly"
+# Not a real decision: the province's own number is unknown (legal.md), and the demo says so.
+DEMO_LEGAL_BASIS = {"legal_number": "Số minh họa 01/QĐ-DEMO", "legal_issuer": "UBND tỉnh Quảng Trị (bản trình diễn)"}
+
+
+def issue_demo_regimes(pm, settings, today: dt.date) -> int:
+    """Load the plugins' regimes and issue the monthly socio-economic one with its form, so the
+    communes of the demo have reports to fill (issue 5). The quarterly and longer ones stay the
+    plugin's drafts for the administrator to complete and issue. Returns the reports opened."""
+    from types import SimpleNamespace
+
+    from core.access import grants_of
+    from core.permissions import Access
+    from core.registry import CORE_DOMAIN
+    from core.regimes import Regime, issue, load_plugin_regimes, work_calendar
+    from core.units import ancestor_ids
+
+    load_plugin_regimes(pm, settings)
+    regime = Regime.get_or_none((Regime.code == DEMO_REGIME) & (Regime.status == "draft"))
+    if regime is None or regime.form_id is None:
+        return 0
+    Regime.update(legal_date=today.replace(month=1, day=5), **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
+    admin = User.get(User.username == "quantri")
+    access = Access(actor=admin, registry=SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions}),
+                    grants=grants_of(admin.id), chain=tuple(ancestor_ids(admin.unit_id)))
+    _, opened = issue(access, regime.id, calendar=work_calendar(settings), today=today)
+    return opened.reports

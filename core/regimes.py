@@ -37,6 +37,7 @@ from core.db import CoreModel, transaction
 from core.deadlines import (DeadlineAfterFirstError, DeadlineChainError, DeadlineRule, DeadlineRuleError,
                             LevelDeadline, check_chain)
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
+from core.forms import Form, latest_published
 from core.i18n import fold
 from core.models import UNIT_KINDS, Unit, User, utcnow
 from core.periods import CUSTOM, FREQUENCIES, Window, windows
@@ -134,7 +135,8 @@ class Regime(CoreModel):
     frequency = CharField(max_length=12, null=True)  # 7
     cutoff_rule = CharField(max_length=10, default="decree")  # 8
     outline = TextField(default="")  # 9
-    data_forms = TextField(default="")  # 10
+    data_forms = TextField(default="")  # 10, in words; the form itself is ``form``
+    form = ForeignKeyField(Form, null=True, on_delete="RESTRICT")  # 9 and 10: rows, columns, rules, outline
     guidance = TextField(default="")  # 11
     legal_number = CharField(max_length=100, default="")
     legal_date = DateField(null=True)
@@ -505,6 +507,7 @@ class RegimeValues:
     legal_issuer: str = ""
     issuing_unit_id: int | None = None
     preparing_unit_id: int | None = None
+    form_id: int | None = None
 
     @property
     def rules(self) -> list[dict]:
@@ -522,7 +525,7 @@ class RegimeValues:
                    outline=regime.outline, data_forms=regime.data_forms, guidance=regime.guidance,
                    legal_number=regime.legal_number, legal_date=regime.legal_date,
                    legal_issuer=regime.legal_issuer, issuing_unit_id=regime.issuing_unit_id,
-                   preparing_unit_id=regime.preparing_unit_id)
+                   preparing_unit_id=regime.preparing_unit_id, form_id=regime.form_id)
 
 
 def _text(value, limit: int = 20000) -> str:
@@ -624,6 +627,13 @@ def clean(data: dict) -> tuple[RegimeValues, dict[str, str]]:
         errors["legal_date"] = "regimes.error.date"
     v.issuing_unit_id = _int(data.get("issuing_unit_id"))
     v.preparing_unit_id = _int(data.get("preparing_unit_id"))
+    v.form_id = _int(data.get("form_id"))
+    if v.form_id:
+        form = Form.get_or_none(Form.id == v.form_id)
+        if form is None:
+            errors["form"] = "regimes.error.form_unknown"
+        elif form.frequency and v.regime_type == PERIODIC and form.frequency != v.frequency:
+            errors["form"] = "regimes.error.form_frequency"
     if not v.name:
         errors["name"] = "regimes.error.name_required"
     if not v.issuing_unit_id:
@@ -647,7 +657,8 @@ def _fields(v: RegimeValues) -> dict:
                 sending_methods=_dump(v.sending_methods), deadline_rules=_dump(v.deadline_rules),
                 frequency=v.frequency, cutoff_rule=v.cutoff_rule, outline=v.outline, data_forms=v.data_forms,
                 guidance=v.guidance, legal_number=v.legal_number, legal_date=v.legal_date,
-                legal_issuer=v.legal_issuer, issuing_unit=v.issuing_unit_id, preparing_unit=v.preparing_unit_id)
+                legal_issuer=v.legal_issuer, issuing_unit=v.issuing_unit_id, preparing_unit=v.preparing_unit_id,
+                form=v.form_id)
 
 
 def save_draft(access, data: dict, *, regime_id: int | None = None, policy=None) -> Regime:
@@ -769,6 +780,8 @@ def _filled(values, name: str) -> bool:
         return bool(values.rules)
     if name == "cutoff_rule":
         return bool(values.cutoff_rule)
+    if name in ("outline", "data_forms") and getattr(values, "form_id", None):
+        return True  # the linked form carries the outline and the data forms
     return bool((getattr(values, name) or "").strip()) if name != "frequency" else bool(values.frequency)
 
 
@@ -794,6 +807,9 @@ def issue_problems(regime, calendar: WorkCalendar, today: dt.date, policy=None) 
         problems.append(BaocaoError("regimes.error.issuing_unit_required"))
     for key in policy_errors(regime, policy or RegimeSettings()).values():
         problems.append(BaocaoError(key))
+    if regime.form_id and latest_published(regime.form_id) is None:
+        # Reports are opened with the form's published version: there must be one.
+        problems.append(BaocaoError("regimes.error.form_unpublished"))
     if regime.regime_type == PERIODIC and regime.frequency in FREQUENCIES and regime.rules:
         for year in (today.year, today.year + 1):
             bad = next((row.error for row in calendar_rows(regime, year, calendar) if row.error), None)
@@ -909,6 +925,7 @@ class RegimeSpec:
     receiving_unit_kind: str | None = None  # default: the issuing unit
     preparing_unit_code: str | None = None  # the drafting department's unit code, when the plugin knows it
     #                                         (e.g. from its [plugins.<name>] settings)
+    form: dict | None = None  # {"code", "name", "definition"}: installed as the form's published version 1
 
 
 def _root_of_kind(kind: str) -> Unit | None:
@@ -944,6 +961,12 @@ def load_spec(plugin: str, spec) -> Regime | None:
     if errors:
         raise ValidationError(errors)
     with transaction():
+        owner = preparer or issuer
+        if spec.form and owner is not None:
+            from core.forms import install_form
+
+            values.form_id = install_form(spec.form["code"], spec.form["name"], owner.id, spec.form["definition"],
+                                          frequency=spec.frequency or "").id
         regime = Regime.create(code=spec.code, version=1, status=DRAFT, plugin=plugin, **_fields(values))
         audit.record("regime.create", object_type="regime", object_id=regime.id,
                      details={"code": regime.code, "version": 1, "plugin": plugin})

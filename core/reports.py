@@ -29,6 +29,7 @@ from core import audit
 from core.db import CoreModel, transaction
 from core.deadlines import DeadlineAfterFirstError, DeadlineRuleError, check_chain
 from core.errors import BaocaoError, Forbidden, ValidationError
+from core.forms import FormVersion, latest_published
 from core.models import Unit, User, utcnow
 from core.periods import CUSTOM, FREQUENCIES, Window, custom_window, windows
 from core.regimes import (AD_HOC, ISSUED, PERIODIC, THEMATIC, Regime, can_issue, get_regime, resolve_units)
@@ -59,6 +60,12 @@ class Report(CoreModel):
     status = CharField(max_length=12, default="not_started")
     opened_at = DateTimeField(default=utcnow)
     opened_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    # The form version the report is filled with, fixed when it is opened (a later version of the
+    # form does not change it), and the revision every save raises (optimistic locking).
+    form_version = ForeignKeyField(FormVersion, null=True, on_delete="RESTRICT")
+    revision = IntegerField(default=0)
+    updated_at = DateTimeField(null=True)
+    updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="updated_reports")
 
     class Meta:
         indexes = ((("regime", "unit", "period_start", "period_end"), True), (("unit", "deadline"), False))
@@ -125,6 +132,8 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
         if not missing:
             return 0
         by_level = deadlines if deadlines is not None else _deadlines(regime, window, calendar)
+        # The form version in force now stays the report's, whatever later versions change.
+        form_version = latest_published(regime.form_id) if regime.form_id else None
         now = utcnow()
         rows = []
         for unit in missing:
@@ -134,7 +143,8 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
                              period_index=window.index, period_start=window.start, period_end=window.end,
                              label=(label or window.label("vi"))[:255], level=(level or "")[:255],
                              nominal_deadline=nominal, deadline=effective, status="not_started",
-                             opened_at=now, opened_by=getattr(actor, "id", None)))
+                             opened_at=now, opened_by=getattr(actor, "id", None),
+                             form_version=getattr(form_version, "id", None)))
         # Two workers opening the same period at once: the UNIQUE constraint keeps one row each.
         Report.insert_many(rows).on_conflict_ignore().execute()
         audit.record("regime.period_open", actor=actor, unit=regime.issuing_unit_id, object_type="regime",

@@ -93,6 +93,8 @@ class Settings:
     reauth_minutes: int = 5  # sensitive actions ask for the password again after this long (SESS-06)
     log_level: str = "INFO"
     log_file: str = ""  # full log with tracebacks; empty: standard error
+    files_dir: str = ""  # report attachments, outside the web root; empty: beside a SQLite database, else ./baocao-files
+    attachment_max_mb: int = 20  # one attachment's size limit
     plugins: PluginSettings = field(default_factory=PluginSettings)
     regimes: RegimeSettings = field(default_factory=RegimeSettings)  # [regimes]: who issues what
     source: str = "defaults"  # where the settings came from, shown to the operator
@@ -107,6 +109,15 @@ class Settings:
 
     def plugin(self, name: str) -> dict:
         return self.plugins.for_plugin(name)
+
+    def files_root(self) -> Path:
+        """Where uploaded files live: never under the web root, never served by path."""
+        if self.files_dir:
+            return Path(self.files_dir)
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            db_path = Path(self.database_url[len("sqlite:///"):])
+            return db_path.with_name(db_path.name + ".files")
+        return Path("baocao-files")
 
     def check_for_production(self) -> None:
         """Refuse settings that are only fit for a developer's machine."""
@@ -140,6 +151,8 @@ _ENV = {
     "BAOCAO_REAUTH_MINUTES": "reauth_minutes",
     "BAOCAO_LOG_LEVEL": "log_level",
     "BAOCAO_LOG_FILE": "log_file",
+    "BAOCAO_FILES_DIR": "files_dir",
+    "BAOCAO_ATTACHMENT_MAX_MB": "attachment_max_mb",
 }
 _ENV_PLUGINS = {"BAOCAO_PLUGINS_DISABLED": "disabled", "BAOCAO_PLUGINS_ALLOW_EXTERNAL": "allow_external"}
 _ENV_OTHER = {"BAOCAO_SETTINGS", "BAOCAO_SECRET_KEY_FILE", "BAOCAO_TEST_DATABASE_URL"}

@@ -113,8 +113,6 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     async def lifespan(app):
         if migrate:
             await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
-        # Regimes plugins ship (hook register_regimes) are loaded as drafts once the tables exist.
-        await anyio.to_thread.run_sync(lambda: _load_plugin_regimes(pm, settings))
         for name, result in pm.call_each("startup", stage="startup", settings=settings, registry=registry):
             try:
                 if callable(result):
@@ -123,6 +121,9 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                     await result
             except Exception as exc:  # noqa: BLE001
                 pm.fail(name, "startup", exc)
+        # Regimes plugins ship (hook register_regimes) are loaded as drafts once the tables exist,
+        # after the start-up hooks: a regime's form names indicators a plugin loads at start-up.
+        await anyio.to_thread.run_sync(lambda: _load_plugin_regimes(pm, settings))
         yield
         close_db()
 

@@ -7,6 +7,7 @@ Hook implementations only; the work is in the modules beside this one.
 from core.api import Domain, MenuItem, Permission, __version__, hookimpl, run_db
 
 NAME = "kinhte_xahoi"
+DEMO_COMMUNE_SHARE = 0.08
 
 
 @hookimpl
@@ -63,3 +64,8 @@ def seed_demo(settings, today):
     with transaction():
         ensure_catalogue()
         put_figures(demo_figures(province.id, today), source="demo")
+        # The demo commune's own past months, so its monthly form shows the previous month, the
+        # same month last year and its plan pre-filled (about a twelfth of the province).
+        commune = Unit.get_or_none((Unit.name == "Phường Đồng Hới") & Unit.valid_to.is_null())
+        if commune is not None:
+            put_figures(demo_figures(commune.id, today, scale=DEMO_COMMUNE_SHARE), source="demo")

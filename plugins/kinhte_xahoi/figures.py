@@ -78,8 +78,10 @@ def _level(base: float, growth: float, year: int) -> float:
     return base * (1 + growth) ** (year - 2025)
 
 
-def demo_figures(unit_id: int, today: dt.date) -> list[Figure]:
-    """Every demo figure of the province for last year and this year up to ``today``."""
+def demo_figures(unit_id: int, today: dt.date, *, scale: float = 1.0) -> list[Figure]:
+    """Every demo figure of the province for last year and this year up to ``today``; with
+    ``scale`` < 1, a commune's share of the additive figures (indexes, GRDP and the poverty rate
+    are the province's own)."""
     years = (today.year - 1, today.year)
     rng = random.Random(f"kinhte_xahoi-demo-{unit_id}")  # the same figures on every machine
     figures: list[Figure] = []
@@ -91,11 +93,13 @@ def demo_figures(unit_id: int, today: dt.date) -> list[Figure]:
     months = _months(today, years)
     for code, (base, growth, season) in ADDITIVE.items():
         for year in years:
-            plan = _level(base, growth, year) * 12 * (1.04 if growth > 0 else 0.95)
+            plan = _level(base, growth, year) * 12 * (1.04 if growth > 0 else 0.95) * scale
             add(code, "annual", year, 1, "plan", _round(code, plan))
         for month in months:
-            value = _level(base, growth, month.year) * season[month.index - 1] * rng.uniform(0.96, 1.04)
+            value = _level(base, growth, month.year) * season[month.index - 1] * rng.uniform(0.96, 1.04) * scale
             add(code, "monthly", month.year, month.index, month.kind, _round(code, value))
+    if scale != 1.0:
+        return figures
     for code, (level, change, noise) in INDEXES.items():
         for month in months:
             value = level + change * (month.year - 2025) + rng.uniform(-noise, noise)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from core.api import RegimeSpec, Unit, fold
 
 from .catalogue import rows
+from .forms import monthly_form
 
 # (code suffix, frequency, Vietnamese name, period word for the outline)
 _REGIMES = (
@@ -93,6 +94,7 @@ def regime_specs(planning_unit_code: str | None = None) -> list[RegimeSpec]:
             sending_methods=("system", "email"), cutoff_rule="decree", outline=_outline(period),
             data_forms=_forms(frequency), guidance=GUIDANCE, legal_issuer="Ủy ban nhân dân tỉnh",
             issuing_unit_kind="province", preparing_unit_code=planning_unit_code,
+            form=monthly_form() if frequency == "monthly" else None,
         )
         for suffix, frequency, name, period in _REGIMES
     ]

@@ -250,7 +250,7 @@ def template_keys() -> tuple[set[str], set[str]]:
 
 
 MESSAGE_CALLS = {"SettingsError", "PluginError", "StartupError", "BaocaoError", "NotFound", "Forbidden",
-                 "ValidationError", "_t", "gettext", "translate"}
+                 "ValidationError", "_t", "gettext", "translate", "ExpressionError", "CellInputError", "Problem"}
 
 
 def _strings(node) -> list[str]:
