@@ -325,7 +325,8 @@ class CompiledForm:
         out = {}
         for lang in ("vi", "en"):
             template = rule.message.get(lang) or rule.message.get("vi")
-            params = {"row": row.label if row else "", "column": column.label if column else "",
+            params = {"row": (row.label or row.indicator or row.key) if row else "",
+                      "column": column.label if column else "",
                       "rule": rule.key, "expression": rule.text}
             if template:
                 try:
@@ -665,7 +666,8 @@ def sample_inputs(form: CompiledForm, index: int) -> dict:
 def sample_prefill(form: CompiledForm, index: int) -> dict:
     values = {}
     for n, r in enumerate(form.rows):
-        for c in form.visible_columns(index):
+        for m, c in enumerate(form.visible_columns(index)):
             if form.cell_kind(r, c) == "prefill":
-                values[(r.key, c.key)] = Decimal(90 + (n * 53) % 800)
+                # Different in every column, so the sample ratios are not all 100 %.
+                values[(r.key, c.key)] = Decimal(90 + (n * 53 + m * 29) % 800)
     return values

@@ -111,10 +111,8 @@ def visible_forms(access, q: str = ""):
 
 def get_form(access, form_id: int) -> Form:
     form = Form.get_or_none(Form.id == form_id)
-    if form is None:
-        raise NotFound()
-    if not can_view(access, form):
-        raise Forbidden()
+    if form is None or not can_view(access, form):
+        raise NotFound()  # a form the user may not see does not exist for them (ACL-02)
     return form
 
 
@@ -273,8 +271,8 @@ def copy_form(access, form_id: int, code: str, name: str, owner_unit_id: int | N
     source = get_form(access, form_id)
     latest = FormVersion.select().where(FormVersion.form == source).order_by(FormVersion.version.desc()).first()
     owner = owner_unit_id or (access.actor.unit_id if access.actor and access.actor.unit_id else source.owner_unit_id)
-    form = create_form(access, code, name, owner, frequency=source.frequency)
-    with transaction():
+    with transaction():  # one operation: no empty copy is left if the second step fails
+        form = create_form(access, code, name, owner, frequency=source.frequency)
         FormVersion.update(definition=latest.definition).where(FormVersion.form == form).execute()
         audit.record("form.copied", actor=access.actor, unit=form.owner_unit_id, object_type="form", object_id=form.id, details={"from": source.code})
     return form

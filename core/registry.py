@@ -126,6 +126,7 @@ CORE_DOMAIN = Domain(
         MenuItem("core.reports", "nav.reports", "reports", group="reports", order=10),
         MenuItem("core.regimes", "nav.regimes", "regimes", permission="core.regime.view", group="reports",
                  order=20),
+        MenuItem("core.forms", "nav.forms", "forms", permission="core.regime.view", group="reports", order=25),
         MenuItem("core.api_tokens", "nav.api_tokens", "api_tokens", group="main", order=87),
     ),
 )

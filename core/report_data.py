@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from peewee import BigIntegerField, CharField, DateTimeField, DecimalField, ForeignKeyField, TextField
+from peewee import JOIN, BigIntegerField, CharField, DateTimeField, DecimalField, ForeignKeyField, TextField
 
 from core import audit
 from core.db import CoreModel, transaction
@@ -123,10 +123,8 @@ def can_read(access, report: Report) -> bool:
 
 def get_report(access, report_id: int) -> Report:
     report = (Report.select(Report, Regime).join(Regime).where(Report.id == report_id).first())
-    if report is None:
-        raise NotFound()
-    if not can_read(access, report):
-        raise Forbidden()
+    if report is None or not can_read(access, report):
+        raise NotFound()  # a report the user may not read does not exist for them (ACL-02)
     return report
 
 
@@ -205,7 +203,7 @@ def load_sheet(access, report_id: int, *, overrides: dict | None = None, report:
     messages = form.validate(index, values)
     sections = {s.key: s.text for s in ReportSection.select().where(ReportSection.report == report.id)}
     comments = defaultdict(list)
-    for c in (ReportComment.select(ReportComment, User).join(User, on=(ReportComment.author == User.id))
+    for c in (ReportComment.select(ReportComment, User).join(User, JOIN.LEFT_OUTER, on=(ReportComment.author == User.id))
               .where(ReportComment.report == report.id).order_by(ReportComment.created_at)):
         comments[(c.row, c.column)].append(c)
     attachments = list(ReportAttachment.select().where(ReportAttachment.report == report.id)
@@ -499,7 +497,7 @@ def add_comment(access, report_id: int, row: str, column: str, text: str) -> Rep
 
 
 def comments_of(report_id: int, row: str, column: str) -> list[ReportComment]:
-    return list(ReportComment.select(ReportComment, User).join(User, on=(ReportComment.author == User.id))
+    return list(ReportComment.select(ReportComment, User).join(User, JOIN.LEFT_OUTER, on=(ReportComment.author == User.id))
                 .where((ReportComment.report == report_id) & (ReportComment.row == row)
                        & (ReportComment.column == column)).order_by(ReportComment.created_at))
 

@@ -45,9 +45,12 @@ def database_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def make_settings(database_url):
+def make_settings(database_url, tmp_path):
     def make(**changes) -> Settings:
         plugins = changes.pop("plugins", PluginSettings())
+        # Attachments go to the test's own folder, never beside the checkout (PostgreSQL has no
+        # database file to put them next to).
+        changes.setdefault("files_dir", str(tmp_path / "files"))
         # Off unless a test turns it on (tests/*/test_mfa*.py): the other tests log in as
         # administrators with a password only.
         changes.setdefault("require_admin_mfa", False)

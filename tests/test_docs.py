@@ -73,3 +73,14 @@ def test_the_guide_explains_opt_in_arguments_and_isolation():
     headings = {h.lower() for h in doc_sections()}
     assert any("opt-in" in h for h in headings)
     assert any("isolation" in h for h in headings)
+
+
+def test_the_formula_examples_of_the_forms_guide_are_valid_rules():
+    """docs/forms.md shows designers rules in ```formula blocks: each must parse as a condition."""
+    from core import expressions
+
+    text = (ROOT / "docs" / "forms.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```formula\n(.+?)\n```", text, flags=re.S)
+    assert len(examples) >= 5
+    for example in examples:
+        assert expressions.infer(expressions.parse(example)) == "bool", example

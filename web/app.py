@@ -34,8 +34,11 @@ from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, 
 from web.routes import admin, api as api_routes, audit as audit_routes, home, mfa, session, units, users
 from web.routes import indicators as indicator_routes
 from web.routes import regimes as regime_routes, reports as report_routes
+from web.routes import forms as form_routes
+from web.routes import report_entry
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
+from web.routes import report_excel as report_excel_routes
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -102,8 +105,9 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES
-                   + regime_routes.ROUTES + report_routes.ROUTES
-                   + unit_group_routes.ROUTES + unit_changes.ROUTES)
+                   + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES
+                   + unit_group_routes.ROUTES + unit_changes.ROUTES
+                   + report_excel_routes.ROUTES + form_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import uuid
 from http.cookies import SimpleCookie
@@ -33,7 +34,11 @@ log = logging.getLogger("baocao.web")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 MFA_VERIFY_PATH = "/login/verify"
 API_PREFIX = "/api/v1/"  # the read-only JSON API: GET and HEAD only, a bearer token or the session cookie
+# ...but for one path: a report's values may be written (PUT) by a session with the CSRF header or a
+# token created with "may write" (core.api_tokens.ApiToken.can_write).
+WRITABLE_API = re.compile(r"^/api/v1/reports/\d+/values$")
 MAX_FORM_BYTES = 10 * 1024 * 1024
+MAX_FORM_FIELDS = 40_000  # the largest form grid (400 rows × 40 columns) posts 2 fields per cell
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
@@ -173,7 +178,8 @@ class RequestContextMiddleware:
         if scope["path"].startswith(API_PREFIX):
             from web.routes.api import bearer_token, json_error
 
-            if scope["method"] not in ("GET", "HEAD"):  # read-only: refused before anything is read
+            writing = scope["method"] == "PUT" and WRITABLE_API.match(scope["path"]) is not None
+            if scope["method"] not in ("GET", "HEAD") and not writing:  # read-only: refused before anything is read
                 return await json_error(405, "method_not_allowed", headers={"Allow": "GET, HEAD"})(scope, receive, send)
             bearer = bearer_token(Headers(scope=scope))
         cookies = read_cookies(scope) if bearer is None else {}
@@ -185,9 +191,14 @@ class RequestContextMiddleware:
             log.warning("API bearer token refused for %s", scope["path"][:200])
             return await json_error(401, "unauthenticated", headers={
                 "WWW-Authenticate": 'Bearer realm="baocao", error="invalid_token"'})(scope, receive, send)
+        if bearer is not None and scope["method"] == "PUT" and not await run_db(api_tokens.may_write, bearer):
+            # A token created read-only (the default) writes nothing: refused before the body is read.
+            return await json_error(403, "token_read_only", key="report_entry.api.token_read_only")(
+                scope, receive, send)
         state = scope.setdefault("state", {})
         actor = session_state.user
         state.update(actor=actor, unit=unit, enabled=enabled, access=access, session_expired=session_state.expired,
+                     api_bearer=bearer is not None,
                      htmx=HtmxDetails(Headers(scope=scope)), session=session_state,
                      # Waiting for the second factor: logged out everywhere but on the page that asks for it.
                      mfa_user=session_state.pending_user if scope["path"] == MFA_VERIFY_PATH else None)
@@ -231,6 +242,9 @@ class CSRFMiddleware:
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         state = scope.get("state", {})
+        if state.get("api_bearer") and scope["path"].startswith(API_PREFIX):
+            # A bearer token is no ambient credential a foreign page could make the browser send.
+            return await self.app(scope, receive, send)
         expected = state.get("csrf_token")
         if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             return await self._refuse(scope, receive, send, "cross-site")
@@ -254,7 +268,8 @@ class CSRFMiddleware:
                 return replay.pop(0) if replay else {"type": "http.disconnect"}
 
             try:
-                form = await Request(scope, replay_receive).form()
+                # A report's grid posts two fields per cell (value, base): far more than 1,000.
+                form = await Request(scope, replay_receive).form(max_fields=MAX_FORM_FIELDS)
                 supplied = form.get("csrf_token")
                 await form.close()
             except Exception:  # noqa: BLE001 — an unparsable body carries no token

@@ -85,7 +85,7 @@ def monthly_definition() -> dict:
                 greyed += [f"{key}.{col}" for col in NOT_SUMMED]
             if r["code"] == "KX0303":
                 out_rows.append({"key": "xnk", "kind": "computed", "number": "", "indent": 1,
-                                 "label": "Tổng kim ngạch xuất, nhập khẩu", "formula": "kx0302 + kx0303",
+                                 "label": "Tổng kim ngạch xuất, nhập khẩu", "formula": "sum(kx0302, kx0303)",
                                  "unit": "triệu USD", "decimals": 1})
     counts = [c.lower() for c in COUNT_CODES]
     rules = [

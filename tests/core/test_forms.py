@@ -13,7 +13,7 @@ import pytest
 from core import forms as fm
 from core import regimes as rg
 from core.audit import AuditEvent
-from core.errors import BaocaoError, Forbidden, ValidationError
+from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.form_engine import (CellInputError, FormDesignError, canonical, check_definition, column_label,
                               compile_form, normalise, parse_number)
 from tests.fixtures.forms import CAL, TODAY, definition, form_world
@@ -140,8 +140,10 @@ def test_an_empty_draft_saves_but_does_not_publish(w):
 
 
 def test_only_editors_at_the_owner_unit_design(w):
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # a form the commune may not see does not exist for it
         fm.new_version(w.p["reporter"], w.form.id)
+    with pytest.raises(Forbidden):  # the department's viewer sees it but does not edit it
+        fm.new_version(w.p["viewer"], w.form.id)
     with pytest.raises(Forbidden):
         fm.create_form(w.p["reporter"], "BM-X", "X", w.u["aitu"].id)
     with pytest.raises(ValidationError) as exc:

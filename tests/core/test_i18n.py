@@ -210,7 +210,19 @@ def dynamic_keys() -> dict[str, set[str]]:
         "unit.kind.": {f"unit.kind.{k}" for k in UNIT_KINDS},
         **_indicator_keys(),
         **_unit_history_keys(),
+        **_form_designer_keys(),
     }
+
+
+def _form_designer_keys() -> dict[str, set[str]]:
+    """The form designer (issue 5) names tabs, kinds, periods and severities by prefix."""
+    from core.form_engine import COLUMN_KINDS, PERIOD_OFFSETS, ROW_KINDS, SEVERITIES
+    from core.indicators import VALUE_KINDS
+    from web.routes.forms import TABS
+
+    parts = {"tab": TABS, "severity": SEVERITIES, "row_kind": ROW_KINDS, "column_kind": COLUMN_KINDS,
+             "value_kind": VALUE_KINDS, "period": PERIOD_OFFSETS}
+    return {f"form_designer.{name}.": {f"form_designer.{name}.{v}" for v in values} for name, values in parts.items()}
 
 
 def _unit_history_keys() -> dict[str, set[str]]:

@@ -12,7 +12,7 @@ import pytest
 from core import forms as fm
 from core import report_data as rd
 from core.audit import AuditEvent
-from core.errors import BaocaoError, Forbidden
+from core.errors import BaocaoError, Forbidden, NotFound
 from core.indicator_values import Figure, put_values
 from core.reports import Report
 from tests.fixtures.forms import definition, form_world
@@ -114,9 +114,10 @@ def test_the_api_revision_lock(w):
 
 
 def test_only_the_units_reporters_write_and_receivers_read(w):
-    with pytest.raises(Forbidden):
+    # Another commune's report does not exist for them (ACL-02) ...
+    with pytest.raises(NotFound):
         rd.save(w.p["other"], w.report.id, {("banle", "cur"): (rd.MISSING, "1")})
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         rd.load_sheet(w.p["viewer"], w.report.id)
     sheet = rd.load_sheet(w.p["issuer"], w.report.id)  # the receiving unit reads ...
     assert not sheet.editable

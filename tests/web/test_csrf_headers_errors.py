@@ -66,6 +66,15 @@ def post_routes():
         "/unit-groups/new": {"code": "NHOM", "name": "Nhóm", "unit_ids": str(unit_id()), "action": "save"},
         "/unit-groups/{id:int}": {"code": "NHOM", "name": "Nhóm", "unit_ids": str(unit_id()), "action": "save"},
         "/unit-groups/{id:int}/delete": {},
+        # The form designer (issue 5): the CSRF check comes before the form is looked up.
+        "/forms/new": {"code": "BM-1", "name": "Biểu"}, "/forms/{id:int}/publish": {},
+        "/forms/{id:int}/new-version": {}, "/forms/{id:int}/copy": {"code": "BM-2", "name": "Bản sao"},
+        "/forms/{id:int}/design/{action}": {"title": "Biểu số 01"},
+        "/reports/{id:int}/upload": {},
+        # The report entry page (issue 5): the CSRF check comes before the report is looked up.
+        "/reports/{id:int}/calc": {"cell.r.c": "1"}, "/reports/{id:int}/save": {"cell.r.c": "1"},
+        "/reports/{id:int}/comments": {"text": "x"}, "/reports/{id:int}/attachments": {},
+        "/reports/{id:int}/attachments/{aid:int}/delete": {},
     }
 
 
@@ -87,7 +96,8 @@ def concrete(path: str) -> str:
         session = Session.select().where(Session.user == target).first()
     return (path.replace("{id:int}", str(target.id)).replace("{grant_id:int}", str(grant.id))
             .replace("{session_id:int}", str(session.id)).replace("{code}", "T0101")
-            .replace("{token_id:int}", "1").replace("{unit_id}", str(target.unit_id)))
+            .replace("{token_id:int}", "1").replace("{unit_id}", str(target.unit_id))
+            .replace("{aid:int}", "1"))
 
 
 def assert_refused(response):
@@ -120,7 +130,15 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # Recording a unit change (issue 4).
               "/units/{unit_id}/change", "/units/{unit_id}/change/form", "/units/{unit_id}/change/preview",
               # Unit groups (issue 4).
-              "/unit-groups/new", "/unit-groups/{id:int}", "/unit-groups/{id:int}/delete"]
+              "/unit-groups/new", "/unit-groups/{id:int}", "/unit-groups/{id:int}/delete",
+              # The form designer (issue 5).
+              "/forms/new", "/forms/{id:int}/publish", "/forms/{id:int}/new-version", "/forms/{id:int}/copy",
+              "/forms/{id:int}/design/{action}",
+              # Excel upload of a filled report template (issue 5).
+              "/reports/{id:int}/upload",
+              # The report entry page (issue 5).
+              "/reports/{id:int}/calc", "/reports/{id:int}/save", "/reports/{id:int}/comments",
+              "/reports/{id:int}/attachments", "/reports/{id:int}/attachments/{aid:int}/delete"]
 
 
 def test_the_list_covers_every_core_post_route(app):

@@ -631,6 +631,141 @@ async def regime_one(request):
     return ok(data)
 
 
+# -- a report's values (issue 5): read, and write with the screen's validation -----------------
+# core.report_data decides who may read (the reporting unit, the receiver) and write (the reporting
+# unit while the report is open); PUT goes through the same ``save`` as the screen and the Excel
+# upload. Writing needs a session with the CSRF header, or a token created with "may write".
+
+def _report_values(access, report_id: int) -> dict:
+    from core import report_data as rd
+    from core.form_engine import canonical
+
+    sheet = rd.load_sheet(access, report_id)
+    report = sheet.report
+    shown = [c.key for c in sheet.columns]
+    return {
+        "report": {"id": report.id, "unit": {"code": report.unit.code, "name": report.unit.name},
+                   "regime": {"code": report.regime.code, "version": report.regime.version},
+                   "period": {"frequency": report.frequency, "year": report.year, "index": report.period_index,
+                              "label": report.label, "start": _iso(report.period_start),
+                              "end": _iso(report.period_end)},
+                   "deadline": _iso(report.deadline),
+                   "form": {"code": sheet.version.form.code, "version": sheet.version.version},
+                   "revision": report.revision, "status": report.status, "editable": sheet.editable},
+        "columns": [{"key": c.key, "label": c.label, "kind": c.kind, "decimals": c.decimals, "percent": c.percent}
+                    for c in sheet.columns],
+        "rows": [{"key": r.key, "kind": r.kind, "number": r.number, "label": r.label, "indicator": r.indicator or None,
+                  "option": r.option or None, "unit": r.unit or None} for r in sheet.form.rows],
+        "kinds": {f"{r}.{c}": kind for (r, c), kind in sheet.kinds.items() if kind != "greyed"},
+        "values": {f"{r.key}.{c}": (None if sheet.values.get((r.key, c)) is None
+                                    else canonical(sheet.values[(r.key, c)]))
+                   for r in sheet.form.rows for c in shown if sheet.kinds[(r.key, c)] != "greyed"},
+        "sections": {s["key"]: sheet.sections.get(s["key"], "") for s in sheet.form.outline},
+        "messages": [{"severity": m.severity, "rule": m.rule, "cell": m.cell, "message": dict(m.text)}
+                     for m in sheet.messages],
+    }
+
+
+def _domain_call(fn, *args, **kwargs):
+    """NotFound/Forbidden as the API's 404/403 (inside the mount, not the app's handlers)."""
+    from core.errors import Forbidden
+
+    try:
+        return fn(*args, **kwargs)
+    except NotFound:
+        raise HTTPException(404) from None
+    except Forbidden:
+        raise HTTPException(403) from None
+
+
+@api_require()
+async def report_values(request):
+    return ok(await run_db(_domain_call, _report_values, request.state.access, request.path_params["id"]))
+
+
+def _values_body(body) -> tuple[dict, dict, int | None, dict]:
+    """(cells, sections, revision, per-field errors) of a PUT body."""
+    from core import report_data as rd
+
+    fields: dict[str, dict] = {}
+    if not isinstance(body, dict):
+        raise BadParameters({"body": messages("report_entry.api.body")})
+    revision = body.get("revision")
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)):
+        fields["revision"] = messages("report_entry.api.revision")
+        revision = None
+    values = body.get("values", {})
+    sections = body.get("sections", {})
+    if not isinstance(values, dict):
+        fields["values"] = messages("report_entry.api.values")
+        values = {}
+    if not isinstance(sections, dict):
+        fields["sections"] = messages("report_entry.api.sections")
+        sections = {}
+    if fields:
+        raise BadParameters(fields)
+    cells, bad = {}, {}
+    for where, value in values.items():
+        row, sep, col = str(where).partition(".")
+        if not sep or not row or not col:
+            bad[str(where)[:90]] = messages("report_entry.api.cell_name", cell=str(where)[:90])
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+            bad[str(where)[:90]] = messages("report_entry.api.cell_value")
+        else:
+            cells[(row[:40], col[:40])] = (rd.MISSING, value)
+    clean_sections = {}
+    for key, text in sections.items():
+        if not isinstance(text, str):
+            bad[f"section:{str(key)[:40]}"] = messages("report_entry.api.sections")
+        else:
+            clean_sections[str(key)[:40]] = (rd.MISSING, text)
+    return cells, clean_sections, revision, bad
+
+
+def _put_values(access, report_id: int, body) -> tuple[int, dict]:
+    from core import report_data as rd
+
+    cells, sections, revision, bad = _values_body(body)
+    if bad:
+        return 422, _cells_error("invalid_values", "report_data.error.cells", bad, count=len(bad))
+    try:
+        result = rd.save(access, report_id, cells, sections, expected_revision=revision, source="api")
+    except rd.CellErrors as exc:
+        cells_out = {where: {lang: err.message(lang) for lang in LANGUAGES} for where, err in exc.errors.items()}
+        return 422, _cells_error("invalid_values", "report_data.error.cells", cells_out, count=len(cells_out))
+    except rd.SaveConflict as exc:
+        data = _cells_error("conflict", "report_entry.api.conflict", {}, revision=exc.revision)
+        data["error"]["revision"] = exc.revision
+        return 409, data
+    except BaocaoError as exc:
+        from core.errors import Forbidden
+
+        if isinstance(exc, NotFound):
+            raise HTTPException(404) from None
+        if isinstance(exc, Forbidden):
+            raise HTTPException(403) from None
+        code = "not_editable" if exc.key == "report_data.error.not_editable" else "refused"
+        return (409 if code == "not_editable" else 422), {
+            "error": {"code": code, "message": {lang: exc.message(lang) for lang in LANGUAGES}}}
+    data = _report_values(access, report_id)
+    data["changed"] = {"cells": result.changed_cells, "sections": result.changed_sections}
+    return 200, data
+
+
+def _cells_error(code: str, key: str, cells: dict, **params) -> dict:
+    return {"error": {"code": code, "message": messages(key, **params), "cells": cells}}
+
+
+@api_require()
+async def report_values_put(request):
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadParameters({"body": messages("report_entry.api.body")}) from None
+    status, data = await run_db(_domain_call, _put_values, request.state.access, request.path_params["id"], body)
+    return ok(data, status)
+
+
 # -- the declarative description ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -654,6 +789,8 @@ class Endpoint:
     params: tuple[Param, ...] = ()
     tag: str = "units"
     errors: tuple[int, ...] = (401, 403)
+    method: str = "get"  # "put" for the one writing endpoint (a report's values)
+    body: str | None = None  # schema name of the request body
 
 
 STRING = {"type": "string"}
@@ -667,6 +804,8 @@ PAGING = (
 )
 AT = Param("at", "query", DATE, "api.param.at", example="2025-06-30")
 LEVEL = Param("level", "query", {"type": "string", "enum": list(indicators.LEVELS)}, "api.param.level")
+REPORT_ID = Param("id", "path", {"type": "integer", "minimum": 1}, "report_entry.api.param.id", required=True,
+                  example=1)
 
 
 def _unit_kinds():
@@ -717,6 +856,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/regimes/{code}", "regime", regime_one, "api.ep.regime", REGIME_VIEW, "RegimeDetail",
              (Param("code", "path", STRING, "api.param.regime_code", required=True),),
              tag="regimes", errors=(401, 403, 404, 503)),
+    Endpoint("/reports/{id}/values", "report_values", report_values, "report_entry.api.ep.get", None,
+             "ReportValues", (REPORT_ID,), tag="reports", errors=(401, 403, 404)),
+    Endpoint("/reports/{id}/values", "report_values_put", report_values_put, "report_entry.api.ep.put", None,
+             "ReportValues", (REPORT_ID,), tag="reports", errors=(400, 401, 403, 404, 409, 422),
+             method="put", body="ReportValuesInput"),
 )
 
 
@@ -762,7 +906,9 @@ INDICATOR_SCHEMA = _obj({
 SCHEMAS = {
     "Error": _obj({"error": {"type": "object", "required": ["code", "message"], "properties": {
         "code": STRING, "message": _ref("Texts"),
-        "fields": {"type": "object", "additionalProperties": _ref("Texts")}}}}),
+        "fields": {"type": "object", "additionalProperties": _ref("Texts")},
+        "cells": {"type": "object", "additionalProperties": _ref("Texts")},
+        "revision": {"type": "integer"}}}}),
     "Texts": TEXTS,
     "Unit": UNIT_SCHEMA,
     "UnitPage": {"allOf": [_page_of("Unit"), _obj({"at": DATE})]},
@@ -804,6 +950,20 @@ SCHEMAS = {
         "versions": {"type": "array", "items": _obj({"version": {"type": "integer"}, "status": STRING,
                                                      "valid_from": NULL_DATE, "valid_to": NULL_DATE})}})]},
     "RegimePage": _page_of("Regime"),
+    "ReportValues": _obj({
+        "report": {"type": "object"}, "columns": {"type": "array", "items": {"type": "object"}},
+        "rows": {"type": "array", "items": {"type": "object"}},
+        "kinds": {"type": "object", "additionalProperties": {"type": "string",
+                                                             "enum": ["input", "prefill", "computed"]}},
+        "values": {"type": "object", "additionalProperties": NULL_STRING},
+        "sections": {"type": "object", "additionalProperties": STRING},
+        "messages": {"type": "array", "items": _obj({"severity": STRING, "rule": STRING, "cell": NULL_STRING,
+                                                     "message": _ref("Texts")})}},
+        required=["report", "columns", "rows", "values", "messages"]),
+    "ReportValuesInput": {"type": "object", "properties": {
+        "revision": {"type": "integer", "description": "409 when the report's revision is no longer this"},
+        "values": {"type": "object", "additionalProperties": {"type": ["string", "number", "null"]}},
+        "sections": {"type": "object", "additionalProperties": STRING}}},
     "OpenAPI": {"type": "object"},
 }
 
@@ -833,7 +993,10 @@ def openapi(lang: str = "vi") -> dict:
         }
         if ep.permission:
             operation["description"] = t("api.doc.needs", permission=ep.permission)
-        paths[BASE + ep.path] = {"get": operation}
+        if ep.body:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(ep.body)}}}
+            operation["description"] = t("report_entry.api.doc.write")
+        paths.setdefault(BASE + ep.path, {})[ep.method] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": t("api.doc.title"), "version": core.__version__,
@@ -841,7 +1004,7 @@ def openapi(lang: str = "vi") -> dict:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"cookie": []}],
         "tags": [{"name": tag, "description": t(f"api.tag.{tag}")}
-                 for tag in ("units", "indicators", "periods", "regimes", "meta")],
+                 for tag in ("units", "indicators", "periods", "regimes", "reports", "meta")],
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
@@ -856,10 +1019,10 @@ def openapi(lang: str = "vi") -> dict:
 
 
 def _route_path(ep: Endpoint) -> str:
-    return ep.path.replace("{version}", "{version:int}")
+    return ep.path.replace("{version}", "{version:int}").replace("{id}", "{id:int}")
 
 
-API_ROUTES = [Route(_route_path(ep), ep.endpoint, methods=["GET"], name=ep.name) for ep in ALL_ENDPOINTS]
+API_ROUTES = [Route(_route_path(ep), ep.endpoint, methods=[ep.method.upper()], name=ep.name) for ep in ALL_ENDPOINTS]
 
 
 # -- screens: the documentation page and the tokens --------------------------------------------
@@ -872,7 +1035,7 @@ async def api_docs(request):
                   "params": [{"name": p.name, "where": p.where, "required": p.required,
                               "type": _type_text(p.schema), "description": catalog.gettext(lang, p.description),
                               "example": p.example} for p in ep.params],
-                  "tag": ep.tag} for ep in ALL_ENDPOINTS]
+                  "tag": ep.tag, "method": ep.method.upper()} for ep in ALL_ENDPOINTS]
     origin = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}"
     return await render(request, "core/api/docs.html", {"endpoints": endpoints, "origin": origin,
                                                         "max_limit": MAX_LIMIT, "max_days": api_tokens.MAX_DAYS})
@@ -908,9 +1071,11 @@ async def tokens_page(request):
 @require(reauth=True)
 async def token_create(request):
     form = await request.form()
-    data = {"name": str(form.get("name", ""))[:200], "days": str(form.get("days", ""))[:5]}
+    data = {"name": str(form.get("name", ""))[:200], "days": str(form.get("days", ""))[:5],
+            "can_write": form.get("can_write") == "1"}
     try:
-        token, secret = await run_db(api_tokens.create_token, request.state.actor, data["name"], data["days"])
+        token, secret = await run_db(lambda: api_tokens.create_token(request.state.actor, data["name"], data["days"],
+                                                                     can_write=data["can_write"]))
     except ValidationError as exc:
         return await _tokens_page(request, status_code=422, form=data, errors=exc.errors)
     # Shown once, in this answer; never stored, never in a URL, not cached.

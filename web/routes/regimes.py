@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from core import regimes as rg
 from core import reports as rp
-from core.db import run_db
+from core.db import run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.models import UNIT_KINDS, Unit
 from core.periods import MAX_YEAR, MIN_YEAR
@@ -90,7 +90,7 @@ def _form_data(data) -> dict:
     out = {name: str(data.get(name, ""))[:20000] for name in (
         "code", "name", "regime_type", "content", "content_type", "receiving_unit_id", "frequency", "cutoff_rule",
         "outline", "data_forms", "guidance", "legal_number", "legal_date", "legal_issuer", "issuing_unit_id",
-        "preparing_unit_id", "scope_unit_id")}
+        "preparing_unit_id", "scope_unit_id", "form_id")}
     for name in ("kinds", "unit_ids", "group_ids", "sending_methods"):
         out[name] = [str(v)[:20] for v in data.getlist(name)][:500]
     out["deadline_rules"] = rules
@@ -110,13 +110,29 @@ def _org_units(access) -> list:
     return [n for n in nodes if n.unit.id in ids and n.unit.kind not in rg.OUTSIDE_KINDS]
 
 
+def data_form_choices(access, frequency: str | None, selected=None) -> list:
+    """Published forms the user may view that fit a regime of ``frequency`` (None: any), and the
+    one already chosen: the picker of components 9 and 10."""
+    from core import forms as fm
+
+    chosen = str(selected or "")
+    out = []
+    for form in fm.visible_forms(access):
+        fits = not frequency or not form.frequency or form.frequency == frequency
+        if (fits and fm.latest_published(form.id) is not None) or str(form.id) == chosen:
+            out.append(form)
+    return out
+
+
 def _form_context(access, form: dict, errors: dict, regime=None) -> dict:
     rows = list(form.get("deadline_rules") or [])
     rows = [r for r in rows if r.get("level") or r.get("rule")]
     rows += [{"level": "", "from_kind": "", "rule": ""}] * max(0, min(FORM_RULE_ROWS, rg.MAX_LEVELS - len(rows)))
+    frequency = form.get("frequency") if form.get("regime_type") == rg.PERIODIC else None
     return {"form": form, "errors": errors, "rule_rows": rows, "regime": regime,
             "org_units": _org_units(access), "all_units": flatten(tree()), "groups": rg.groups(),
-            "unit_kinds": UNIT_KINDS, "labels": _labels(), "this_year": dt.date.today().year}
+            "unit_kinds": UNIT_KINDS, "labels": _labels(), "this_year": dt.date.today().year,
+            "data_forms_list": data_form_choices(access, frequency, form.get("form_id"))}
 
 
 def _labels() -> dict:
@@ -136,7 +152,7 @@ def _form_of(regime) -> dict:
             "preparing_unit_id": str(regime.preparing_unit_id or ""), "scope_unit_id": str(sel["scope_unit_id"] or ""),
             "kinds": sel["kinds"], "unit_ids": [str(i) for i in sel["unit_ids"]],
             "group_ids": [str(i) for i in sel["group_ids"]], "sending_methods": regime.methods,
-            "deadline_rules": regime.rules}
+            "deadline_rules": regime.rules, "form_id": str(regime.form_id or "")}
 
 
 def _blank_form(access) -> dict:
@@ -150,7 +166,7 @@ def _blank_form(access) -> dict:
             "legal_date": "", "legal_issuer": "", "issuing_unit_id": str(province.id) if province else "",
             "preparing_unit_id": str(unit.id) if unit and unit.kind == "department" else "", "scope_unit_id": "",
             "kinds": [], "unit_ids": [], "group_ids": [], "sending_methods": ["system"],
-            "deadline_rules": [{"level": "", "from_kind": "", "rule": "2wd"}]}
+            "deadline_rules": [{"level": "", "from_kind": "", "rule": "2wd"}], "form_id": ""}
 
 
 def _check_can_create(access) -> None:
@@ -344,7 +360,8 @@ def _request_context(access, regime_id: int, form: dict, errors: dict) -> dict:
     if not (regime.is_request and rg.can_issue(access, regime)):
         raise Forbidden("regimes.error.no_issue_right")
     return {"regime": regime, "form": form, "errors": errors, "recipients": rg.resolve_units(regime),
-            "periods": rp.regime_periods(regime), "labels": _labels()}
+            "periods": rp.regime_periods(regime), "labels": _labels(),
+            "data_forms_list": data_form_choices(access, None, form.get("form_id"))}
 
 
 def _date(value) -> dt.date | None | str:
@@ -355,10 +372,36 @@ def _date(value) -> dt.date | None | str:
         return text
 
 
+def _request_form_id(regime_id: int) -> str:
+    regime = rg.Regime.get_or_none(rg.Regime.id == regime_id)
+    return str(regime.form_id or "") if regime else ""
+
+
+def _link_request_form(access, regime_id: int, form_id: int | None) -> None:
+    from core import audit
+    from core import forms as fm
+
+    regime = rg.get_regime(access, regime_id)
+    if not (regime.is_request and rg.can_issue(access, regime)):
+        raise Forbidden("regimes.error.no_issue_right")
+    if form_id == regime.form_id:
+        return
+    if form_id is not None:
+        chosen = fm.Form.get_or_none(fm.Form.id == form_id)
+        if chosen is None or not fm.can_view(access, chosen):
+            raise ValidationError({"form": "regimes.error.form_unknown"})
+        if fm.latest_published(form_id) is None:
+            raise ValidationError({"form": "regimes.error.form_unpublished"})
+    rg.Regime.update(form=form_id).where(rg.Regime.id == regime.id).execute()
+    audit.record("regime.edit", actor=access.actor, unit=regime.issuing_unit_id, object_type="regime",
+                 object_id=regime.id, details={"form_id": form_id})
+
+
 @require(VIEW)
 async def regime_request_form(request):
     context = await run_db(_request_context, request.state.access, request.path_params["id"],
-                           {"window_start": "", "window_end": "", "deadline": "", "label": ""}, {})
+                           {"window_start": "", "window_end": "", "deadline": "", "label": "",
+                            "form_id": str(await run_db(_request_form_id, request.path_params["id"]))}, {})
     return await render(request, "core/regimes/request.html", context)
 
 
@@ -367,10 +410,18 @@ async def regime_request_open(request):
     access = request.state.access
     regime_id = request.path_params["id"]
     data = await request.form()
-    form = {k: str(data.get(k, ""))[:200] for k in ("window_start", "window_end", "deadline", "label")}
+    form = {k: str(data.get(k, ""))[:200] for k in ("window_start", "window_end", "deadline", "label", "form_id")}
+
+    def open_with_form():
+        # The issuer picks the request's data form here: linked to the request regime in the same
+        # transaction that opens the reports, which take its published version.
+        with transaction():
+            _link_request_form(access, regime_id, _int(form["form_id"]))
+            return rp.open_request(access, regime_id, _date(form["window_start"]), _date(form["window_end"]),
+                                   _date(form["deadline"]), label=form["label"], calendar=_calendar(request))
+
     try:
-        await run_db(rp.open_request, access, regime_id, _date(form["window_start"]), _date(form["window_end"]),
-                     _date(form["deadline"]), label=form["label"], calendar=_calendar(request))
+        await run_db(open_with_form)
     except (ValidationError, BaocaoError) as exc:
         errors = getattr(exc, "errors", None) or {"window_end": exc.key}
         try:
