@@ -12,6 +12,9 @@ Then, unless ``--no-national``, the same database gets a national-scale syntheti
 catalogue and tree (bench/national.py: 5,000 indicators, 4,000 more units) and the
 rows marked "(national)" measure the catalogue search, the tree page and the JSON API
 on it, as the system administrator (who sees every unit).
+
+Unless ``--no-forms``, bench/forms.py times one report on a 60 × 13 form (780 cells): the entry
+page, recalculation, saving every input cell, the Excel export, template and import (issue 5).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def measure(fn, rounds):
     return statistics.median(samples), percentile(samples, 0.95)
 
 
-def run_backend(url: str, rounds: int, national: bool = True):
+def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True):
     from core.db import db
     from core.demo import seed_demo
     from web.app import create_app
@@ -93,6 +96,17 @@ def run_backend(url: str, rounds: int, national: bool = True):
         results["GET /users"] = measure(lambda: client.get("/users"), max(10, rounds // 4))
         results["GET /audit (after the runs above)"] = measure(lambda: client.get("/audit"), max(10, rounds // 4))
         results["GET /healthz"] = measure(lambda: client.get("/healthz"), rounds)
+        if forms:
+            from forms import run_forms
+
+            def login_as(username, password):
+                client.cookies.delete("baocao_session")
+                r = client.post("/login", data={"username": username, "password": password, "csrf_token": token()},
+                                follow_redirects=False)
+                assert r.status_code == 303, r.status_code
+
+            results.update(run_forms(client, settings, login_as, measure, rounds))
+            login()
         if national:
             results.update(run_national(client, rounds))
     return results
@@ -136,13 +150,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--no-national", action="store_true", help="skip the 5,000 indicators / 4,000 units part")
+    parser.add_argument("--no-forms", action="store_true", help="skip the 60 × 13 form part (issue 5)")
     parser.add_argument("--postgres", default=os.environ.get("BAOCAO_BENCH_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
-        tables["SQLite"] = run_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", args.rounds, not args.no_national)
+        tables["SQLite"] = run_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", args.rounds, not args.no_national,
+                                       not args.no_forms)
 
     name = f"baocao_bench_{uuid.uuid4().hex[:8]}"
     try:
@@ -152,7 +168,8 @@ def main():
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
-            tables["PostgreSQL"] = run_backend(admin.rsplit("/", 1)[0] + f"/{name}", args.rounds, not args.no_national)
+            tables["PostgreSQL"] = run_backend(admin.rsplit("/", 1)[0] + f"/{name}", args.rounds, not args.no_national,
+                                               not args.no_forms)
         finally:
             from core.db import db
 

@@ -207,6 +207,7 @@ class Rule:
     row_names: tuple[str, ...] = ()
     column_names: tuple[str, ...] = ()
     run: object = None
+    refs: tuple = ()  # its references in reading order, found once (messages anchor at the first)
 
 
 @dataclass(frozen=True)
@@ -340,7 +341,7 @@ class CompiledForm:
 
 def _anchor(rule: Rule, row: Row | None, column: Column | None) -> tuple[str, str] | None:
     """The cell a rule's message points at: its first reference in this context."""
-    for ref in expressions.references(rule.node):
+    for ref in rule.refs:
         if ref.column:
             return ref.name, ref.column
         if row is not None and ref.name in rule.column_names:
@@ -515,7 +516,7 @@ def _compile(d: dict, *, indicators=None) -> tuple[CompiledForm, list[Problem]]:
                           tuple(rule["columns"]), rule["message"],
                           row_names=tuple(x.name for x in refs if not x.column and x.name in row_keys),
                           column_names=tuple(x.name for x in refs if not x.column and x.name in col_keys),
-                          run=expressions.compile(node)))
+                          run=expressions.compile(node), refs=tuple(refs)))
     section_keys = set()
     for s in d["outline"]:
         where = f"outline.{s['key'] or '?'}"

@@ -25,11 +25,11 @@ from core.errors import BaocaoError, Forbidden, NotFound
 from core.form_engine import CellInputError, canonical, parse_number
 from core.i18n import VIETNAM_TZ, format_number
 from core.reports import STATUS_LABELS
+from web.middleware import MAX_FORM_FIELDS  # a grid posts two fields per input cell (value and base)
 from web.guards import require
 from web.templating import render
 
 MAX_UPLOAD_SLACK = 64 * 1024  # multipart overhead above the attachment size limit
-MAX_FIELDS = 40_000  # a grid posts two fields per input cell (value and base); see web.middleware
 
 
 def cell_key(row: str, col: str) -> str:
@@ -221,7 +221,7 @@ def _calc(access, report_id: int, posted: Posted) -> dict:
 
 @require()
 async def entry_calc(request):
-    posted = Posted(await request.form(max_fields=MAX_FIELDS))
+    posted = Posted(await request.form(max_fields=MAX_FORM_FIELDS))
     context = await run_db(_calc, request.state.access, _report_id(request), posted)
     return await _render(request, "core/report_entry/_calc.html", context)
 
@@ -310,7 +310,7 @@ def _after_save(access, report_id: int, posted: Posted, outcome: dict) -> dict:
 @require()
 async def entry_save(request):
     access, report_id = request.state.access, _report_id(request)
-    posted = Posted(await request.form(max_fields=MAX_FIELDS))
+    posted = Posted(await request.form(max_fields=MAX_FORM_FIELDS))
     outcome = await run_db(_save, access, report_id, posted)
     if request.state.htmx:
         context = await run_db(_after_save, access, report_id, posted, outcome)
