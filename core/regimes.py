@@ -819,6 +819,28 @@ def issue_problems(regime, calendar: WorkCalendar, today: dt.date, policy=None) 
     return problems
 
 
+def link_request_form(access, regime_id: int, form_id: int | None) -> None:
+    """The data form of a thematic or ad-hoc request, chosen by its issuer when opening it (the
+    reports opened then take the form's published version). Audited as an edit of the regime."""
+    from core.forms import can_view as can_view_form
+
+    regime = get_regime(access, regime_id)
+    if not (regime.is_request and can_issue(access, regime)):
+        raise Forbidden("regimes.error.no_issue_right")
+    if form_id == regime.form_id:
+        return
+    if form_id is not None:
+        chosen = Form.get_or_none(Form.id == form_id)
+        if chosen is None or not can_view_form(access, chosen):
+            raise ValidationError({"form": "regimes.error.form_unknown"})
+        if latest_published(form_id) is None:
+            raise ValidationError({"form": "regimes.error.form_unpublished"})
+    with transaction():
+        Regime.update(form=form_id).where(Regime.id == regime.id).execute()
+        audit.record("regime.edit", actor=access.actor, unit=regime.issuing_unit_id, object_type="regime",
+                     object_id=regime.id, details={"form_id": form_id})
+
+
 def _lifecycle(access, regime_id: int, action: str, *, reason: str = "") -> Regime:
     regime = get_regime(access, regime_id)
     if not can_issue(access, regime):

@@ -227,10 +227,12 @@ async def regime_update(request):
     try:
         await run_db(rg.save_draft, access, form, regime_id=regime_id, policy=_policy(request))
     except ValidationError as exc:
+        errors = exc.errors  # the name ``exc`` ends with the except block; the closure keeps the errors
+
         def build():
             regime = _editable(access, regime_id)
             form["code"] = regime.code
-            return _form_context(access, form, exc.errors, regime)
+            return _form_context(access, form, errors, regime)
 
         context = await run_db(build)
         return await render(request, "core/regimes/form.html", context, status_code=422)
@@ -377,26 +379,6 @@ def _request_form_id(regime_id: int) -> str:
     return str(regime.form_id or "") if regime else ""
 
 
-def _link_request_form(access, regime_id: int, form_id: int | None) -> None:
-    from core import audit
-    from core import forms as fm
-
-    regime = rg.get_regime(access, regime_id)
-    if not (regime.is_request and rg.can_issue(access, regime)):
-        raise Forbidden("regimes.error.no_issue_right")
-    if form_id == regime.form_id:
-        return
-    if form_id is not None:
-        chosen = fm.Form.get_or_none(fm.Form.id == form_id)
-        if chosen is None or not fm.can_view(access, chosen):
-            raise ValidationError({"form": "regimes.error.form_unknown"})
-        if fm.latest_published(form_id) is None:
-            raise ValidationError({"form": "regimes.error.form_unpublished"})
-    rg.Regime.update(form=form_id).where(rg.Regime.id == regime.id).execute()
-    audit.record("regime.edit", actor=access.actor, unit=regime.issuing_unit_id, object_type="regime",
-                 object_id=regime.id, details={"form_id": form_id})
-
-
 @require(VIEW)
 async def regime_request_form(request):
     context = await run_db(_request_context, request.state.access, request.path_params["id"],
@@ -416,7 +398,7 @@ async def regime_request_open(request):
         # The issuer picks the request's data form here: linked to the request regime in the same
         # transaction that opens the reports, which take its published version.
         with transaction():
-            _link_request_form(access, regime_id, _int(form["form_id"]))
+            rg.link_request_form(access, regime_id, _int(form["form_id"]))
             return rp.open_request(access, regime_id, _date(form["window_start"]), _date(form["window_end"]),
                                    _date(form["deadline"]), label=form["label"], calendar=_calendar(request))
 
