@@ -86,6 +86,11 @@ def test_a_commune_fills_its_monthly_report_on_screen_and_through_excel(session,
     page.fill("#i-kx0302-cur", "10,5")
     page.fill("#i-kx0303-cur", "4,5")
     expect(page.locator("#v-xnk-cur")).to_have_text("15,0")
+    # The keyboard moves down the column, over the computed total to the next input cell.
+    page.locator("#i-kx0303-cur").press("Enter")
+    expect(page.locator("#i-kx0304-cur")).to_be_focused()
+    page.locator("#i-kx0304-cur").press("ArrowUp")
+    expect(page.locator("#i-kx0303-cur")).to_be_focused()
     # A negative figure is a blocker: the report could not be submitted ...
     page.fill("#i-kx0702-cur", "-3")
     expect(page.get_by_text("Lỗi chặn nộp").first).to_be_visible()
