@@ -70,26 +70,17 @@ def definition() -> dict:
 def seed(today: dt.date):
     """The bench form, a regime issued with it, one commune's report, its stored past figures and
     a reporter of that commune. Returns (report id, username, password)."""
-    from types import SimpleNamespace
-
     from core import accounts, indicators
     from core import forms as fm
     from core import regimes as rg
-    from core.access import Grant, Role, grants_of
+    from core.access import Grant, Role
     from core.indicator_values import Figure, put_values
     from core.models import Unit, User
-    from core.permissions import Access
-    from core.registry import CORE_DOMAIN
+    from core.permissions import core_access
     from core.reports import Report
-    from core.units import ancestor_ids
     from core.workdays import WorkCalendar
 
-    registry = SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions})
-
-    def access_of(user):
-        return Access(actor=user, registry=registry, grants=grants_of(user.id), chain=tuple(ancestor_ids(user.unit_id)))
-
-    admin = access_of(User.get(User.username == "quantri"))
+    admin = core_access(User.get(User.username == "quantri"))
     province = Unit.get(Unit.code == "44")
     commune = Unit.get(Unit.code == "18880")
     for g in range(1, GROUPS + 1):
@@ -150,9 +141,8 @@ def run_forms(client, settings, login, measure, rounds: int) -> dict:
     from openpyxl import load_workbook
 
     from core import report_data as rd
-    from core.access import grants_of
     from core.models import User
-    from core.permissions import Access
+    from core.permissions import core_access
     from web.middleware import csrf_token_for
 
     with db.connection_context():
@@ -174,13 +164,7 @@ def run_forms(client, settings, login, measure, rounds: int) -> dict:
     results["POST calc (recalculate while typing)"] = measure(calc, heavy)
 
     with db.connection_context():
-        user = User.get(User.username == username)
-        from types import SimpleNamespace
-
-        from core.registry import CORE_DOMAIN
-        from core.units import ancestor_ids
-        access = Access(actor=user, registry=SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions}),
-                        grants=grants_of(user.id), chain=tuple(ancestor_ids(user.unit_id)))
+        access = core_access(User.get(User.username == username))
 
     def save_all():
         counter["n"] += 1

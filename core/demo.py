@@ -99,21 +99,14 @@ def issue_demo_regimes(pm, settings, today: dt.date) -> int:
     """Load the plugins' regimes and issue the monthly socio-economic one with its form, so the
     communes of the demo have reports to fill (issue 5). The quarterly and longer ones stay the
     plugin's drafts for the administrator to complete and issue. Returns the reports opened."""
-    from types import SimpleNamespace
-
-    from core.access import grants_of
-    from core.permissions import Access
-    from core.registry import CORE_DOMAIN
+    from core.permissions import core_access
     from core.regimes import Regime, issue, load_plugin_regimes, work_calendar
-    from core.units import ancestor_ids
 
     load_plugin_regimes(pm, settings)
     regime = Regime.get_or_none((Regime.code == DEMO_REGIME) & (Regime.status == "draft"))
     if regime is None or regime.form_id is None:
         return 0
     Regime.update(legal_date=today.replace(month=1, day=5), **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
-    admin = User.get(User.username == "quantri")
-    access = Access(actor=admin, registry=SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions}),
-                    grants=grants_of(admin.id), chain=tuple(ancestor_ids(admin.unit_id)))
+    access = core_access(User.get(User.username == "quantri"))
     _, opened = issue(access, regime.id, calendar=work_calendar(settings), today=today)
     return opened.reports

@@ -25,6 +25,7 @@ from functools import lru_cache
 from core import expressions
 from core.errors import BaocaoError
 from core.indicators import VALUE_KINDS, Indicator
+from core.periods import periods_per_year
 
 ROW_KINDS = ("indicator", "heading", "computed")
 COLUMN_KINDS = ("input", "prefill", "computed")
@@ -644,9 +645,7 @@ def rounded(number: Decimal | None, decimals: int | None) -> Decimal | None:
 
 def column_label(column: Column, frequency: str, year: int, index: int) -> str:
     """A column's label for one period: {m} the period index, {m-1}, {y}, {y-1}, {y+1}."""
-    from core.periods import FREQUENCIES
-
-    count = {"monthly": 12, "quarterly": 4, "half_year": 2}.get(frequency, 1) if frequency in FREQUENCIES else 1
+    count = periods_per_year(frequency)
     prev_index, prev_year = (index - 1, year) if index > 1 else (count, year - 1)
     values = {"{m}": str(index), "{m-1}": str(prev_index), "{y}": str(year), "{y-1}": str(year - 1),
               "{y+1}": str(year + 1), "{py}": str(prev_year)}

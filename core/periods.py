@@ -108,6 +108,11 @@ def window(frequency: str, year: int, index: int) -> Window:
     return Window(frequency, year, index, dt.date(sy, sm, CUT_OFF_DAY + 1), dt.date(year, last_month, CUT_OFF_DAY))
 
 
+def periods_per_year(frequency: str | None) -> int:
+    """How many windows a year has (12 for monthly); 1 for a custom window or no frequency."""
+    return _SHAPE[frequency][0] if frequency in _SHAPE else 1
+
+
 def windows(frequency: str, year: int) -> list[Window]:
     """The windows of ``frequency`` for reporting year ``year``, in order."""
     check_frequency(frequency)

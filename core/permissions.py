@@ -65,3 +65,17 @@ class Access:
         above = set(chain)
         held = {c for unit_id, codes in self.grants if unit_id in above for c in codes}
         return {c for c in held if self.allowed(c, chain)}
+
+
+def core_access(user) -> Access:
+    """A user's rights over the core's permissions, outside a request: for the demo seed, the
+    bench and tests, which act as a person without going through the web stack (plugins'
+    permissions are not known here, so a plugin's right is never held this way)."""
+    from types import SimpleNamespace
+
+    from core.access import grants_of
+    from core.registry import CORE_DOMAIN
+    from core.units import ancestor_ids
+
+    registry = SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions})
+    return Access(actor=user, registry=registry, grants=grants_of(user.id), chain=tuple(ancestor_ids(user.unit_id)))

@@ -35,7 +35,7 @@ from core.forms import FormVersion
 from core.indicator_values import IndicatorValue
 from core.indicators import Indicator
 from core.models import User, utcnow
-from core.periods import FREQUENCIES
+from core.periods import FREQUENCIES, periods_per_year
 from core.regimes import Regime
 from core.reports import Report
 from core.units import ancestor_ids
@@ -238,10 +238,6 @@ def stored_values(report_id: int) -> dict:
             .where(ReportValue.report == report_id)}
 
 
-def _period_count(frequency: str) -> int:
-    return {"monthly": 12, "quarterly": 4, "half_year": 2}.get(frequency, 1)
-
-
 def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
     """(pre-filled cells, year-so-far before this period per ``accumulate`` cell) from the figures
     store: one query for the unit's figures of last year, this year and next."""
@@ -273,7 +269,7 @@ def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
         return sum(parts, Decimal(0)) if parts else None
 
     prefill, prior = {}, {}
-    count = _period_count(freq)
+    count = periods_per_year(freq)
     for row in wanted:
         for col in form.columns:
             cell = (row.key, col.key)

@@ -28,6 +28,7 @@ from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.form_engine import (COLUMN_KINDS, PERIOD_OFFSETS, SEVERITIES, FormDesignError,
                               check_definition)
 from core.i18n import fold
+from core.periods import periods_per_year
 from core.indicators import VALUE_KINDS
 from core.report_data import preview_sheet
 from core.units import flatten, subtree_ids, tree
@@ -38,7 +39,6 @@ from web.templating import render
 VIEW, EDIT = fm.VIEW, fm.EDIT
 TABS = ("rows", "columns", "rules", "outline", "preview")
 FREQUENCIES = ("monthly", "quarterly", "half_year", "nine_months", "annual")
-PERIOD_COUNTS = {"monthly": 12, "quarterly": 4, "half_year": 2}
 STATUS_LABELS = {fm.DRAFT: "form_designer.status.draft", fm.PUBLISHED: "form_designer.status.published",
                  fm.RETIRED: "form_designer.status.retired"}
 STATUS_BADGES = {fm.DRAFT: "badge-warn", fm.PUBLISHED: "badge-ok", fm.RETIRED: "badge-off"}
@@ -87,7 +87,8 @@ def _labels() -> dict:
 
 
 def _period_count(frequency: str) -> int:
-    return PERIOD_COUNTS.get(frequency or "monthly", 1)
+    # A form made for no particular frequency offers the monthly indexes (the longest list).
+    return periods_per_year(frequency or "monthly")
 
 
 # -- the list -------------------------------------------------------------------------------------
