@@ -80,6 +80,10 @@ ACTIONS = {
     "report.comment_added": "audit.action.report.comment_added",
     "report.attachment_added": "audit.action.report.attachment_added",
     "report.attachment_deleted": "audit.action.report.attachment_deleted",
+    "report.submitted": "audit.action.report.submitted",
+    "report.returned": "audit.action.report.returned",
+    "report.accepted": "audit.action.report.accepted",
+    "report.reopened": "audit.action.report.reopened",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses

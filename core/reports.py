@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from peewee import JOIN, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, fn
+from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, fn
 
 from core import audit
 from core.db import CoreModel, transaction
@@ -66,6 +66,9 @@ class Report(CoreModel):
     revision = IntegerField(default=0)
     updated_at = DateTimeField(null=True)
     updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="updated_reports")
+    # The latest submission (core.report_workflow): when, and whether after the deadline.
+    submitted_at = DateTimeField(null=True)
+    submitted_late = BooleanField(default=False)
 
     class Meta:
         indexes = ((("regime", "unit", "period_start", "period_end"), True), (("unit", "deadline"), False))
