@@ -179,7 +179,7 @@ def _receiver_step(access, report_id: int, action: str, frm: str, to: str, reaso
         changed = (Report.update(status=to, revision=Report.revision + 1)
                    .where((Report.id == report.id) & (Report.status == frm)).execute())
         if changed != 1:
-            raise BaocaoError("workflow.error.wrong_state", status=Report.get_by_id(report.id).status)
+            raise BaocaoError("workflow.error.wrong_state")
         latest = (ReportVersion.select(ReportVersion.number).where(ReportVersion.report == report.id)
                   .order_by(ReportVersion.number.desc()).first())
         ReportEvent.create(report=report.id, action=action, actor=access.actor, reason=reason,

@@ -37,6 +37,7 @@ from web.routes import indicators as indicator_routes
 from web.routes import regimes as regime_routes, reports as report_routes
 from web.routes import forms as form_routes
 from web.routes import report_entry
+from web.routes import report_workflow as report_workflow_routes
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
 from web.routes import report_excel as report_excel_routes
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES
-                   + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES
+                   + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES + report_workflow_routes.ROUTES
                    + unit_group_routes.ROUTES + unit_changes.ROUTES
                    + report_excel_routes.ROUTES + form_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)

@@ -75,6 +75,8 @@ def post_routes():
         "/reports/{id:int}/calc": {"cell.r.c": "1"}, "/reports/{id:int}/save": {"cell.r.c": "1"},
         "/reports/{id:int}/comments": {"text": "x"}, "/reports/{id:int}/attachments": {},
         "/reports/{id:int}/attachments/{aid:int}/delete": {},
+        "/reports/{id:int}/submit": {"revision": "0"}, "/reports/{id:int}/accept": {},
+        "/reports/{id:int}/return": {"reason": "x"}, "/reports/{id:int}/reopen": {"reason": "x"},
     }
 
 
@@ -138,7 +140,10 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/reports/{id:int}/upload",
               # The report entry page (issue 5).
               "/reports/{id:int}/calc", "/reports/{id:int}/save", "/reports/{id:int}/comments",
-              "/reports/{id:int}/attachments", "/reports/{id:int}/attachments/{aid:int}/delete"]
+              "/reports/{id:int}/attachments", "/reports/{id:int}/attachments/{aid:int}/delete",
+              # Submitting, returning, accepting and reopening a report (issue 6).
+              "/reports/{id:int}/submit", "/reports/{id:int}/accept", "/reports/{id:int}/return",
+              "/reports/{id:int}/reopen"]
 
 
 def test_the_list_covers_every_core_post_route(app):

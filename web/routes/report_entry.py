@@ -148,10 +148,12 @@ def _indicator_names(sheet) -> dict[str, str]:
 def page_context(access, report_id: int, *, posted: Posted | None = None, errors: dict | None = None,
                  conflicts=None, saved_at=None, notice: str | None = None, attachment_error=None) -> dict:
     report = rd.get_report(access, report_id)
+    from web.routes.report_workflow import workflow_context  # the submit / accept / return card
+
     context = {"report": report, "status_labels": STATUS_LABELS, "sheet": None, "errors": errors or {},
                "conflicts": conflicts or [], "saved_at": saved_at, "notice": notice,
                "attachment_error": attachment_error, "texts": {}, "bases": {}, "section_texts": {},
-               "section_bases": {}, "theirs": {}}
+               "section_bases": {}, "theirs": {}, **workflow_context(access, report)}
     if report.form_version_id is None:
         return context
     overrides = None
