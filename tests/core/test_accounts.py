@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-from hypothesis import HealthCheck, assume, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings as hyp_settings, strategies as st
 
 from core import accounts, passwords
 from core.db import db
@@ -154,6 +154,7 @@ PASSWORDS = (st.text(st.characters(exclude_categories=["Cs"]), min_size=8, max_s
 
 @hyp_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(password=PASSWORDS)
+@example(password="NGUYENVANAN")  # the account's own name: once found by the generator, kept
 def test_any_unicode_password_of_8_to_128_characters_round_trips(make, password):
     """AUTH-03: any Unicode of allowed length works; only the common and context lists
     (AUTH-04, tested on their own) may refuse one, e.g. "0INFINIT"."""
@@ -162,7 +163,13 @@ def test_any_unicode_password_of_8_to_128_characters_round_trips(make, password)
     except ValidationError as exc:
         assert exc.errors["password"] != "account.error.password_length"
         assume(False)
-    user = make(password)
+    try:
+        user = make(password)
+    except ValidationError as exc:
+        # The account's own name ("NGUYENVANAN" for Nguyễn Văn An) is a context word (AUTH-04):
+        # refused on purpose, which is not what this test is about.
+        assert exc.errors == {"password": "account.error.password_context"}, exc.errors
+        assume(False)
     assert accounts.authenticate(user.username, password).id == user.id
     if password[-1] != "x":
         assert accounts.authenticate(user.username, password[:-1] + "x") is None
