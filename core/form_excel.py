@@ -186,7 +186,7 @@ def _header_texts(sheet, lang: str) -> dict:
     unit = report.unit
     parent = unit.parent.name if unit.parent_id else ""
     regime = report.regime
-    receiver = regime.receiving_unit.name if regime.receiving_unit_id else ""
+    receiver = report.receiver.name if report.receiver_id else ""
     form = sheet.version.form
     return {
         "issuer": parent.upper(), "unit": unit.name.upper(),

@@ -117,7 +117,7 @@ def can_fill(access, report: Report) -> bool:
 def can_read(access, report: Report) -> bool:
     if can_fill(access, report):
         return True
-    receiver = report.regime.receiving_unit_id
+    receiver = report.receiver_id
     return receiver is not None and access.allowed(RECEIVE, ancestor_ids(receiver))
 
 

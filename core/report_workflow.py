@@ -80,7 +80,7 @@ class SubmitRefused(BaocaoError):
 
 
 def can_receive(access, report: Report) -> bool:
-    receiver = report.regime.receiving_unit_id
+    receiver = report.receiver_id
     return receiver is not None and access.allowed(RECEIVE, ancestor_ids(receiver))
 
 

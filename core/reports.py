@@ -3,8 +3,9 @@
 One ``Report`` per reporting unit and period of a regime, pointing at the exact regime version it
 was opened with. Its deadline is the effective deadline of the level rule that applies to the
 unit's kind (the rule whose ``from_kind`` is the unit's kind, otherwise the first, lowest level).
-Only the status ``not_started`` is used so far; the workflow (draft, submitted, returned,
-accepted) comes with the report screens.
+Each report also names its receiver (the unit that reviews it: the regime's receiving unit when
+the period opened) and its kind: a unit's report, or a receiving unit's consolidated report
+(core.consolidation). The workflow is in core.report_workflow.
 
 ``open_due_periods`` (the hourly job ``core.open_periods``, and right after a periodic regime is
 issued) opens, for every issued periodic regime, each window that has started — from the window in
@@ -69,6 +70,11 @@ class Report(CoreModel):
     # The latest submission (core.report_workflow): when, and whether after the deadline.
     submitted_at = DateTimeField(null=True)
     submitted_late = BooleanField(default=False)
+    # The unit that reviews it: the regime's receiving unit for a unit's report, the next level up
+    # for a consolidated report (kind "consolidated": a receiving unit's own report built from the
+    # reports it received). None: no receiver inside the system (sent on to the Government).
+    receiver = ForeignKeyField(Unit, null=True, on_delete="RESTRICT", backref="received_reports")
+    kind = CharField(max_length=12, default="unit")
 
     class Meta:
         indexes = ((("regime", "unit", "period_start", "period_end"), True), (("unit", "deadline"), False))
@@ -147,6 +153,7 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
                              label=(label or window.label("vi"))[:255], level=(level or "")[:255],
                              nominal_deadline=nominal, deadline=effective, status="not_started",
                              opened_at=now, opened_by=getattr(actor, "id", None),
+                             receiver=regime.receiving_unit_id,
                              form_version=getattr(form_version, "id", None)))
         # Two workers opening the same period at once: the UNIQUE constraint keeps one row each.
         Report.insert_many(rows).on_conflict_ignore().execute()
@@ -224,7 +231,7 @@ def regime_reports(regime: Regime, *, period: str = "", unit_id: int | None = No
     receiver = Unit.alias()
     # The receiving unit comes in the same query: the list shows it on every row.
     query = (Report.select(Report, Unit, Regime, receiver).join(Unit).switch(Report).join(Regime)
-             .join(receiver, JOIN.LEFT_OUTER, on=(Regime.receiving_unit == receiver.id), attr="receiving_unit"))
+             .switch(Report).join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver"))
     query = query.where(Regime.code == regime.code) if all_versions else query.where(Report.regime == regime)
     if period:
         try:
@@ -263,7 +270,7 @@ def reports_for(access, *, role: str = "", limit: int = 500):
     receiver = Unit.alias()
     # The receiving unit comes in the same query: the list shows it on every row.
     query = (Report.select(Report, Unit, Regime, receiver).join(Unit).switch(Report).join(Regime)
-             .join(receiver, JOIN.LEFT_OUTER, on=(Regime.receiving_unit == receiver.id), attr="receiving_unit"))
+             .switch(Report).join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver"))
     conditions, everything = [], False
     if role in ("", "send"):
         send = _subtrees(access, "core.report.submit")
@@ -276,7 +283,7 @@ def reports_for(access, *, role: str = "", limit: int = 500):
         if receive is None:
             everything = True
         elif receive:
-            conditions.append(Regime.receiving_unit.in_(list(receive)))
+            conditions.append(Report.receiver.in_(list(receive)))
     if not conditions and not everything:
         return []
     if not everything:

@@ -95,6 +95,23 @@ class Settings:
     log_file: str = ""  # full log with tracebacks; empty: standard error
     files_dir: str = ""  # report attachments, outside the web root; empty: beside a SQLite database, else ./baocao-files
     attachment_max_mb: int = 20  # one attachment's size limit
+    # E-mail notifications (core.notifications): sent only when smtp_host is set.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "baocao@localhost"
+    smtp_starttls: bool = False
+    public_url: str = ""  # the address people open the system at, for links in e-mails
+    # Digital signatures: a submission must carry a valid signature (TT 41/2017, TT 22/2020).
+    require_signature: bool = True
+    # Extended key usages accepted on a signer certificate that has the extension (security.md
+    # SIG-04): client authentication, e-mail protection, document signing (RFC 9336), Microsoft
+    # and Adobe document signing. A certificate without the extension is accepted on key usage.
+    signature_ekus: tuple[str, ...] = ("1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36",
+                                       "1.3.6.1.4.1.311.10.3.12", "1.2.840.113583.1.1.5")
+    # Consolidation counts accepted reports; this also counts submitted ones not yet reviewed.
+    consolidate_submitted: bool = False
     plugins: PluginSettings = field(default_factory=PluginSettings)
     regimes: RegimeSettings = field(default_factory=RegimeSettings)  # [regimes]: who issues what
     source: str = "defaults"  # where the settings came from, shown to the operator
@@ -153,6 +170,16 @@ _ENV = {
     "BAOCAO_LOG_FILE": "log_file",
     "BAOCAO_FILES_DIR": "files_dir",
     "BAOCAO_ATTACHMENT_MAX_MB": "attachment_max_mb",
+    "BAOCAO_SMTP_HOST": "smtp_host",
+    "BAOCAO_SMTP_PORT": "smtp_port",
+    "BAOCAO_SMTP_USER": "smtp_user",
+    "BAOCAO_SMTP_PASSWORD": "smtp_password",
+    "BAOCAO_SMTP_FROM": "smtp_from",
+    "BAOCAO_SMTP_STARTTLS": "smtp_starttls",
+    "BAOCAO_PUBLIC_URL": "public_url",
+    "BAOCAO_REQUIRE_SIGNATURE": "require_signature",
+    "BAOCAO_SIGNATURE_EKUS": "signature_ekus",
+    "BAOCAO_CONSOLIDATE_SUBMITTED": "consolidate_submitted",
 }
 _ENV_PLUGINS = {"BAOCAO_PLUGINS_DISABLED": "disabled", "BAOCAO_PLUGINS_ALLOW_EXTERNAL": "allow_external"}
 _ENV_OTHER = {"BAOCAO_SETTINGS", "BAOCAO_SECRET_KEY_FILE", "BAOCAO_TEST_DATABASE_URL"}

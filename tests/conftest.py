@@ -54,6 +54,8 @@ def make_settings(database_url, tmp_path):
         # Off unless a test turns it on (tests/*/test_mfa*.py): the other tests log in as
         # administrators with a password only.
         changes.setdefault("require_admin_mfa", False)
+        # Off unless a test turns it on (the signature tests): the workflow tests submit unsigned.
+        changes.setdefault("require_signature", False)
         return Settings(mode="test", database_url=database_url, secret_key=TEST_SECRET,
                         allowed_hosts=("testserver", "127.0.0.1", "localhost"), plugins=plugins, **changes)
 

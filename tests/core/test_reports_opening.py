@@ -37,6 +37,8 @@ def test_issuing_opens_the_current_period_with_one_report_per_reporting_unit(wor
     assert by_code["AT"].deadline == D(2026, 3, 17) and by_code["AT"].level == "Xã → tỉnh"
     assert by_code["STC"].deadline == D(2026, 3, 18) and by_code["STC"].level == "Sở → tỉnh"
     assert all(r.status == "not_started" and r.regime_id == regime.id for r in reports)
+    # Each unit's report goes to the regime's receiving unit, to be reviewed there.
+    assert {(r.kind, r.receiver_id) for r in reports} == {("unit", regime.receiving_unit_id)}
     # One audit event per period, not per report.
     assert AuditEvent.select().where(AuditEvent.action == "regime.period_open").count() == 1
 
@@ -101,6 +103,7 @@ def test_a_thematic_request_opens_with_its_window_and_deadline(world):
     assert count == 1
     report = rp.Report.get()
     assert (report.unit.code, report.frequency, report.label) == ("GM", "custom", "Đợt 1")
+    assert report.receiver_id == regime.receiving_unit_id
     assert (report.nominal_deadline, report.deadline) == (D(2026, 3, 14), D(2026, 3, 16))  # Sat → Mon
     with pytest.raises(ValidationError) as exc:
         rp.open_request(world.p["district"], regime.id, D(2026, 3, 1), D(2026, 3, 10), D(2026, 3, 14), calendar=CAL)
