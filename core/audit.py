@@ -84,6 +84,14 @@ ACTIONS = {
     "report.returned": "audit.action.report.returned",
     "report.accepted": "audit.action.report.accepted",
     "report.reopened": "audit.action.report.reopened",
+    "trust.anchor_added": "trust.audit.anchor_added",
+    "trust.anchor_deactivated": "trust.audit.anchor_deactivated",
+    "trust.crl_uploaded": "trust.audit.crl_uploaded",
+    "trust.crl_refreshed": "trust.audit.crl_refreshed",
+    "trust.crl_source_added": "trust.audit.crl_source_added",
+    "trust.crl_source_removed": "trust.audit.crl_source_removed",
+    "trust.certificate_registered": "trust.audit.certificate_registered",
+    "trust.certificate_deactivated": "trust.audit.certificate_deactivated",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
@@ -105,6 +113,9 @@ OBJECT_TYPES = {
     "report": "audit.object.report",
     "unit_group": "audit.object.unit_group",
     "unit_change": "audit.object.unit_change",
+    "trust_anchor": "trust.object.trust_anchor",
+    "crl": "trust.object.crl",
+    "crl_source": "trust.object.crl_source",
 }
 
 RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}

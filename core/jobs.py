@@ -92,6 +92,20 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
         log.info("purged %d old API tokens", removed)
         return removed
 
+    # Hourly, at twenty past: fetch the CRLs of the pinned CAs (core.trust), so that signature checks
+    # find a current one. A source that fails keeps its previous CRL and is tried again next hour.
+    @huey.periodic_task(crontab(minute="20"), name="core.refresh_crls")
+    def refresh_crls():
+        from core import trust
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            result = trust.refresh_crls()
+        log.info("CRLs: %d new, %d unchanged, %d failed", result.fetched, result.unchanged, result.failed)
+        return result.fetched
+
     return huey
 
 

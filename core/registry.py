@@ -108,6 +108,8 @@ CORE_DOMAIN = Domain(
         Permission("core.regime.view", "perm.core.regime.view", delegable=True),
         Permission("core.regime.edit", "perm.core.regime.edit"),
         Permission("core.regime.issue", "perm.core.regime.issue"),
+        # Which certification authorities signatures may chain to, and their CRLs (issue 6).
+        Permission("core.trust.admin", "trust.perm.admin", scope="global"),
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
@@ -128,6 +130,9 @@ CORE_DOMAIN = Domain(
                  order=20),
         MenuItem("core.forms", "nav.forms", "forms", permission="core.regime.view", group="reports", order=25),
         MenuItem("core.api_tokens", "nav.api_tokens", "api_tokens", group="main", order=87),
+        MenuItem("core.my_certificates", "trust.nav.certificates", "my_certificates", group="main", order=86),
+        MenuItem("core.trust", "trust.nav.trust", "trust_admin", permission="core.trust.admin", group="admin",
+                 order=40),
     ),
 )
 

@@ -41,6 +41,7 @@ from web.routes import report_workflow as report_workflow_routes
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
 from web.routes import report_excel as report_excel_routes
+from web.routes import trust as trust_routes
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES
                    + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES + report_workflow_routes.ROUTES
                    + unit_group_routes.ROUTES + unit_changes.ROUTES
-                   + report_excel_routes.ROUTES + form_routes.ROUTES)
+                   + report_excel_routes.ROUTES + form_routes.ROUTES
+                   + trust_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)

@@ -77,6 +77,12 @@ def post_routes():
         "/reports/{id:int}/attachments/{aid:int}/delete": {},
         "/reports/{id:int}/submit": {"revision": "0"}, "/reports/{id:int}/accept": {},
         "/reports/{id:int}/return": {"reason": "x"}, "/reports/{id:int}/reopen": {"reason": "x"},
+        # Signature trust (issue 6): the CSRF check comes before any file is read or row looked up.
+        "/admin/trust/anchors": {"name": "CA"}, "/admin/trust/anchors/{anchor_id:int}/deactivate": {},
+        "/admin/trust/crls": {}, "/admin/trust/sources": {"url": "http://ca.example.vn/ca.crl"},
+        "/admin/trust/sources/{source_id:int}/remove": {}, "/admin/trust/refresh": {},
+        "/account/certificates": {}, "/account/certificates/{certificate_id:int}/deactivate": {},
+        "/users/{id:int}/certificates/{certificate_id:int}/deactivate": {},
     }
 
 
@@ -143,7 +149,12 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/reports/{id:int}/attachments", "/reports/{id:int}/attachments/{aid:int}/delete",
               # Submitting, returning, accepting and reopening a report (issue 6).
               "/reports/{id:int}/submit", "/reports/{id:int}/accept", "/reports/{id:int}/return",
-              "/reports/{id:int}/reopen"]
+              "/reports/{id:int}/reopen",
+              # Signature trust: anchors, CRLs, sources; one's own signing certificates (issue 6).
+              "/admin/trust/anchors", "/admin/trust/anchors/{anchor_id:int}/deactivate", "/admin/trust/crls",
+              "/admin/trust/sources", "/admin/trust/sources/{source_id:int}/remove", "/admin/trust/refresh",
+              "/account/certificates", "/account/certificates/{certificate_id:int}/deactivate",
+              "/users/{id:int}/certificates/{certificate_id:int}/deactivate"]
 
 
 def test_the_list_covers_every_core_post_route(app):

@@ -1,0 +1,239 @@
+"""Screens for signature trust: the administrator's /admin/trust and everyone's /account/certificates.
+
+``/admin/trust`` (``core.trust.admin``): the pinned CAs (add by uploading a .cer/.pem — after a
+password re-entry, since a wrong anchor lets forged signatures through — or stop trusting one), each
+CA's current CRL with this/next update and whether it is fresh, stale or missing, a CRL upload, the
+CRL sources and "Cập nhật CRL ngay". ``/account/certificates``: a person's own signing certificates
+(register one after re-entering the password; stop using one). ``/users/{id}/certificates``: a unit
+administrator (``core.unit.admin`` over the person's unit) sees a colleague's certificates and may
+stop one (a lost token, a person who left).
+
+All decisions are ``core.trust``'s and ``core.certificates``'s. Success redirects (303) back with
+``?done=…`` for the flash; a refusal answers 422 with the page and the message at the field.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from core import certificates, trust
+from core.access import ADMIN_CODE
+from core.db import run_db
+from core.errors import BaocaoError, Forbidden, NotFound
+from core.models import utcnow
+from web.guards import require
+from web.templating import render
+
+PERMISSION = trust.PERMISSION
+ADMIN_DONE = {d: f"trust.done.{d}" for d in ("anchor_added", "anchor_deactivated", "crl_uploaded", "source_added",
+                                               "source_removed", "refreshed")}
+MINE_DONE = {d: f"trust.done.{d}" for d in ("certificate_registered", "certificate_deactivated")}
+URL_MAX = 500
+NAME_MAX = 255
+
+
+def _error(exc: BaocaoError) -> dict:
+    return {"key": exc.key, "params": exc.params}
+
+
+async def _file(form, field: str, limit: int = trust.MAX_UPLOAD_BYTES) -> bytes:
+    upload = form.get(field)
+    if upload is None or isinstance(upload, str):
+        return b""
+    return await upload.read(limit + 1)  # one byte over: the core then says "too large"
+
+
+# -- /admin/trust ----------------------------------------------------------------------------------
+
+
+def _admin_context(*, errors=None, done=None, form=None, refresh=None) -> dict:
+    anchors, crls, sources = trust.overview()
+    return {"anchors": anchors, "crls": crls, "sources": sources, "errors": errors or {}, "done": done,
+            "form": form or {}, "refresh": refresh, "now": utcnow(),
+            "active_anchors": [a for a in anchors if a.active]}
+
+
+async def _admin_page(request, status_code=200, **kwargs):
+    context = await run_db(_admin_context, **kwargs)
+    return await render(request, "core/trust/admin.html", context, status_code=status_code)
+
+
+def _admin_back(request, done: str) -> RedirectResponse:
+    return RedirectResponse(request.url_for("trust_admin").path + f"?done={done}", status_code=303)
+
+
+@require(PERMISSION)
+async def admin_page(request):
+    done = request.query_params.get("done") or ""
+    return await _admin_page(request, done=ADMIN_DONE.get(done))
+
+
+@require(PERMISSION, reauth=True)
+async def anchor_add(request):
+    form = await request.form()
+    data, name = await _file(form, "certificate"), str(form.get("name", ""))[:NAME_MAX]
+    try:
+        await run_db(trust.add_anchor, request.state.access, data, name=name)
+    except BaocaoError as exc:
+        if isinstance(exc, Forbidden):
+            raise HTTPException(403) from None
+        return await _admin_page(request, 422, errors={"anchor": _error(exc)}, form={"name": name})
+    return _admin_back(request, "anchor_added")
+
+
+@require(PERMISSION)
+async def anchor_deactivate(request):
+    try:
+        await run_db(trust.deactivate_anchor, request.state.access, request.path_params["anchor_id"])
+    except NotFound:
+        raise HTTPException(404) from None
+    return _admin_back(request, "anchor_deactivated")
+
+
+@require(PERMISSION)
+async def crl_upload(request):
+    form = await request.form()
+    try:
+        await run_db(trust.upload_crl, request.state.access, await _file(form, "crl", trust.MAX_CRL_BYTES))
+    except BaocaoError as exc:
+        if isinstance(exc, Forbidden):
+            raise HTTPException(403) from None
+        return await _admin_page(request, 422, errors={"crl": _error(exc)})
+    return _admin_back(request, "crl_uploaded")
+
+
+@require(PERMISSION)
+async def source_add(request):
+    form = await request.form()
+    url = str(form.get("url", "")).strip()[:URL_MAX + 1]
+    anchor = str(form.get("anchor", "")).strip()
+    try:
+        await run_db(trust.add_source, request.state.access, url, int(anchor) if anchor.isdigit() else None)
+    except NotFound:
+        raise HTTPException(404) from None
+    except BaocaoError as exc:
+        if isinstance(exc, Forbidden):
+            raise HTTPException(403) from None
+        return await _admin_page(request, 422, errors={"url": _error(exc)}, form={"url": url})
+    return _admin_back(request, "source_added")
+
+
+@require(PERMISSION)
+async def source_remove(request):
+    try:
+        await run_db(trust.deactivate_source, request.state.access, request.path_params["source_id"])
+    except NotFound:
+        raise HTTPException(404) from None
+    return _admin_back(request, "source_removed")
+
+
+@require(PERMISSION)
+async def refresh(request):
+    result = await run_db(trust.refresh_crls, request.state.access)
+    done = "trust.done.refreshed_partly" if result.failed else "trust.done.refreshed"
+    return await _admin_page(request, done=done, refresh=result)
+
+
+# -- /account/certificates ---------------------------------------------------------------------------
+
+
+def _mine_context(actor, *, errors=None, done=None) -> dict:
+    return {"certificates": certificates.certificates_of(actor.id), "errors": errors or {}, "done": done,
+            "now": utcnow()}
+
+
+async def _mine_page(request, status_code=200, **kwargs):
+    context = await run_db(_mine_context, request.state.actor, **kwargs)
+    return await render(request, "core/trust/certificates.html", context, status_code=status_code)
+
+
+@require()
+async def my_certificates(request):
+    done = request.query_params.get("done") or ""
+    return await _mine_page(request, done=MINE_DONE.get(done))
+
+
+@require(reauth=True)
+async def my_certificate_add(request):
+    form = await request.form()
+    data = await _file(form, "certificate")
+    try:
+        await run_db(certificates.register, request.state.access, request.state.actor.id, data)
+    except BaocaoError as exc:
+        return await _mine_page(request, 422, errors={"certificate": _error(exc)})
+    return RedirectResponse(request.url_for("my_certificates").path + "?done=certificate_registered",
+                            status_code=303)
+
+
+@require()
+async def my_certificate_deactivate(request):
+    # Only one's own here; a unit administrator uses core.certificates.deactivate for a colleague.
+    certificate_id = request.path_params["certificate_id"]
+    owner = await run_db(lambda: certificates.UserCertificate.select(certificates.UserCertificate.user)
+                         .where(certificates.UserCertificate.id == certificate_id).scalar())
+    if owner != request.state.actor.id:
+        raise HTTPException(404)
+    await run_db(certificates.deactivate, request.state.access, certificate_id)
+    return RedirectResponse(request.url_for("my_certificates").path + "?done=certificate_deactivated",
+                            status_code=303)
+
+
+# -- a unit administrator over a colleague's certificates ---------------------------------------------
+
+
+def _colleague_context(access, user_id: int, *, done=None) -> dict:
+    from core.access import check_manages_unit
+    from core.models import User
+
+    owner = User.get_or_none(User.id == user_id)
+    if owner is None:
+        raise NotFound()
+    check_manages_unit(access, owner.unit_id)  # NotFound outside one's subtree: existence is not told
+    return {"owner": owner, "certificates": certificates.certificates_of(owner.id), "errors": {}, "done": done,
+            "now": utcnow()}
+
+
+@require(ADMIN_CODE)
+async def user_certificates(request):
+    done = MINE_DONE.get(request.query_params.get("done") or "")
+    try:
+        context = await run_db(_colleague_context, request.state.access, request.path_params["id"], done=done)
+    except NotFound:
+        raise HTTPException(404) from None
+    return await render(request, "core/trust/certificates.html", context)
+
+
+@require(ADMIN_CODE)
+async def user_certificate_deactivate(request):
+    user_id, certificate_id = request.path_params["id"], request.path_params["certificate_id"]
+    owner = await run_db(lambda: certificates.UserCertificate.select(certificates.UserCertificate.user)
+                         .where(certificates.UserCertificate.id == certificate_id).scalar())
+    if owner != user_id:
+        raise HTTPException(404)
+    try:
+        await run_db(certificates.deactivate, request.state.access, certificate_id)
+    except NotFound:
+        raise HTTPException(404) from None
+    return RedirectResponse(request.url_for("user_certificates", id=user_id).path
+                            + "?done=certificate_deactivated", status_code=303)
+
+
+ROUTES = [
+    Route("/admin/trust", admin_page, methods=["GET"], name="trust_admin"),
+    Route("/admin/trust/anchors", anchor_add, methods=["POST"], name="trust_anchor_add"),
+    Route("/admin/trust/anchors/{anchor_id:int}/deactivate", anchor_deactivate, methods=["POST"],
+          name="trust_anchor_deactivate"),
+    Route("/admin/trust/crls", crl_upload, methods=["POST"], name="trust_crl_upload"),
+    Route("/admin/trust/sources", source_add, methods=["POST"], name="trust_source_add"),
+    Route("/admin/trust/sources/{source_id:int}/remove", source_remove, methods=["POST"], name="trust_source_remove"),
+    Route("/admin/trust/refresh", refresh, methods=["POST"], name="trust_refresh"),
+    Route("/account/certificates", my_certificates, methods=["GET"], name="my_certificates"),
+    Route("/account/certificates", my_certificate_add, methods=["POST"], name="my_certificate_add"),
+    Route("/account/certificates/{certificate_id:int}/deactivate", my_certificate_deactivate, methods=["POST"],
+          name="my_certificate_deactivate"),
+    Route("/users/{id:int}/certificates", user_certificates, methods=["GET"], name="user_certificates"),
+    Route("/users/{id:int}/certificates/{certificate_id:int}/deactivate", user_certificate_deactivate,
+          methods=["POST"], name="user_certificate_deactivate"),
+]
