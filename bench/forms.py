@@ -44,6 +44,7 @@ COLUMNS = [
      "decimals": 1, "percent": True},
 ]
 INPUTS = ("cur", "nn", "ngoai", "fdi")
+REPORTER = "bench_reporter"
 
 
 def definition() -> dict:
@@ -114,9 +115,9 @@ def seed(today: dt.date):
                                               str(100 + g + i + month)))
     put_values(figures, source="bench")
     password = accounts.random_password()
-    user = accounts.create_user("bench_reporter", "Người nhập thử", password, commune)
+    user = accounts.create_user(REPORTER, "Người nhập thử", password, commune)
     Grant.create(user=user, role=Role.get(Role.code == "reporter"), unit=commune)
-    return report.id, "bench_reporter", password
+    return report.id, REPORTER, password
 
 
 def input_cells():

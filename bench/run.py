@@ -14,7 +14,9 @@ rows marked "(national)" measure the catalogue search, the tree page and the JSO
 on it, as the system administrator (who sees every unit).
 
 Unless ``--no-forms``, bench/forms.py times one report on a 60 × 13 form (780 cells): the entry
-page, recalculation, saving every input cell, the Excel export, template and import (issue 5).
+page, recalculation, saving every input cell, the Excel export, template and import (issue 5);
+then bench/workflow.py times signing and submitting it, the receiver's queue and review, and
+consolidating 78 communes' reports (issue 6).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True
     results = {}
     with TestClient(app) as client:
         with db.connection_context():
-            logins = {l.username: l.password for l in seed_demo()}
+            logins = {l.username: l.password for l in seed_demo(settings)}
         client.get("/login")
 
         def token():
@@ -107,6 +109,9 @@ def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True
 
             results.update(run_forms(client, settings, login_as, measure, rounds))
             login()
+            from workflow import run_workflow
+
+            results.update(run_workflow(client, settings, login, measure, rounds))
         if national:
             results.update(run_national(client, rounds))
     return results

@@ -92,6 +92,14 @@ ACTIONS = {
     "trust.crl_source_removed": "trust.audit.crl_source_removed",
     "trust.certificate_registered": "trust.audit.certificate_registered",
     "trust.certificate_deactivated": "trust.audit.certificate_deactivated",
+    "consolidation.opened": "consolidation.audit.opened",
+    "consolidation.refreshed": "consolidation.audit.refreshed",
+    "notify.email_set": "notify.audit.email_set",
+    "report.signing_prepared": "signing.audit.signing_prepared",
+    "report.signature_refused": "signing.audit.signature_refused",
+    "report.signature_checked": "signing.audit.signature_checked",
+    "seal.installed": "signing.audit.seal_installed",
+    "seal.retired": "signing.audit.seal_retired",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses

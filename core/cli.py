@@ -149,7 +149,7 @@ def cmd_demo(args) -> int:
     settings = _settings(args, server=not args.no_serve)
     pm, _, _ = _prepare(settings)
     with db.connection_context():
-        logins = seed_demo()
+        logins = seed_demo(settings)
         # Plugins add the demo data they own (hook seed_demo); a failure there skips only it.
         list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=dt.date.today()))
         issue_demo_regimes(pm, settings, dt.date.today())

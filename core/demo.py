@@ -56,7 +56,7 @@ def load_units() -> Unit:
     return province
 
 
-def seed_demo() -> list[DemoLogin]:
+def seed_demo(settings) -> list[DemoLogin]:
     province = load_units()
     # The shipped indicator groups and coded rows, so the catalogue screens are not empty (issue 4).
     from core.indicators import load_reference
@@ -87,6 +87,11 @@ def seed_demo() -> list[DemoLogin]:
     current = [u for u in Unit.select().where(Unit.parent == province.id) if u.valid_to is None]
     save_group("SO_NGANH", "Các sở, ban, ngành", [u.id for u in current if u.kind == "department"])
     save_group("UBND_XA", "UBND cấp xã", [u.id for u in current if u.kind == "commune"])
+    # Signing (issue 6): demo CAs pinned, a certificate and a .p12 file for every account, the
+    # commune's seal — the demo keeps require_signature on, as a real installation.
+    from core.demo_pki import seed_demo_pki
+
+    seed_demo_pki(settings)  # the seal's key is encrypted under these settings' secret key
     return logins
 
 
@@ -106,7 +111,11 @@ def issue_demo_regimes(pm, settings, today: dt.date) -> int:
     regime = Regime.get_or_none((Regime.code == DEMO_REGIME) & (Regime.status == "draft"))
     if regime is None or regime.form_id is None:
         return 0
-    Regime.update(legal_date=today.replace(month=1, day=5), **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
+    # The planning department receives the communes' and departments' reports and consolidates
+    # them for the province (the provincial regulation's practice); its consolidated report then
+    # goes up to the province.
+    Regime.update(legal_date=today.replace(month=1, day=5), receiving_unit=regime.preparing_unit_id or
+                  regime.receiving_unit_id, **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
     access = core_access(User.get(User.username == "quantri"))
     _, opened = issue(access, regime.id, calendar=work_calendar(settings), today=today)
     return opened.reports

@@ -108,3 +108,18 @@ def seed_demo(settings, today):
     a database connection. ``today`` is the demo's date, so figures can follow the cut-off
     windows. An exception marks only this plugin's contribution failed; the demo still starts.
     """
+
+
+@hookspec
+def register_signature_providers(settings):
+    """Return a list of signature providers: other ways to sign a report (a signing service, a
+    document-management system) beside the built-in PKCS#12 file, USB-token upload and unit seal.
+
+    A provider is an object with ``name`` (unique; a name already taken is skipped), ``label`` and
+    ``help`` (message keys), ``kind`` ("personal" or "seal"), ``fields`` (what the signing form asks:
+    "p12" and "password", "p7s", or nothing), ``two_step`` (True when the bytes are downloaded and
+    the signature uploaded later), ``usable(access, report)``, ``expected(access, report)`` (the
+    certificates the signer must be one of) and ``sign(access, report, prepared, inputs, settings)``
+    returning a detached CMS over ``prepared.data``. The core verifies every signature itself
+    before storing it: a provider cannot make an invalid signature pass.
+    """

@@ -92,6 +92,23 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
         log.info("purged %d old API tokens", removed)
         return removed
 
+    # Every minute, when a mail server is set: e-mails queued by the workflow's notifications
+    # (core.mailer). The web request that queued one delivers it at once; this sends the rest and
+    # retries the failures. Without ``smtp_host`` nothing is queued, so there is no task.
+    if settings.smtp_host:
+        @huey.periodic_task(crontab(minute="*"), name="core.deliver_mail")
+        def deliver_mail():
+            from core import mailer
+            from core.db import db, init_db
+
+            if db.obj is None:
+                init_db(settings.database_url)
+            with db.connection_context():
+                result = mailer.deliver_pending(settings)
+            if result.sent or result.failed:
+                log.info("mail: %d sent, %d failed", result.sent, result.failed)
+            return result.sent
+
     # Hourly, at twenty past: fetch the CRLs of the pinned CAs (core.trust), so that signature checks
     # find a current one. A source that fails keeps its previous CRL and is tried again next hour.
     @huey.periodic_task(crontab(minute="20"), name="core.refresh_crls")

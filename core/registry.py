@@ -110,6 +110,8 @@ CORE_DOMAIN = Domain(
         Permission("core.regime.issue", "perm.core.regime.issue"),
         # Which certification authorities signatures may chain to, and their CRLs (issue 6).
         Permission("core.trust.admin", "trust.perm.admin", scope="global"),
+        # Applying the unit's organisation seal to a report (TT 41/2017 Art. 6: the văn thư does it).
+        Permission("core.report.seal", "signing.perm.report_seal", delegable=True),
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
@@ -125,7 +127,12 @@ CORE_DOMAIN = Domain(
         MenuItem("core.users", "nav.users", "users", permission="core.unit.admin", group="admin", order=20),
         MenuItem("core.my_sessions", "nav.my_sessions", "my_sessions", group="main", order=80),
         MenuItem("core.mfa", "nav.mfa", "mfa", group="main", order=85),
+        # The unit's digital seal (issue 6): installed by the unit administrator.
+        MenuItem("core.unit_seal", "signing.seal.link", "my_unit_seal", permission="core.unit.admin",
+                 group="admin", order=25),
         MenuItem("core.reports", "nav.reports", "reports", group="reports", order=10),
+        MenuItem("core.report_queue", "queue.nav", "report_queue", permission="core.report.receive", group="reports",
+                 order=12),
         MenuItem("core.regimes", "nav.regimes", "regimes", permission="core.regime.view", group="reports",
                  order=20),
         MenuItem("core.forms", "nav.forms", "forms", permission="core.regime.view", group="reports", order=25),

@@ -15,6 +15,15 @@ signature over them (issue 6's next step) can be checked years later.
 
 A double click or a retried request submits once: ``submit`` takes the revision the person saw;
 when the report is already submitted at that revision, the existing version comes back.
+
+Signatures (issue 6, ``core.signing``): a signature covers the bytes of one version, and an outside
+signing tool signs them before the version exists. So the bytes are frozen first: ``prepare``
+computes them for the report as saved at a revision, with ``submitted_at`` = the time of preparing
+(also the version's ``submitted_at``), and checks what ``submit`` would (state, revision, blockers)
+without writing. ``submit(..., signature=...)`` then stores exactly those bytes, provided the
+revision has not moved; whether the submission was late is judged on the time of receipt.
+With ``settings.require_signature`` an unsigned submission is refused (``settings=None``: the caller
+enforces no signature policy — internal callers and tests).
 """
 
 from __future__ import annotations
@@ -22,11 +31,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from core import audit
+from core import consolidation
+from core import notifications
 from core import report_data as rd
 from core.db import CoreModel, transaction
 from core.errors import BaocaoError, Forbidden
@@ -126,29 +138,87 @@ def _reasons_not_ready(sheet) -> list[tuple[str, dict, str | None]]:
     return found
 
 
-def submit(access, report_id: int, *, revision: int) -> ReportVersion:
-    """Send the report as it is saved: refused while a blocker or an empty required section
-    remains; one version per revision, whatever the number of clicks."""
+@dataclass(frozen=True)
+class Prepared:
+    """The canonical bytes of the next version, frozen for signing (``prepare``)."""
+
+    report_id: int
+    revision: int
+    number: int
+    submitted_at: dt.datetime
+    data: bytes
+    sha256: str
+
+
+def submitted_at_revision(report_id: int, revision: int) -> ReportVersion | None:
+    """The version already made from this revision, when the report is still submitted (a second click)."""
+    current = Report.get_by_id(report_id)
+    latest = (ReportVersion.select().where(ReportVersion.report == report_id)
+              .order_by(ReportVersion.number.desc()).first())
+    if current.status == "submitted" and latest is not None and latest.revision == revision:
+        return latest
+    return None
+
+
+def _freeze(access, report, current, latest, revision: int, now: dt.datetime) -> Prepared:
+    if current.status not in rd.EDITABLE:
+        raise BaocaoError("report_data.error.not_editable", status=current.status)
+    if current.revision != revision:
+        raise BaocaoError("workflow.error.stale", revision=current.revision)
+    consolidation.ensure_fresh(current)  # a consolidated report goes with today's accepted figures
+    sheet = rd.load_sheet(access, report.id, report=report)
+    not_ready = _reasons_not_ready(sheet)
+    if not_ready:
+        raise SubmitRefused(not_ready)
+    number = (latest.number if latest else 0) + 1
+    data = canonical_bytes(sheet, number=number, submitted_by=access.actor.username, submitted_at=now)
+    return Prepared(report_id=report.id, revision=revision, number=number, submitted_at=now.replace(microsecond=0),
+                    data=data, sha256=hashlib.sha256(data).hexdigest())
+
+
+def prepare(access, report_id: int, *, revision: int) -> Prepared:
+    """The bytes ``submit`` would store for the report as saved at ``revision``, for signing; the
+    same refusals as ``submit`` (state, stale revision, blockers). Writes nothing."""
     report = rd.get_report(access, report_id)
     if not rd.can_fill(access, report):
         raise Forbidden()
+    current = Report.get_by_id(report.id)
+    latest = (ReportVersion.select().where(ReportVersion.report == report.id)
+              .order_by(ReportVersion.number.desc()).first())
+    return _freeze(access, report, current, latest, revision, utcnow())
+
+
+def submit(access, report_id: int, *, revision: int, signature=None, settings=None) -> ReportVersion:
+    """Send the report as it is saved: refused while a blocker or an empty required section
+    remains; one version per revision, whatever the number of clicks. ``signature``: a verified
+    ``core.signing.Signed`` over ``prepare``'s bytes (``core.signing.sign_and_submit`` makes it),
+    kept with the version in the same transaction."""
+    report = rd.get_report(access, report_id)
+    if not rd.can_fill(access, report):
+        raise Forbidden()
+    if signature is None and settings is not None and settings.require_signature:
+        done = submitted_at_revision(report.id, revision)
+        if done is not None:
+            return done
+        raise BaocaoError("signing.error.signature_required")
     with transaction():
         current = Report.get_by_id(report.id)
         latest = (ReportVersion.select().where(ReportVersion.report == report.id)
                   .order_by(ReportVersion.number.desc()).first())
         if current.status == "submitted" and latest is not None and latest.revision == revision:
             return latest  # the same click again
-        if current.status not in rd.EDITABLE:
-            raise BaocaoError("report_data.error.not_editable", status=current.status)
-        if current.revision != revision:
-            raise BaocaoError("workflow.error.stale", revision=current.revision)
-        sheet = rd.load_sheet(access, report.id, report=report)
-        not_ready = _reasons_not_ready(sheet)
-        if not_ready:
-            raise SubmitRefused(not_ready)
         now = utcnow()
-        number = (latest.number if latest else 0) + 1
-        data = canonical_bytes(sheet, number=number, submitted_by=access.actor.username, submitted_at=now)
+        if signature is None:
+            prepared = _freeze(access, report, current, latest, revision, now)
+        else:
+            prepared = signature.prepared
+            if current.status not in rd.EDITABLE:
+                raise BaocaoError("report_data.error.not_editable", status=current.status)
+            consolidation.ensure_fresh(current)
+            if (current.revision != revision or prepared.revision != revision or prepared.report_id != report.id
+                    or prepared.number != (latest.number if latest else 0) + 1):
+                raise BaocaoError("signing.error.changed")
+        number = prepared.number
         late = is_late(now, current.deadline)
         changed = (Report.update(status="submitted", revision=Report.revision + 1, submitted_at=now,
                                  submitted_late=late)
@@ -156,12 +226,17 @@ def submit(access, report_id: int, *, revision: int) -> ReportVersion:
         if changed != 1:
             raise BaocaoError("workflow.error.stale", revision=current.revision + 1)
         version = ReportVersion.create(report=report.id, number=number, form_version=current.form_version_id,
-                                       revision=revision, submitted_at=now, submitted_by=access.actor,
-                                       deadline=current.deadline, late=late,
-                                       canonical=data.decode("utf-8"), sha256=hashlib.sha256(data).hexdigest())
-        ReportEvent.create(report=report.id, action="submit", actor=access.actor, at=now, version_number=number)
+                                       revision=revision, submitted_at=prepared.submitted_at,
+                                       submitted_by=access.actor, deadline=current.deadline, late=late,
+                                       canonical=prepared.data.decode("utf-8"), sha256=prepared.sha256)
+        details = {"version": number, "sha256": version.sha256, "late": late}
+        if signature is not None:
+            signature.attach(version, access.actor)
+            details.update(signature.audit_details())
+        event = ReportEvent.create(report=report.id, action="submit", actor=access.actor, at=now, version_number=number)
+        notifications.report_event(event, report)
         audit.record(AUDIT_ACTIONS["submit"], actor=access.actor, unit=report.unit_id, object_type="report",
-                     object_id=report.id, details={"version": number, "sha256": version.sha256, "late": late})
+                     object_id=report.id, details=details)
     return version
 
 
@@ -182,8 +257,9 @@ def _receiver_step(access, report_id: int, action: str, frm: str, to: str, reaso
             raise BaocaoError("workflow.error.wrong_state")
         latest = (ReportVersion.select(ReportVersion.number).where(ReportVersion.report == report.id)
                   .order_by(ReportVersion.number.desc()).first())
-        ReportEvent.create(report=report.id, action=action, actor=access.actor, reason=reason,
-                           version_number=latest.number if latest else None)
+        event = ReportEvent.create(report=report.id, action=action, actor=access.actor, reason=reason,
+                                   version_number=latest.number if latest else None)
+        notifications.report_event(event, report)
         audit.record(AUDIT_ACTIONS[action], actor=access.actor,
                      unit=report.unit_id, object_type="report", object_id=report.id,
                      details={"reason": reason[:200]} if reason else {})

@@ -38,9 +38,13 @@ from web.routes import regimes as regime_routes, reports as report_routes
 from web.routes import forms as form_routes
 from web.routes import report_entry
 from web.routes import report_workflow as report_workflow_routes
+from web.routes import consolidation as consolidation_routes
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
 from web.routes import report_excel as report_excel_routes
+from web.routes import report_queue as report_queue_routes, report_review as report_review_routes
+from web.routes import notifications as notification_routes
+from web.routes import report_signing as report_signing_routes
 from web.routes import trust as trust_routes
 from web.templating import build_templates
 
@@ -111,6 +115,10 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES + report_workflow_routes.ROUTES
                    + unit_group_routes.ROUTES + unit_changes.ROUTES
                    + report_excel_routes.ROUTES + form_routes.ROUTES
+                   + report_queue_routes.ROUTES + report_review_routes.ROUTES
+                   + consolidation_routes.ROUTES
+                   + notification_routes.ROUTES
+                   + report_signing_routes.ROUTES
                    + trust_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
@@ -142,6 +150,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         close_db()
 
     middleware = [
+        # Outermost: e-mail queued by a request is delivered once its response has gone out.
+        Middleware(notification_routes.DeliverMailAfterRequest, settings=settings),
         Middleware(SecurityHeadersMiddleware, settings=settings),
         Middleware(ServerErrorPage, handler=errors.server_error),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),

@@ -88,7 +88,10 @@ def demo(tmp_path_factory) -> Demo:
     workdir = tmp_path_factory.mktemp("demo")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAOCAO_")}
-    env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8",
+               # Every browser session logs in from 127.0.0.1: the per-address limit (20 a minute)
+               # would otherwise refuse the later tests' logins when the suite runs fast.
+               BAOCAO_LOGIN_RATE_PER_MINUTE="1000")
     command = [str(_baocao_executable()), "demo", "--database", str(workdir / "demo.db"), "--port", str(port)]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace")
@@ -159,6 +162,8 @@ class Session:
         with page.expect_navigation():
             page.click("form[action='/login'] button[type=submit]")
         if password is None:
+            # A refused login (wrong password, lockout, rate limit) fails here, not three steps later.
+            assert "/login" not in page.url, f"{username} could not log in: {page.url}"
             # The language is remembered per account, and another test may have changed it.
             self.set_language(lang)
 
@@ -207,3 +212,26 @@ def open_session(browser, demo):
 @pytest.fixture
 def session(open_session) -> Session:
     return open_session("desktop")
+
+
+# core/demo_pki.py prints where the demo accounts' .p12 files are and their password.
+CERTS_LINE = re.compile(r"^Chữ ký số demo / demo signing certificates: (?P<folder>.+?)  "
+                        r"\(mật khẩu / password: (?P<password>\S+)\)$")
+
+
+@dataclass
+class DemoCerts:
+    folder: Path
+    password: str
+
+    def p12(self, username: str) -> Path:
+        return self.folder / f"{username}.p12"
+
+
+@pytest.fixture(scope="session")
+def demo_certs(demo) -> DemoCerts:
+    for line in demo.output:
+        match = CERTS_LINE.match(line)
+        if match:
+            return DemoCerts(Path(match["folder"]), match["password"])
+    pytest.fail("the demo printed no signing certificates:\n" + "\n".join(demo.output[-40:]))

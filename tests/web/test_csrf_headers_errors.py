@@ -77,6 +77,18 @@ def post_routes():
         "/reports/{id:int}/attachments/{aid:int}/delete": {},
         "/reports/{id:int}/submit": {"revision": "0"}, "/reports/{id:int}/accept": {},
         "/reports/{id:int}/return": {"reason": "x"}, "/reports/{id:int}/reopen": {"reason": "x"},
+        # The receiver's queue and review (issue 6): the CSRF check comes before anything is looked up.
+        "/inbox/accept": {"report": "1"}, "/reports/{id:int}/review/return": {"reason": "x"},
+        # Consolidated reports (issue 6): the CSRF check comes before the regime or report is looked up.
+        "/consolidation/open": {"regime": "1", "period": "2026-02-15/2026-03-14"},
+        "/reports/{id:int}/consolidation/refresh": {},
+        # Notifications (issue 6): the CSRF check comes before the notification is looked up.
+        "/notifications/{id:int}/open": {}, "/notifications/{id:int}/read": {}, "/notifications/read-all": {},
+        "/notifications/email": {"email": "ten@quangtri.gov.vn"},
+        # Signing (issue 6): the CSRF check comes before the report, version or unit is looked up.
+        "/reports/{id:int}/signing/prepare": {"revision": "0"},
+        "/reports/{id:int}/versions/{number:int}/recheck": {},
+        "/units/{id:int}/seal/install": {"password": "x"}, "/units/{id:int}/seal/retire": {},
         # Signature trust (issue 6): the CSRF check comes before any file is read or row looked up.
         "/admin/trust/anchors": {"name": "CA"}, "/admin/trust/anchors/{anchor_id:int}/deactivate": {},
         "/admin/trust/crls": {}, "/admin/trust/sources": {"url": "http://ca.example.vn/ca.crl"},
@@ -150,6 +162,16 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # Submitting, returning, accepting and reopening a report (issue 6).
               "/reports/{id:int}/submit", "/reports/{id:int}/accept", "/reports/{id:int}/return",
               "/reports/{id:int}/reopen",
+              # The receiver's queue (bulk accept) and the review page's return (issue 6).
+              "/inbox/accept", "/reports/{id:int}/review/return",
+              # Consolidated reports (issue 6).
+              "/consolidation/open", "/reports/{id:int}/consolidation/refresh",
+              # Notifications (issue 6).
+              "/notifications/{id:int}/open", "/notifications/{id:int}/read", "/notifications/read-all",
+              "/notifications/email",
+              # Signing a report and the unit's seal (issue 6).
+              "/reports/{id:int}/signing/prepare", "/reports/{id:int}/versions/{number:int}/recheck",
+              "/units/{id:int}/seal/install", "/units/{id:int}/seal/retire",
               # Signature trust: anchors, CRLs, sources; one's own signing certificates (issue 6).
               "/admin/trust/anchors", "/admin/trust/anchors/{anchor_id:int}/deactivate", "/admin/trust/crls",
               "/admin/trust/sources", "/admin/trust/sources/{source_id:int}/remove", "/admin/trust/refresh",

@@ -146,14 +146,17 @@ def _indicator_names(sheet) -> dict[str, str]:
 
 
 def page_context(access, report_id: int, *, posted: Posted | None = None, errors: dict | None = None,
-                 conflicts=None, saved_at=None, notice: str | None = None, attachment_error=None) -> dict:
+                 conflicts=None, saved_at=None, notice: str | None = None, attachment_error=None, pm=None) -> dict:
     report = rd.get_report(access, report_id)
     from web.routes.report_workflow import workflow_context  # the submit / accept / return card
 
     context = {"report": report, "status_labels": STATUS_LABELS, "sheet": None, "errors": errors or {},
                "conflicts": conflicts or [], "saved_at": saved_at, "notice": notice,
                "attachment_error": attachment_error, "texts": {}, "bases": {}, "section_texts": {},
-               "section_bases": {}, "theirs": {}, **workflow_context(access, report)}
+               "section_bases": {}, "theirs": {}, **workflow_context(access, report, pm=pm)}
+    from web.routes.consolidation import banner_context  # a consolidated report's banner
+
+    context.update(banner_context(access, report))
     if report.form_version_id is None:
         return context
     overrides = None
@@ -203,7 +206,7 @@ def _report_id(request) -> int:
 async def entry_page(request):
     notice = {"saved": "report_entry.saved_now", "uploaded": "report_entry.attachments.uploaded",
               "deleted": "report_entry.attachments.deleted"}.get(request.query_params.get("done", ""))
-    context = await run_db(page_context, request.state.access, _report_id(request), notice=notice)
+    context = await run_db(page_context, request.state.access, _report_id(request), pm=request.app.state.pm, notice=notice)
     imported = request.query_params.get("imported", "")
     if imported.isdigit():  # back from a successful Excel upload (web/routes/report_excel.py)
         context["imported"] = int(imported)
@@ -320,7 +323,7 @@ async def entry_save(request):
         return await _render(request, "core/report_entry/_saved.html", context)
     if outcome["status"] == 200:
         return RedirectResponse(f"/reports/{report_id}?done=saved", status_code=303)
-    context = await run_db(page_context, access, report_id, posted=posted, errors=outcome["errors"],
+    context = await run_db(page_context, access, report_id, pm=request.app.state.pm, posted=posted, errors=outcome["errors"],
                            conflicts=outcome["conflicts"])
     if outcome["failure"] is not None:
         context["failure"] = outcome["failure"]
@@ -407,13 +410,13 @@ async def attachment_upload(request):
             except BaocaoError as exc:
                 error = exc
     if request.state.htmx.wants_partial:
-        context = await run_db(page_context, access, report_id, attachment_error=error,
+        context = await run_db(page_context, access, report_id, pm=request.app.state.pm, attachment_error=error,
                                notice=None if error else "report_entry.attachments.uploaded")
         return await _render(request, "core/report_entry/_attachments.html", context,
                             status_code=422 if error else 200)
     if error is None:
         return RedirectResponse(f"/reports/{report_id}?done=uploaded#attachments", status_code=303)
-    context = await run_db(page_context, access, report_id, attachment_error=error)
+    context = await run_db(page_context, access, report_id, pm=request.app.state.pm, attachment_error=error)
     return await _page(request, context, status_code=422)
 
 
@@ -443,13 +446,13 @@ async def attachment_delete(request):
     except BaocaoError as exc:
         error = exc
     if request.state.htmx.wants_partial:
-        context = await run_db(page_context, access, report_id, attachment_error=error,
+        context = await run_db(page_context, access, report_id, pm=request.app.state.pm, attachment_error=error,
                                notice=None if error else "report_entry.attachments.deleted")
         return await _render(request, "core/report_entry/_attachments.html", context,
                             status_code=422 if error else 200)
     if error is None:
         return RedirectResponse(f"/reports/{report_id}?done=deleted#attachments", status_code=303)
-    context = await run_db(page_context, access, report_id, attachment_error=error)
+    context = await run_db(page_context, access, report_id, pm=request.app.state.pm, attachment_error=error)
     return await _page(request, context, status_code=422)
 
 

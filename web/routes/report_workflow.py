@@ -2,7 +2,9 @@
 or reopens (with a reason), and everyone who may read the report sees its versions and events.
 
 Every decision (who may, from which status, what blocks a submission) is ``core.report_workflow``'s;
-this module turns the plain forms of ``_workflow.html`` into its calls. Success redirects (303)
+this module turns the plain forms of ``_workflow.html`` into its calls. A submission names a
+signature ``provider`` (``core.signing``: a .p12 file and its password, an uploaded .p7s, the unit's
+seal) or none; the uploaded files and the password stay in this request's memory. Success redirects (303)
 back to the report page with ``?done=…`` for the flash, so the buttons work without JavaScript; a
 refusal answers 422 with the whole page, the blockers or the message at the reason field, and
 nothing changed.
@@ -15,6 +17,7 @@ from starlette.routing import Route
 
 from core import report_data as rd
 from core import report_workflow as wf
+from core import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from web.guards import require
@@ -23,30 +26,38 @@ DONE = ("submitted", "accepted", "returned", "reopened")
 DONE_NOTICES = {d: f"report_workflow.done.{d}" for d in DONE}
 
 
-def workflow_context(access, report) -> dict:
-    """What ``_workflow.html`` shows: the versions, events, whether this person receives the report
-    and whether they may submit it now (the report page calls this inside its own DB work)."""
+def workflow_context(access, report, pm=None) -> dict:
+    """What ``_workflow.html`` shows: the versions and their signatures, events, whether this person
+    receives the report, whether they may submit it now and with which signature providers (the
+    report page calls this inside its own DB work, with the app's plugin manager so that plugins'
+    providers are offered too)."""
+    can_submit = (report.form_version_id is not None and report.status in rd.EDITABLE
+                  and rd.can_fill(access, report))
+    signatures = signing.signatures_for(report.id)
     return {"wf_versions": wf.versions(report.id), "wf_events": wf.events(report.id),
             "wf_can_receive": wf.can_receive(access, report),
-            "wf_can_submit": (report.form_version_id is not None and report.status in rd.EDITABLE
-                              and rd.can_fill(access, report)),
+            "wf_can_submit": can_submit,
+            "wf_providers": signing.usable_providers(access, report, pm=pm) if can_submit else [],
+            "wf_seal": signing.active_seal(report.unit_id) if can_submit else None,
+            "wf_signatures": {vid: signing.signature_view(row) for vid, row in signatures.items()},
+            "wf_problem_messages": signing.problem_messages,
             "wf_timeliness": wf.timeliness(report)}
 
 
-def _refused_page(access, report_id: int, *, refused=None, error=None, field: str = "", reason: str = "") -> dict:
+def _refused_page(access, report_id: int, *, refused=None, error=None, field: str = "", reason: str = "",
+                  provider: str = "", pm=None) -> dict:
     from web.routes.report_entry import page_context
 
-    context = page_context(access, report_id)
-    if "wf_versions" not in context:  # the page context may already carry it
-        context.update(workflow_context(access, context["report"]))
-    context.update(wf_refused=refused, wf_error=error, wf_error_field=field, wf_reason=reason)
+    context = page_context(access, report_id, pm=pm)
+    context.update(wf_refused=refused, wf_error=error, wf_error_field=field, wf_reason=reason,
+                   wf_provider=provider)
     return context
 
 
 async def _refusal(request, report_id: int, **kwargs):
     from web.routes.report_entry import _page
 
-    context = await run_db(_refused_page, request.state.access, report_id, **kwargs)
+    context = await run_db(_refused_page, request.state.access, report_id, pm=request.app.state.pm, **kwargs)
     return await _page(request, context, status_code=422)
 
 
@@ -62,15 +73,28 @@ async def submit(request):
     if not revision.isdigit():
         return await _refusal(request, report_id, error=BaocaoError("report_workflow.error.stale_page"),
                               field="submit")
+    settings = request.app.state.settings
+    provider = str(form.get("provider", "")).strip()[:60]
     try:
-        await run_db(wf.submit, access, report_id, revision=int(revision))
+        if provider:
+            inputs = {"password": str(form.get("password", ""))}
+            for name in ("p12", "p7s"):
+                upload = form.get(name)
+                if upload is not None and not isinstance(upload, str):
+                    inputs[name] = await upload.read(signing.MAX_P7S_BYTES + 1)
+            await form.close()
+            await run_db(signing.sign_and_submit, access, report_id, revision=int(revision), provider=provider,
+                         inputs=inputs, settings=settings, pm=request.app.state.pm)
+            del inputs
+        else:
+            await run_db(wf.submit, access, report_id, revision=int(revision), settings=settings)
     except wf.SubmitRefused as exc:
-        return await _refusal(request, report_id, refused=exc, field="submit")
+        return await _refusal(request, report_id, refused=exc, field="submit", provider=provider)
     except (NotFound, Forbidden):
         raise
     except BaocaoError as exc:
-        return await _refusal(request, report_id, error=exc, field="submit")
-    return _back(report_id, "submitted")
+        return await _refusal(request, report_id, error=exc, field="submit", provider=provider)
+    return _back(report_id, "signed" if provider else "submitted")
 
 
 def _receiver_action(name: str, call, done: str, *, with_reason: bool):

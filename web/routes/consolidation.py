@@ -1,0 +1,140 @@
+"""The screens of consolidated reports: the periods a unit received reports for (with the button
+that opens its consolidated report), the consolidation page of a consolidated report (its sources,
+the refresh button, a read-only grid where every consolidated cell links to its drill-down), and
+one cell's drill-down (each unit's figure, the rule, the result, who has not sent yet).
+
+Every decision is ``core.consolidation``'s. The buttons are plain forms that redirect (303) on
+success, so they work without JavaScript; a refusal answers 422 with the page and the message. The
+cell drill-down is a page of its own, and an htmx partial in the panel beside the grid. The report
+entry page shows ``_banner.html`` for a consolidated report (``banner_context``).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from core import consolidation as cs
+from core import report_data as rd
+from core import regimes as rg
+from core.db import run_db
+from core.errors import BaocaoError, Forbidden, NotFound
+from core.reports import STATUS_LABELS
+from web.guards import require
+from web.templating import render
+
+DONE = {"opened": "consolidation.opened.done", "refreshed": "consolidation.refresh.done"}
+
+
+def _int(value) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) < 2**63 else None
+
+
+def banner_context(access, report) -> dict:
+    """What the entry page's banner needs for a consolidated report (nothing for a unit's report)."""
+    if report.kind != cs.KIND:
+        return {}
+    return {"consolidation": {"changes": cs.changes(report), "last": cs.last_refresh(report.id),
+                              "count": len(cs.recorded(report.id)),
+                              "can_refresh": report.status in rd.EDITABLE and rd.can_fill(access, report)}}
+
+
+# -- the periods to consolidate ---------------------------------------------------------------
+
+def _list_context(access, regime: str, period: str, settings) -> dict:
+    try:
+        rows = cs.received_periods(access, regime_code=regime, period=period)
+    except BaocaoError:
+        rows = []
+    return {"rows": rows, "status_labels": STATUS_LABELS, "include_submitted": settings.consolidate_submitted}
+
+
+async def _list_page(request, *, error=None, status_code: int = 200):
+    q = request.query_params
+    context = await run_db(_list_context, request.state.access, str(q.get("regime", ""))[:40],
+                           str(q.get("period", ""))[:30], request.app.state.settings)
+    context["error"] = error
+    return await render(request, "core/consolidation/list.html", context, status_code=status_code)
+
+
+@require()
+async def period_list(request):
+    return await _list_page(request)
+
+
+@require()
+async def open_report(request):
+    form = await request.form()
+    regime_id, unit_id = _int(form.get("regime")), _int(form.get("unit"))
+    if regime_id is None:
+        raise NotFound()
+    settings = request.app.state.settings
+    try:
+        report = await run_db(cs.open_consolidated, request.state.access, regime_id, str(form.get("period", ""))[:30],
+                              unit_id=unit_id, include_submitted=settings.consolidate_submitted,
+                              calendar=rg.work_calendar(settings))
+    except (NotFound, Forbidden):
+        raise
+    except BaocaoError as exc:
+        return await _list_page(request, error=exc, status_code=422)
+    return RedirectResponse(f"/reports/{report.id}/consolidation?done=opened", status_code=303)
+
+
+# -- a consolidated report's page -------------------------------------------------------------
+
+def _page_context(access, report_id: int) -> dict:
+    report = cs.get_consolidated(access, report_id)
+    sheet = rd.load_sheet(access, report.id, report=report)
+    counted, others = cs.sources_overview(access, report)
+    return {"report": report, "sheet": sheet, "counted": counted, "others": others,
+            "cells": cs.aggregated_cells(sheet.form, report.period_index), "status_labels": STATUS_LABELS,
+            **banner_context(access, report)}
+
+
+async def _page(request, *, error=None, status_code: int = 200):
+    context = await run_db(_page_context, request.state.access, request.path_params["id"])
+    context.update(error=error, notice=DONE.get(request.query_params.get("done", "")))
+    return await render(request, "core/consolidation/page.html", context, status_code=status_code)
+
+
+@require()
+async def consolidation_page(request):
+    return await _page(request)
+
+
+@require()
+async def refresh(request):
+    report_id = request.path_params["id"]
+    settings = request.app.state.settings
+    try:
+        await run_db(cs.refresh, request.state.access, report_id, include_submitted=settings.consolidate_submitted)
+    except (NotFound, Forbidden):
+        raise
+    except BaocaoError as exc:
+        return await _page(request, error=exc, status_code=422)
+    return RedirectResponse(f"/reports/{report_id}/consolidation?done=refreshed", status_code=303)
+
+
+# -- one cell ---------------------------------------------------------------------------------
+
+def _cell_context(access, report_id: int, cell: str) -> dict:
+    row, column = cs.parse_cell(cell)
+    detail = cs.cell_detail(access, report_id, row, column)
+    return {"report": detail.report, "detail": detail, "status_labels": STATUS_LABELS}
+
+
+@require()
+async def cell_page(request):
+    context = await run_db(_cell_context, request.state.access, request.path_params["id"],
+                           request.path_params["cell"][:90])
+    return await render(request, "core/consolidation/cell.html", context, partial="core/consolidation/_cell.html")
+
+
+ROUTES = [
+    Route("/consolidation", period_list, methods=["GET"], name="consolidation"),
+    Route("/consolidation/open", open_report, methods=["POST"], name="consolidation_open"),
+    Route("/reports/{id:int}/consolidation", consolidation_page, methods=["GET"], name="consolidation_page"),
+    Route("/reports/{id:int}/consolidation/refresh", refresh, methods=["POST"], name="consolidation_refresh"),
+    Route("/reports/{id:int}/consolidation/{cell}", cell_page, methods=["GET"], name="consolidation_cell"),
+]

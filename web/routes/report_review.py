@@ -1,0 +1,155 @@
+"""The receiver's review of one report, and the differences between two of its versions.
+
+``/reports/<id>/review``: the latest version as submitted (the figures as a read-only table, the
+narrative, the attachments), what changed since the previous version, the accept button (it posts
+to the workflow's own ``/reports/<id>/accept``) and the return form: a required reason and comment
+lines, each a cell picked from the version's cells and a text. The return is
+``core.report_queue.return_with_comments``: all or nothing. A refusal answers 422 with the page as
+typed and each message at its field; "Add comment lines" answers the same page with more empty
+lines and nothing saved, so it works without JavaScript.
+
+``/reports/<id>/versions/<n>/diff?against=<m>``: the differences from version m (default n-1) to
+version n, for anyone who may read the report; 404 otherwise, as for the report itself.
+"""
+
+from __future__ import annotations
+
+from itertools import zip_longest
+
+from peewee import fn
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from core import report_data as rd
+from core import report_diff as rdf
+from core import report_queue as rq
+from core import report_workflow as wf
+from core.db import run_db
+from core.errors import BaocaoError, Forbidden, NotFound
+from core.reports import STATUS_LABELS
+from web.guards import require
+from web.templating import render
+
+SLOTS = 3  # comment lines shown at first, and added by "Add comment lines"
+
+
+def _version(report_id: int, number: int):
+    return wf.ReportVersion.get_or_none((wf.ReportVersion.report == report_id) & (wf.ReportVersion.number == number))
+
+
+def _in_outline_order(sections: dict, titles: dict) -> list[tuple[str, str]]:
+    """The narrative as the outline orders it (the canonical JSON sorts its keys), unknown keys last."""
+    keys = [k for k in titles if k in sections] + sorted(set(sections) - set(titles))
+    return [(titles.get(k, k), sections[k]) for k in keys]
+
+
+def _cell_choices(grid: dict) -> list[tuple[str, str]]:
+    """("row.col", "row — column") for every cell of the version's table that holds a value."""
+    choices = []
+    for row in grid["rows"]:
+        for column, value in zip(grid["columns"], row["cells"]):
+            if value is not None:
+                choices.append((f"{row['key']}.{column['key']}", f"{row['label']} — {column['label']}"))
+    return choices
+
+
+def review_context(access, report_id: int, *, reason: str = "", slots: list | None = None,
+                   errors: dict | None = None) -> dict:
+    report = rd.get_report(access, report_id)
+    if not wf.can_receive(access, report):
+        raise Forbidden()
+    from core.models import Unit
+
+    report.unit = Unit.get_by_id(report.unit_id)
+    versions = wf.versions(report.id)
+    latest = versions[0] if versions else None
+    previous = versions[1] if len(versions) > 1 else None
+    grid = rdf.version_grid(latest) if latest else {"columns": [], "rows": []}
+    content = rdf.content_of(latest) if latest else {}
+    titles = {}
+    if latest is not None:
+        form = rd.FormVersion.get_by_id(latest.form_version_id).compiled()
+        titles = {s["key"]: s.get("title") or s["key"] for s in form.outline}
+    # Comments already on the cells (an earlier return, the unit's answers): a count and a link.
+    notes = {f"{row}.{col}": n for row, col, n in
+             rd.ReportComment.select(rd.ReportComment.row, rd.ReportComment.column, fn.COUNT(rd.ReportComment.id))
+             .where(rd.ReportComment.report == report.id)
+             .group_by(rd.ReportComment.row, rd.ReportComment.column).tuples()}
+    slots = list(slots or [])
+    while len(slots) < SLOTS:
+        slots.append(("", ""))
+    return {"report": report, "status_labels": STATUS_LABELS, "latest": latest, "previous": previous,
+            "grid": grid, "sections": _in_outline_order(content.get("sections") or {}, titles),
+            "attachments": content.get("attachments") or [],
+            "diff": rdf.diff_versions(previous, latest) if previous else None,
+            "notes": notes, "choices": _cell_choices(grid), "reason": reason, "slots": slots, "errors": errors or {},
+            "can_act": report.status == "submitted" and latest is not None}
+
+
+@require()
+async def review_page(request):
+    context = await run_db(review_context, request.state.access, request.path_params["id"])
+    return await render(request, "core/report_review/review.html", context)
+
+
+@require()
+async def review_return(request):
+    access, report_id = request.state.access, request.path_params["id"]
+    form = await request.form()
+    reason = str(form.get("reason", ""))[:wf.MAX_REASON + 100]
+    cells = [str(c)[:90] for c in form.getlist("cell")]
+    texts = [str(t)[:rd.MAX_COMMENT + 100] for t in form.getlist("comment")]
+    slots = list(zip_longest(cells, texts, fillvalue=""))[:rq.MAX_RETURN_COMMENTS + SLOTS]
+    if form.get("action") == "more":
+        slots += [("", "")] * SLOTS
+        context = await run_db(review_context, access, report_id, reason=reason, slots=slots)
+        return await render(request, "core/report_review/review.html", context)
+    try:
+        await run_db(rq.return_with_comments, access, report_id, reason, slots)
+    except rq.ReturnRefused as exc:
+        errors = dict(exc.errors)
+    except (NotFound, Forbidden):
+        raise
+    except BaocaoError as exc:
+        errors = {"form": exc}
+    else:
+        return RedirectResponse(f"/reports/{report_id}?done=returned#workflow", status_code=303)
+    context = await run_db(review_context, access, report_id, reason=reason, slots=slots, errors=errors)
+    return await render(request, "core/report_review/review.html", context, status_code=422)
+
+
+def diff_context(access, report_id: int, number: int, against: str) -> dict:
+    report = rd.get_report(access, report_id)  # NotFound for whoever may not read the report
+    from core.models import Unit
+
+    report.unit = Unit.get_by_id(report.unit_id)
+    new = _version(report.id, number)
+    if new is None:
+        raise NotFound()
+    if against:
+        if not against.isdigit() or int(against) == number:
+            raise NotFound()
+        old = _version(report.id, int(against))
+        if old is None:
+            raise NotFound()
+    else:
+        old = _version(report.id, number - 1) if number > 1 else None
+    numbers = [v.number for v in wf.ReportVersion.select(wf.ReportVersion.number)
+               .where(wf.ReportVersion.report == report.id).order_by(wf.ReportVersion.number)]
+    return {"report": report, "new": new, "old": old, "numbers": numbers,
+            "diff": rdf.diff_versions(old, new) if old is not None else None,
+            "can_review": report.status == "submitted" and wf.can_receive(access, report)}
+
+
+@require()
+async def version_diff(request):
+    context = await run_db(diff_context, request.state.access, request.path_params["id"],
+                           request.path_params["number"], request.query_params.get("against", "")[:10])
+    return await render(request, "core/report_review/diff.html", context)
+
+
+ROUTES = [
+    Route("/reports/{id:int}/review", review_page, methods=["GET"], name="report_review"),
+    Route("/reports/{id:int}/review/return", review_return, methods=["POST"], name="report_review_return"),
+    Route("/reports/{id:int}/versions/{number:int}/diff", version_diff, methods=["GET"], name="report_version_diff"),
+]
