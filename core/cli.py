@@ -137,10 +137,28 @@ def cmd_demo(args) -> int:
     from core.demo import issue_demo_regimes, seed_demo
     from core.db import db
 
-    path = Path(args.database).resolve()
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    os.environ["BAOCAO_DATABASE_URL"] = f"sqlite:///{path}"
+    if args.database.startswith(("postgres://", "postgresql://")):
+        # A PostgreSQL database (the browser tests run the demo on both backends): it must be
+        # empty, since the demo never writes over anybody's data.
+        from core.db import make_database
+
+        database = make_database(args.database)
+        try:
+            taken = database.get_tables()
+        finally:
+            database.close()
+        path = args.database.rsplit("@", 1)[-1]  # no password on screen
+        if taken:
+            print(_t("cli.demo.not_empty", database=path), file=sys.stderr)
+            return 2
+        os.environ["BAOCAO_DATABASE_URL"] = args.database
+        certs = Path("baocao-demo.demo-certs").resolve()
+    else:
+        path = Path(args.database).resolve()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        os.environ["BAOCAO_DATABASE_URL"] = f"sqlite:///{path}"
+        certs = Path(str(path) + ".demo-certs")  # each account's .p12 file, beside the database
     os.environ.setdefault("BAOCAO_SECRET_KEY", secrets.token_urlsafe(48))
     os.environ.setdefault("BAOCAO_MODE", "development")
     os.environ.setdefault("BAOCAO_SESSION_IDLE_MINUTES", "120")
@@ -149,7 +167,7 @@ def cmd_demo(args) -> int:
     settings = _settings(args, server=not args.no_serve)
     pm, _, _ = _prepare(settings)
     with db.connection_context():
-        logins = seed_demo(settings)
+        logins = seed_demo(settings, certs)
         # Plugins add the demo data they own (hook seed_demo); a failure there skips only it.
         list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=dt.date.today()))
         issue_demo_regimes(pm, settings, dt.date.today())
@@ -369,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help=_t("cli.help.demo"))
-    p.add_argument("--database", default="baocao-demo.db")
+    p.add_argument("--database", default="baocao-demo.db", help=_t("cli.help.demo_database"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-serve", action="store_true", help=_t("cli.help.no_serve"))

@@ -56,7 +56,7 @@ def load_units() -> Unit:
     return province
 
 
-def seed_demo(settings) -> list[DemoLogin]:
+def seed_demo(settings, certs_folder=None) -> list[DemoLogin]:
     province = load_units()
     # The shipped indicator groups and coded rows, so the catalogue screens are not empty (issue 4).
     from core.indicators import load_reference
@@ -91,7 +91,8 @@ def seed_demo(settings) -> list[DemoLogin]:
     # commune's seal — the demo keeps require_signature on, as a real installation.
     from core.demo_pki import seed_demo_pki
 
-    seed_demo_pki(settings)  # the seal's key is encrypted under these settings' secret key
+    # The seal's key is encrypted under these settings' secret key; the .p12 files go to certs_folder.
+    seed_demo_pki(settings, certs_folder)
     return logins
 
 

@@ -76,21 +76,10 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def certs_folder() -> Path | None:
-    """``<db>.demo-certs`` beside a SQLite demo database (None for a server database)."""
-    import peewee
-
-    from core.db import db
-
-    database = getattr(db.obj, "database", "") or ""
-    if not isinstance(db.obj, peewee.SqliteDatabase) or not database or database == ":memory:":
-        return None
-    return Path(str(Path(database).resolve()) + ".demo-certs")
-
-
 def seed_demo_pki(settings, folder: Path | None = None) -> Path | None:
     """Pin the demo CAs, give every demo account a certificate (and a .p12 file), install the
-    commune's seal for its clerk. Returns the folder of .p12 files. Needs the demo accounts."""
+    commune's seal for its clerk. The .p12 files go to ``folder`` (``baocao demo`` chooses it; None:
+    no files, as for the bench). Returns the folder. Needs the demo accounts."""
     from core import certificates, signing, trust
     from core.access import Grant, Role
     from core.db import transaction
@@ -114,7 +103,6 @@ def seed_demo_pki(settings, folder: Path | None = None) -> Path | None:
     with transaction():
         Grant.create(user=clerk, role=Role.get(Role.code == "clerk"), unit=unit)
 
-    folder = folder if folder is not None else certs_folder()
     file_password = secrets.token_urlsafe(9)
     files = {}
     for n, user in enumerate(User.select().order_by(User.id), start=1):

@@ -1,4 +1,5 @@
-"""Browser tests: the real ``baocao demo`` server, driven by headless Chromium.
+"""Browser tests: the real ``baocao demo`` server, driven by headless Chromium (on a SQLite file, or
+on the empty PostgreSQL database named by BAOCAO_BROWSER_DATABASE_URL).
 
 One demo server and one browser for the whole session (starting them is the
 slow part); each test gets a fresh browser context, so no cookies leak from
@@ -92,7 +93,10 @@ def demo(tmp_path_factory) -> Demo:
                # Every browser session logs in from 127.0.0.1: the per-address limit (20 a minute)
                # would otherwise refuse the later tests' logins when the suite runs fast.
                BAOCAO_LOGIN_RATE_PER_MINUTE="1000")
-    command = [str(_baocao_executable()), "demo", "--database", str(workdir / "demo.db"), "--port", str(port)]
+    # BAOCAO_BROWSER_DATABASE_URL (an empty PostgreSQL database): .ci/test runs the browser tests
+    # once on the demo's SQLite file and once on PostgreSQL.
+    database = os.environ.get("BAOCAO_BROWSER_DATABASE_URL") or str(workdir / "demo.db")
+    command = [str(_baocao_executable()), "demo", "--database", database, "--port", str(port)]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace")
     output: list[str] = []

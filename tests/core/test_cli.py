@@ -130,6 +130,28 @@ def test_demo_prints_three_logins_that_work(tmp_path):
         assert Unit.select().where((Unit.kind == "commune") & Unit.valid_to.is_null(False)).count() == 264
 
     with_db(url, check)
+    # Each account's signing certificate as a .p12 file beside the database, with its password.
+    certs = tmp_path / "x.db.demo-certs"
+    assert sorted(p.name for p in certs.glob("*.p12")) == ["phuongdonghoi.p12", "quantri.p12", "sotaichinh.p12"]
+    password = re.search(r"mật khẩu / password: (\S+)\)", result.stdout).group(1)
+    assert password in (certs / "README.txt").read_text(encoding="utf-8")
+
+
+def test_the_demo_never_writes_over_a_used_postgresql_database(tmp_path, database_url):
+    """On PostgreSQL, a database with tables is refused; a SQLite demo file is made anew."""
+    def leave_a_table():
+        db.execute_sql("CREATE TABLE leftover (id integer)")
+
+    with_db(database_url, leave_a_table)
+    target = database_url if database_url.startswith("postgres") else database_url[len("sqlite:///"):]
+    result = run("demo", "--no-serve", "--database", target, cwd=tmp_path)
+    if database_url.startswith("postgres"):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "đã có bảng" in result.stderr and "already has tables" in result.stderr
+        assert "leftover" in with_db(database_url, db.get_tables)
+    else:
+        assert result.returncode == 0, result.stderr
+        assert "leftover" not in with_db(database_url, db.get_tables)
 
 
 @pytest.mark.parametrize("case, args, env, culprit", [
