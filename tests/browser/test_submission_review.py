@@ -80,6 +80,7 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
     queue.get_by_role("link", name="Phường Đồng Hới").click()
     page = department.page
     expect(page.get_by_role("heading", name=re.compile("Xem xét báo cáo"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Chữ ký số hợp lệ: Lê Văn Cường")).first).to_be_visible()
     page.fill("#review-reason", "Kim ngạch xuất khẩu chưa khớp với số liệu của Hải quan, đề nghị kiểm tra lại.")
     page.select_option("#review-cell-0", "kx0302.cur")
     page.fill("#review-text-0", "Hải quan ghi nhận 12 tỷ đồng.")

@@ -61,6 +61,7 @@ def test_the_receiver_reviews_the_figures_and_the_changes(client, world):
     page = client.get(f"/reports/{world.report.id}/review")
     assert page.status_code == 200
     assert "Số liệu đã nộp (phiên bản 2" in page.text
+    assert "Không có chữ ký số" in page.text  # the signature line, as on the report page (sent unsigned here)
     assert 'data-cell="banle.cur">1.234,5<' in page.text  # the Vietnamese way
     assert "Thay đổi so với phiên bản 1" in page.text
     assert "<del>15,0</del>" in page.text and "<ins>16,5</ins>" in page.text  # as the grid shows it

@@ -24,6 +24,7 @@ from core import report_data as rd
 from core import report_diff as rdf
 from core import report_queue as rq
 from core import report_workflow as wf
+from core import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.reports import STATUS_LABELS
@@ -83,7 +84,10 @@ def review_context(access, report_id: int, *, reason: str = "", slots: list | No
             "attachments": content.get("attachments") or [],
             "diff": rdf.diff_versions(previous, latest) if previous else None,
             "notes": notes, "choices": _cell_choices(grid), "reason": reason, "slots": slots, "errors": errors or {},
-            "can_act": report.status == "submitted" and latest is not None}
+            "can_act": report.status == "submitted" and latest is not None,
+            # The latest version's signature, as the report page words it (the reviewer receives it).
+            "wf_signatures": {vid: signing.signature_view(row) for vid, row in signing.signatures_for(report.id).items()},
+            "wf_problem_messages": signing.problem_messages, "wf_can_receive": True}
 
 
 @require()
