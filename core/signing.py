@@ -302,12 +302,14 @@ class SealProvider(Provider):
 BUILTIN_PROVIDERS = (Pkcs12Provider(), ExternalProvider(), SealProvider())
 
 
-def providers(pm=None, settings=None) -> dict:
-    """The built-in providers and those plugins register, by name (a duplicate name is skipped)."""
+def providers(pm=None, settings=None, enabled=None) -> dict:
+    """The built-in providers and those plugins register, by name (a duplicate name is skipped).
+    ``enabled``: the plugins switched on for the person's unit (``Access.enabled``); a plugin
+    switched off there offers no way of signing, as it offers no menu or right."""
     found = {p.name: p for p in BUILTIN_PROVIDERS}
     if pm is not None:
         for _plugin, result in pm.call_each("register_signature_providers", stage="contribution",
-                                            settings=settings):
+                                            enabled=enabled, settings=settings):
             for provider in result or ():
                 name = getattr(provider, "name", "")
                 if name and name not in found and callable(getattr(provider, "sign", None)):
@@ -316,7 +318,7 @@ def providers(pm=None, settings=None) -> dict:
 
 
 def usable_providers(access, report, pm=None, settings=None) -> list:
-    return [p for p in providers(pm, settings).values() if p.usable(access, report)]
+    return [p for p in providers(pm, settings, access.enabled).values() if p.usable(access, report)]
 
 
 def read_p7s(data: bytes) -> bytes:
@@ -384,7 +386,7 @@ def sign_and_submit(access, report_id: int, *, revision: int, provider: str, inp
     done = wf.submitted_at_revision(report.id, revision)
     if done is not None:
         return done  # the same click again
-    chosen = providers(pm, settings).get(provider)
+    chosen = providers(pm, settings, access.enabled).get(provider)
     if chosen is None:
         raise BaocaoError("signing.error.unknown_provider")
     if chosen.kind == "seal" and not access.allowed(SEAL, ancestor_ids(report.unit_id)):

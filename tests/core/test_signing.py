@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -279,11 +280,20 @@ def test_a_plugin_provider_is_offered_and_its_signatures_are_verified_by_the_cor
 
     saved = fill(w)
     wrong = manager(w.someone_else)
-    assert "fx_service" in signing.providers(wrong, w.settings)
-    # The service signed with someone else's key: refused, whatever the plugin says.
-    with pytest.raises(signing.SignatureRefused):
+    # Switched off for the reporter's unit: the plugin offers no way of signing there.
+    assert "fx_service" not in signing.providers(wrong, w.settings, enabled=frozenset())
+    assert "fx_service" not in [p.name for p in signing.usable_providers(w.p["reporter"], w.report, wrong, w.settings)]
+    with pytest.raises(BaocaoError) as caught:
         signing.sign_and_submit(w.p["reporter"], w.report.id, revision=saved.revision, provider="fx_service",
                                 settings=w.settings, pm=wrong)
-    version = signing.sign_and_submit(w.p["reporter"], w.report.id, revision=saved.revision,
+    assert caught.value.key == "signing.error.unknown_provider"
+    # Switched on there: offered.
+    reporter = dataclasses.replace(w.p["reporter"], enabled=frozenset({"fx_signing"}))
+    assert "fx_service" in [p.name for p in signing.usable_providers(reporter, w.report, wrong, w.settings)]
+    # The service signed with someone else's key: refused, whatever the plugin says.
+    with pytest.raises(signing.SignatureRefused):
+        signing.sign_and_submit(reporter, w.report.id, revision=saved.revision, provider="fx_service",
+                                settings=w.settings, pm=wrong)
+    version = signing.sign_and_submit(reporter, w.report.id, revision=saved.revision,
                                       provider="fx_service", settings=w.settings, pm=manager(w.me))
     assert signing.signature_of(version.id).provider == "fx_service"
