@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from core import audit
+from core import accepted_figures, audit
 from core import consolidation
 from core import notifications
 from core import report_data as rd
@@ -255,8 +255,10 @@ def _receiver_step(access, report_id: int, action: str, frm: str, to: str, reaso
                    .where((Report.id == report.id) & (Report.status == frm)).execute())
         if changed != 1:
             raise BaocaoError("workflow.error.wrong_state")
-        latest = (ReportVersion.select(ReportVersion.number).where(ReportVersion.report == report.id)
+        latest = (ReportVersion.select().where(ReportVersion.report == report.id)
                   .order_by(ReportVersion.number.desc()).first())
+        if action == "accept" and latest is not None:
+            accepted_figures.publish(report, latest, actor=access.actor)  # next period pre-fills from them
         event = ReportEvent.create(report=report.id, action=action, actor=access.actor, reason=reason,
                                    version_number=latest.number if latest else None)
         notifications.report_event(event, report)

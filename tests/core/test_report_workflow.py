@@ -105,3 +105,25 @@ def test_late_is_judged_by_the_day_in_vietnam(w):
     wf.submit(w.p["reporter"], w.report.id, revision=saved.revision)
     report = Report.get_by_id(w.report.id)
     assert wf.timeliness(report) == ("late" if dt.date.today() > report.deadline else "on_time")
+
+
+def test_an_accepted_report_s_figures_prefill_the_next_period(w):
+    import datetime as dt
+    from decimal import Decimal
+
+    from core.indicator_values import IndicatorValue
+    from core.reports import open_due_periods
+
+    saved = fill(w, banle="10", dulich="5")
+    wf.submit(w.p["reporter"], w.report.id, revision=saved.revision)
+    assert IndicatorValue.select().count() == 0  # submitted is not yet accepted
+    wf.accept(w.p["issuer"], w.report.id)
+    stored = {(v.code, v.unit_id, v.frequency, v.year, v.index, v.kind, v.source): v.value
+              for v in IndicatorValue.select()}
+    # This month's figure of each indicator row (the column the year-to-date accumulates), nothing else.
+    assert stored == {("KX0301", w.u["aitu"].id, "monthly", 2026, 3, "actual", "report"): Decimal("10"),
+                      ("KX0305", w.u["aitu"].id, "monthly", 2026, 3, "actual", "report"): Decimal("5")}
+    open_due_periods(dt.date(2026, 4, 2), regime_ids=[w.regime.id])
+    april = Report.get((Report.unit == w.u["aitu"]) & (Report.period_index == 4))
+    sheet = rd.load_sheet(w.p["reporter"], april.id)
+    assert sheet.values[("banle", "prev")] == Decimal("10") and sheet.values[("dulich", "prev")] == Decimal("5")
