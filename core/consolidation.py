@@ -227,9 +227,9 @@ def received_periods(access, *, regime_code: str = "", period: str = "", limit: 
     """Per regime code, period and receiving unit where the person prepares reports: what was
     received, by status, and the unit's consolidated report if it exists (with what changed since
     its last refresh). Newest periods first."""
-    from core.reports import _subtrees
+    from core.reports import units_with
 
-    units = _subtrees(access, rd.SUBMIT)
+    units = units_with(access, rd.SUBMIT)
     query = (Report.select(Report, Regime).join(Regime).where(Report.receiver.is_null(False)))
     if units is not None:
         if not units:
@@ -274,14 +274,14 @@ def _period(period: str) -> tuple[dt.date, dt.date]:
 
 def _deadline(regime: Regime, source: Report, unit: Unit, calendar) -> tuple[str, dt.date, dt.date]:
     """(level, nominal, effective) for the consolidating unit: its kind's rule, else the last rule."""
-    from core.reports import _deadlines
+    from core.reports import level_deadlines
 
     if not regime.rules or source.frequency == CUSTOM:
         # A request's deadline is the one its issuer set for everyone.
         return source.level, source.nominal_deadline, source.deadline
     window = Window(source.frequency, source.year, source.period_index, source.period_start, source.period_end)
     try:
-        by_level = _deadlines(regime, window, calendar)
+        by_level = level_deadlines(regime, window, calendar)
     except BaocaoError:
         return source.level, source.nominal_deadline, source.deadline
     match = next((r for r in regime.rules if r.get("from_kind") == unit.kind), None) or regime.rules[-1]

@@ -22,7 +22,6 @@ code is claimed the same way (``used_at IS NULL`` in the UPDATE).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -33,11 +32,9 @@ import unicodedata
 
 import pyotp
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from core import accounts, audit
+from core import accounts, audit, keys
 from core.access import ADMIN_CODE
 from core.db import CoreModel, transaction
 from core.errors import ValidationError
@@ -79,12 +76,11 @@ class RecoveryCode(CoreModel):
 # -- keys ---------------------------------------------------------------------------------------
 
 def _derive(secret_key: str, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"baocao/mfa/" + purpose).derive((secret_key or "").encode("utf-8"))
+    return keys.derive(secret_key, b"baocao/mfa/" + purpose)
 
 
 def _fernet(secret_key: str) -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"totp-secret/v1")))
+    return keys.fernet(secret_key, b"baocao/mfa/totp-secret/v1")
 
 
 def encrypt_secret(secret: str, secret_key: str) -> str:

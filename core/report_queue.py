@@ -32,8 +32,7 @@ from core.errors import BaocaoError, Forbidden, NotFound
 from core.i18n import fold
 from core.models import Unit
 from core.regimes import Regime
-from core.reports import STATUSES, Report
-from core.units import subtree_ids
+from core.reports import STATUSES, Report, units_with
 
 PAGE_SIZE = 100
 MAX_BULK = 200
@@ -100,10 +99,7 @@ class Queue:
 
 def receiving_units(access) -> set[int] | None:
     """Units whose reports this person receives; None: every unit (a system administrator)."""
-    roots = access.roots(wf.RECEIVE)
-    if roots is None:
-        return None
-    return {uid for root in roots for uid in subtree_ids(root)}
+    return units_with(access, wf.RECEIVE)
 
 
 def _scope(access):

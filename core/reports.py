@@ -111,7 +111,7 @@ def level_for(rules: list[dict], kind: str) -> str | None:
     return match.get("level") or str(rules.index(match) + 1)
 
 
-def _deadlines(regime: Regime, window: Window, calendar: WorkCalendar) -> dict[str, tuple[dt.date, dt.date]]:
+def level_deadlines(regime: Regime, window: Window, calendar: WorkCalendar) -> dict[str, tuple[dt.date, dt.date]]:
     """level → (nominal, effective). Art. 8 was checked at issue; a calendar changed since then
     still gives every report a deadline (and a warning in the log)."""
     rules = regime.rules_by_level()
@@ -140,7 +140,7 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
         missing = [u for u in units if u.id not in have]
         if not missing:
             return 0
-        by_level = deadlines if deadlines is not None else _deadlines(regime, window, calendar)
+        by_level = deadlines if deadlines is not None else level_deadlines(regime, window, calendar)
         # The form version in force now stays the report's, whatever later versions change.
         form_version = latest_published(regime.form_id) if regime.form_id else None
         now = utcnow()
@@ -257,7 +257,8 @@ def regime_periods(regime: Regime) -> list[dict]:
              "key": f"{r.period_start.isoformat()}/{r.period_end.isoformat()}"} for r in query]
 
 
-def _subtrees(access, code: str) -> set[int] | None:
+def units_with(access, code: str) -> set[int] | None:
+    """The units where the person holds ``code`` (a grant's unit and its subtree); None: every unit."""
     roots = access.roots(code)
     if roots is None:
         return None
@@ -273,13 +274,13 @@ def reports_for(access, *, role: str = "", limit: int = 500):
              .switch(Report).join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver"))
     conditions, everything = [], False
     if role in ("", "send"):
-        send = _subtrees(access, "core.report.submit")
+        send = units_with(access, "core.report.submit")
         if send is None:
             everything = True
         elif send:
             conditions.append(Report.unit.in_(list(send)))
     if role in ("", "receive"):
-        receive = _subtrees(access, "core.report.receive")
+        receive = units_with(access, "core.report.receive")
         if receive is None:
             everything = True
         elif receive:

@@ -35,19 +35,17 @@ Timeliness is judged on the time the server received the submission, not the tim
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from peewee import BlobField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from core import audit
+from core import audit, keys
 from core import report_data as rd
 from core import report_workflow as wf
 from core.db import CoreModel, transaction
@@ -197,10 +195,7 @@ def _problems_json(verdict) -> str:
 
 
 def _fernet(secret_key: str) -> Fernet:
-    # Its own HKDF purpose: the seal key and the two-factor secrets never share a key.
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"baocao/signing/seal-key/v1").derive((secret_key or "").encode("utf-8"))
-    return Fernet(base64.urlsafe_b64encode(key))
+    return keys.fernet(secret_key, b"baocao/signing/seal-key/v1")  # never the two-factor key
 
 
 def load_p12(data: bytes, password: str):
@@ -247,7 +242,7 @@ class Provider:
         return active_certificates(access.actor.id)
 
     def sign(self, access, report, prepared, inputs: dict, settings) -> bytes:
-        raise NotImplementedError
+        raise NotImplementedError  # the interface: every provider signs in its own way
 
 
 class Pkcs12Provider(Provider):
