@@ -20,6 +20,8 @@ import datetime as dt
 import io
 import re
 import statistics
+import sys
+import threading
 import time
 
 GROUPS = 5
@@ -189,6 +191,7 @@ def run_forms(client, settings, login, measure, rounds: int) -> dict:
         assert response.status_code == 200, response.status_code
         bases.update(values)
     results["POST save, all 200 input cells"] = measure(save_posted, heavy)
+    results.update(autosave_timings(client, report_id, token, rounds))
 
     results["GET export.xlsx"] = measure(lambda: client.get(f"/reports/{report_id}/export.xlsx"), heavy)
     template = client.get(f"/reports/{report_id}/template.xlsx")
@@ -224,6 +227,110 @@ def run_forms(client, settings, login, measure, rounds: int) -> dict:
             samples.append(elapsed)
     results["POST upload (Excel import, 200 cells)"] = (statistics.median(samples), _p95(samples))
     return results
+
+
+class ServerTimer:
+    """ASGI wrapper that records each request's server time (from the call to the last byte sent),
+    without the test client's own work of encoding the form and reading the answer."""
+
+    def __init__(self, app):
+        self.app = app
+        self.samples: list[float] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.samples.append((time.perf_counter() - start) * 1000)
+
+
+def autosave_timings(client, report_id: int, token: str, rounds: int) -> dict:
+    """Issue 12 item 24: the server time of an autosave (the grid form as grid.js posts it: 200
+    input cells with their bases and the narrative, one figure changed) next to a bare Starlette
+    endpoint that only parses the same form. Target: a median of 20 ms or less. Then the SQL
+    statements one autosave runs (printed; tests/web/test_autosave_queries.py holds their budget)."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    page = client.get(f"/reports/{report_id}").text
+    fields = {k: v for k, v in _grid_fields(page.split('id="entry-form"', 1)[1].split("</form>", 1)[0]).items()
+              if k.startswith(("cell.", "base.", "sbase."))}
+    fields["section.ketqua"] = ""
+    counter = {"n": 0}
+    timer = ServerTimer(client.app)
+    timed = TestClient(timer, cookies=client.cookies)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token}
+
+    def autosave():
+        counter["n"] += 1
+        data = dict(fields, csrf_token=token)
+        data["cell.bm0101.cur"] = str(5000 + counter["n"])
+        response = timed.post(f"/reports/{report_id}/save", data=data, headers=headers)
+        assert response.status_code == 200 and 'data-outcome="saved"' in response.text, response.text[:300]
+        for name, value in re.findall(r'name="(base\.[^"]+)" value="([^"]*)"', response.text):
+            fields[name] = value
+
+    async def bare(request):
+        form = await request.form(max_fields=10_000)
+        return PlainTextResponse(str(len(form)))
+
+    bare_timer = ServerTimer(Starlette(routes=[Route("/save", bare, methods=["POST"])]))
+    bare_client = TestClient(bare_timer)
+
+    def bare_post():
+        bare_client.post("/save", data=dict(fields, csrf_token=token), headers=headers)
+
+    n = max(20, rounds // 4)
+    results = {}
+    for label, fn, t in (("POST save, autosave 1 of 200 (server)", autosave, timer),
+                         ("bare Starlette POST, same form (server)", bare_post, bare_timer)):
+        for _ in range(5):
+            fn()
+        t.samples.clear()
+        for _ in range(n):
+            fn()
+        results[label] = (statistics.median(t.samples), _p95(t.samples))
+    counts = count_queries(autosave, 5)
+    print(f"autosave on {_backend()}: {statistics.median(counts):.0f} SQL statements per request "
+          f"(min {min(counts)}, max {max(counts)} over {len(counts)} autosaves)", file=sys.stderr)
+    return results
+
+
+def count_queries(fn, rounds: int) -> list[int]:
+    """The statements the database runs during each of ``rounds`` calls of ``fn``, from any thread
+    (the app runs its queries in worker threads): a wrapper around the database's ``execute_sql``,
+    after the timings so it costs them nothing."""
+    from core.db import db
+
+    database, counts, lock = db.obj, [], threading.Lock()
+    original = database.execute_sql
+    current = [0]
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        with lock:
+            current[0] += 1
+        return original(sql, params, *args, **kwargs)
+
+    database.execute_sql = execute_sql
+    try:
+        for _ in range(rounds):
+            current[0] = 0
+            fn()
+            counts.append(current[0])
+    finally:
+        del database.execute_sql
+    return counts
+
+
+def _backend() -> str:
+    from core.db import is_sqlite
+
+    return "SQLite" if is_sqlite() else "PostgreSQL"
 
 
 def _p95(values):

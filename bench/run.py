@@ -14,7 +14,8 @@ rows marked "(national)" measure the catalogue search, the tree page and the JSO
 on it, as the system administrator (who sees every unit).
 
 Unless ``--no-forms``, bench/forms.py times one report on a 60 × 13 form (780 cells): the entry
-page, recalculation, saving every input cell, the Excel export, template and import (issue 5);
+page, recalculation, saving every input cell, the Excel export, template and import (issue 5), and
+the autosave's server time next to a bare Starlette endpoint parsing the same form (issue 12);
 then bench/workflow.py times signing and submitting it, the receiver's queue and review, and
 consolidating 78 communes' reports (issue 6).
 """
@@ -68,7 +69,7 @@ def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True
     results = {}
     with TestClient(app) as client:
         with db.connection_context():
-            logins = {l.username: l.password for l in seed_demo(settings)}
+            logins = {l.username: l.password for l in seed_demo(settings).logins}
         client.get("/login")
 
         def token():

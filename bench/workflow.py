@@ -32,7 +32,7 @@ def _pki_setup(username: str):
     trust.upload_crl(admin, der(p.crl()))
     user = User.get(User.username == username)
     me = p.signer("Người nhập thử", key_label="bench-reporter")
-    certificates.register(core_access(user), user.id, me.pem)
+    certificates.register_with_key(core_access(user), user.id, me.certificate, me.key, me.chain)
     return p.pkcs12(me, PASSWORD)
 
 

@@ -22,7 +22,7 @@ Every operation is one transaction and writes its audit event inside it.
 Passwords handed out here are temporary: random, valid for
 ``temp_password_hours``, and to be replaced at the first login (AUTH-05).
 Disabling an account, resetting its password or removing one of its grants
-ends its sessions at once (AUTH-10, SESS-05).
+ends its sessions at once (AUTH-10, SESS-05); a reset also revokes its API tokens.
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def create_user(access, username: str, full_name: str, unit_id: int | None, *, r
 def reset_password(access, user_id: int, *, temp_hours: int = Settings.temp_password_hours,
                    now: dt.datetime | None = None) -> str:
     """A new temporary password for the account (it must be changed at the next login, and
-    expires); the account's sessions end and a lockout is lifted."""
+    expires); the account's sessions end, its API tokens are revoked and a lockout is lifted."""
     now = now or utcnow()
     user = get_user(access, user_id)
     check_control(access, user)
@@ -267,10 +267,12 @@ def reset_password(access, user_id: int, *, temp_hours: int = Settings.temp_pass
     with transaction():
         User.update(password_hash=hashed, must_change_password=True, password_expires_at=_expiry(now, temp_hours),
                     failed_logins=0, locked_until=None).where(User.id == user.id).execute()
-        ended = Session.delete().where(Session.user == user.id).execute()
+        # Every session ends and every API token is revoked: the new password is the only way
+        # back in, and tokens are made again after it (AUTH-05, SESS-05).
+        ended, revoked = accounts.end_credentials(user.id, now=now)
         audit.record("user.password_reset", actor=access.actor, unit=user.unit_id, object_type="user",
                      object_id=user.id, details={"username": user.username, "sessions_ended": ended,
-                                                 "temporary_password_hours": temp_hours})
+                                                 "tokens_revoked": revoked, "temporary_password_hours": temp_hours})
     return password
 
 

@@ -263,7 +263,8 @@ def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
     if not token or len(token) > 100:
         return SessionState(None)
     now = now or utcnow()
-    session = (Session.select(Session, User).join(User)
+    # The user's unit comes in the same query: every request needs it (its rights, its plugins).
+    session = (Session.select(Session, User, Unit).join(User).join(Unit)
                .where(Session.token_hash == _digest(token)).first())
     if session is None:
         return SessionState(None)
@@ -306,12 +307,42 @@ def logout(token: str | None) -> None:
         audit.record("auth.logout", actor=session.user, object_type="user", object_id=session.user_id)
 
 
-def change_password(user_id: int, current: str, new: str, confirm: str) -> None:
-    """The user's own change: the current password first, then the policy (AUTH-05)."""
+def end_credentials(user_id: int, *, keep_session_id: int | None = None,
+                    now: dt.datetime | None = None) -> tuple[int, int]:
+    """End the account's sessions (all but ``keep_session_id``) and revoke its API tokens:
+    what a password change or reset must do, inside the caller's transaction (AUTH-05, SESS-05).
+    Returns (sessions ended, tokens revoked) for the caller's audit event."""
+    from core import api_tokens  # here: core.api_tokens builds on the models this module defines
+
+    query = Session.delete().where(Session.user == user_id)
+    if keep_session_id is not None:
+        query = query.where(Session.id != keep_session_id)
+    with transaction():
+        return query.execute(), api_tokens.revoke_all_of(user_id, now=now)
+
+
+def change_password(user_id: int, current: str, new: str, confirm: str, *, keep_session_id: int | None = None,
+                    lockout_threshold: int = Settings.lockout_threshold,
+                    lockout_minutes: int = Settings.lockout_minutes, now: dt.datetime | None = None) -> None:
+    """The user's own change: the current password first, then the policy (AUTH-05).
+
+    A wrong current password counts towards the lockout like a wrong login (AUTH-06), and a
+    locked account changes nothing. Once changed, the user's other sessions end and their API
+    tokens are revoked, in the same transaction as the change: whoever held the old password
+    loses what it gave them (``keep_session_id`` is the session making the change)."""
+    now = now or utcnow()
     user = User.get_by_id(user_id)
+    if is_locked(user, now) or not user.is_active:
+        passwords.dummy_verify(current)
+        raise ValidationError({"current": "reauth.error.locked"})
     errors = {}
     if not passwords.verify_password(current, user.password_hash):
         errors["current"] = "account.error.current_password"
+        if current:  # an empty field is not a guess
+            with transaction():
+                _count_failure(user, lockout_threshold, lockout_minutes, now)
+                audit.record("auth.password_changed", actor=user, object_type="user", object_id=user.id,
+                             result="failed", details={"reason": "current_password"})
     try:
         check_password_policy(new, user=user)
     except ValidationError as exc:
@@ -324,9 +355,11 @@ def change_password(user_id: int, current: str, new: str, confirm: str) -> None:
         raise ValidationError(errors)
     new_hash = passwords.hash_password(new)  # slow: outside the transaction
     with transaction():
-        User.update(password_hash=new_hash, must_change_password=False,
-                    password_expires_at=None).where(User.id == user.id).execute()  # temporary one gone
-        audit.record("auth.password_changed", actor=user, object_type="user", object_id=user.id)
+        User.update(password_hash=new_hash, must_change_password=False, password_expires_at=None,
+                    failed_logins=0).where(User.id == user.id).execute()  # temporary one gone
+        ended, revoked = end_credentials(user.id, keep_session_id=keep_session_id, now=now)
+        audit.record("auth.password_changed", actor=user, object_type="user", object_id=user.id,
+                     details={"sessions_ended": ended, "tokens_revoked": revoked})
 
 
 def purge_expired_sessions(*, idle_minutes: int, lifetime_hours: int, admin_idle_minutes: int | None = None,

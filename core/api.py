@@ -6,6 +6,7 @@ baocao: everything else in ``core`` is private and may change.
 
 from core import CORE_API, __version__
 from core.audit import record as audit_record
+from core.clock import freeze as freeze_clock, now, today, utcnow
 from core.db import BaseModel, db, plugin_base, run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, PluginError, ValidationError
 from core.hookspecs import hookimpl
@@ -30,6 +31,8 @@ __all__ = [
     "unit_chain", "period_window", "period_windows", "current_indicator", "save_indicator",
     "save_indicator_group", "indicator_groups_of",
     "Figure", "put_figures", "figures_table", "figures_latest_period",
+    # the one clock: today and now in the instance's time zone (stored times stay UTC)
+    "today", "now", "utcnow", "freeze_clock",
     # reporting regimes a plugin ships (hook register_regimes)
     "RegimeSpec",
 ]

@@ -10,6 +10,7 @@ commit together or not at all. Never put a password, token or session id into
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import hashlib
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from peewee import CharField, DateTimeField, IntegerField, TextField, fn
 
 from core.db import CoreModel, db, is_sqlite, transaction
-from core.i18n import VIETNAM_TZ, fold
+from core import clock
+from core.i18n import fold
 from core.models import Unit, User, utcnow
 from core.units import subtree_ids
 
@@ -69,6 +71,8 @@ ACTIONS = {
     "regime.resume": "audit.action.regime.resume",
     "regime.retire": "audit.action.regime.retire",
     "regime.period_open": "audit.action.regime.period_open",
+    "calendar.add": "audit.action.calendar.add",
+    "calendar.remove": "audit.action.calendar.remove",
     "regime.group": "audit.action.regime.group",
     "regime.group_delete": "audit.action.regime.group_delete",
     "form.created": "audit.action.form.created",
@@ -92,6 +96,7 @@ ACTIONS = {
     "trust.crl_source_removed": "trust.audit.crl_source_removed",
     "trust.certificate_registered": "trust.audit.certificate_registered",
     "trust.certificate_deactivated": "trust.audit.certificate_deactivated",
+    "trust.identity_number_set": "trust.audit.identity_number_set",
     "consolidation.opened": "consolidation.audit.opened",
     "consolidation.refreshed": "consolidation.audit.refreshed",
     "notify.email_set": "notify.audit.email_set",
@@ -183,7 +188,9 @@ def record(action: str, *, actor=None, unit=None, object_type: str = "", object_
     unit_id = getattr(unit, "id", unit)
     if unit_id is None and actor is not None:
         unit_id = actor.unit_id
-    with transaction():
+    # Inside the caller's transaction the event commits or rolls back with the change it records:
+    # a savepoint of its own would cost two more round trips and change nothing.
+    with contextlib.nullcontext() if db.in_transaction() else transaction():
         _lock_chain()
         last = AuditEvent.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).first()
         event = AuditEvent(
@@ -250,7 +257,7 @@ def viewing_scope(access) -> list[int] | None:
 
 
 def _vietnam_midnight_utc(day: dt.date) -> dt.datetime:
-    local = dt.datetime.combine(day, dt.time.min, tzinfo=VIETNAM_TZ)
+    local = dt.datetime.combine(day, dt.time.min, tzinfo=clock.zone())
     return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 

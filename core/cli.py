@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from core import __version__
+from core import clock
 from core.errors import BaocaoError
 from core.i18n import core_catalog
 
@@ -67,6 +69,7 @@ def _settings(args, server: bool = False):
         os.environ["BAOCAO_SETTINGS"] = str(Path(args.settings).resolve())
     settings = load_settings()
     configure_logging(settings, args.verbose, server=server)
+    clock.configure(settings.time_zone)  # the commands' "today" is the instance's day
     return settings
 
 
@@ -164,25 +167,70 @@ def cmd_demo(args) -> int:
     os.environ.setdefault("BAOCAO_SESSION_IDLE_MINUTES", "120")
     # The demo administrators log in with a password only; a real installation asks them for 2FA.
     os.environ.setdefault("BAOCAO_REQUIRE_ADMIN_MFA", "false")
-    settings = _settings(args, server=not args.no_serve)
+    # Built quietly (the migration steps go to the log file only, if one is set), so the block
+    # printed at the end — where to go and how to log in — is what the person reads.
+    settings = _settings(args, server=False)
     pm, _, _ = _prepare(settings)
     with db.connection_context():
-        logins = seed_demo(settings, certs)
+        demo = seed_demo(settings, certs)
         # Plugins add the demo data they own (hook seed_demo); a failure there skips only it.
-        list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=dt.date.today()))
-        issue_demo_regimes(pm, settings, dt.date.today())
+        list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=clock.today()))
+        issue_demo_regimes(pm, settings, clock.today())
     url = f"http://{args.host if args.host != '0.0.0.0' else '127.0.0.1'}:{args.port}/"
-    print(_t("cli.demo.ready", url=url, path=str(path)))
-    if not settings.require_admin_mfa:
-        print(_t("cli.demo.mfa_off"))
-    for login in logins:
-        print(f"  {login.username:<15} {login.password}  {login.full_name} — {login.unit} "
-              f"({_t(login.role)})")
-    sys.stdout.flush()
+    settings_file = _write_demo_settings(settings, path if isinstance(path, Path) else None)
+    _print_demo(settings, demo, url=url, path=str(path), certs=certs, settings_file=settings_file,
+                serving=not args.no_serve)
     if args.no_serve:
         return 0
+    configure_logging(settings, args.verbose, server=True)  # from here on, standard error is the server's log
     _serve("web.asgi:create", args.host, args.port, 1, factory=True)
     return 0
+
+
+def _write_demo_settings(settings, database: Path | None) -> Path:
+    """The demo's settings (its random secret key included: the unit's seal is encrypted under it),
+    so the database built with ``--no-serve`` can be served later by ``baocao --settings … serve``.
+    Readable by its owner only."""
+    target = Path(str(database) + ".toml") if database else Path("baocao-demo.toml").resolve()
+    lines = ["# Written by `baocao demo`, rebuilt with its database on each run.",
+             *(f"{name} = {json.dumps(getattr(settings, name), ensure_ascii=False)}"
+               for name in ("mode", "database_url", "secret_key")),
+             f"session_idle_minutes = {settings.session_idle_minutes}",
+             f"require_admin_mfa = {'true' if settings.require_admin_mfa else 'false'}"]
+    target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return target
+
+
+def _print_demo(settings, demo, *, url: str, path: str, certs: Path, settings_file: Path, serving: bool) -> None:
+    """The block a newcomer reads: where to go, who to log in as, and what to expect."""
+
+    def say(key: str, **params) -> None:  # Vietnamese first, then English, one line each
+        catalog = core_catalog()
+        vi, en = catalog.gettext("vi", key, **params), catalog.gettext("en", key, **params)
+        print(vi if vi == en else f"{vi}\n{en}")
+
+    rule = "=" * 78
+    print(rule)
+    if serving:
+        say("cli.demo.ready", url=url)
+    else:
+        say("cli.demo.built", path=path)
+        say("cli.demo.serve_later", command=f"baocao --settings {settings_file} serve", url=url)
+    say("cli.demo.logins")
+    for login in demo.logins:
+        print(f"  {login.username:<15} {login.password}  {login.full_name} — {login.unit} "
+              f"({_t(login.role)})")
+    # One line in both languages (the browser tests read the folder and the password from it).
+    print(_t("cli.demo.certs", folder=str(certs), password=demo.certs_password))
+    say("cli.demo.rebuilt", path=path)
+    say("cli.demo.idle", admin=settings.admin_session_idle_minutes, other=settings.session_idle_minutes)
+    if not settings.require_admin_mfa:
+        say("cli.demo.mfa_off")
+    print(rule)
+    sys.stdout.flush()
 
 
 def cmd_plugins(args) -> int:

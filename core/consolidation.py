@@ -306,7 +306,7 @@ def open_consolidated(access, regime_id: int, period: str, *, unit_id: int | Non
     filled for the first time if it does not exist yet; the existing one otherwise (one per regime
     code, unit and period). ``unit_id``: the consolidating unit, when the person prepares reports
     for more than one receiving unit."""
-    from core.workdays import WorkCalendar
+    from core.workdays import work_calendar
 
     regime = Regime.get_or_none(Regime.id == regime_id)
     if regime is None:
@@ -338,7 +338,7 @@ def open_consolidated(access, regime_id: int, period: str, *, unit_id: int | Non
             raise BaocaoError("consolidation.error.nothing_received")
         if sources.form_version_id is None:
             raise BaocaoError("report_data.error.no_form")
-        level, nominal, effective = _deadline(sources.regime, sources, unit, calendar or WorkCalendar())
+        level, nominal, effective = _deadline(sources.regime, sources, unit, calendar or work_calendar())
         now = utcnow()
         if existing is not None:
             # The unit had its own report for the period (it also reports under this regime): that

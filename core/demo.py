@@ -38,6 +38,14 @@ class DemoLogin:
     role: str  # message key describing what the account is for
 
 
+@dataclass(frozen=True)
+class DemoData:
+    """What ``baocao demo`` tells the person who ran it: the logins and the .p12 files' password."""
+
+    logins: list[DemoLogin]
+    certs_password: str
+
+
 def load_units() -> Unit:
     """Create the province, its departments and its 78 communes; return the province."""
     with transaction():
@@ -56,7 +64,7 @@ def load_units() -> Unit:
     return province
 
 
-def seed_demo(settings, certs_folder=None) -> list[DemoLogin]:
+def seed_demo(settings, certs_folder=None) -> DemoData:
     province = load_units()
     # The shipped indicator groups and coded rows, so the catalogue screens are not empty (issue 4).
     from core.indicators import load_reference
@@ -92,31 +100,35 @@ def seed_demo(settings, certs_folder=None) -> list[DemoLogin]:
     from core.demo_pki import seed_demo_pki
 
     # The seal's key is encrypted under these settings' secret key; the .p12 files go to certs_folder.
-    seed_demo_pki(settings, certs_folder)
-    return logins
+    return DemoData(logins, seed_demo_pki(settings, certs_folder))
 
 
-DEMO_REGIME = "kinhte_xahoi.monthly"
+# The monthly socio-economic regimes: the departments' and the communes' (each level its own form).
+DEMO_REGIMES = ("kinhte_xahoi.monthly", "kinhte_xahoi.monthly_commune")
 # Not a real decision: the province's own number is unknown (legal.md), and the demo says so.
 DEMO_LEGAL_BASIS = {"legal_number": "Số minh họa 01/QĐ-DEMO", "legal_issuer": "UBND tỉnh Quảng Trị (bản trình diễn)"}
 
 
 def issue_demo_regimes(pm, settings, today: dt.date) -> int:
-    """Load the plugins' regimes and issue the monthly socio-economic one with its form, so the
-    communes of the demo have reports to fill (issue 5). The quarterly and longer ones stay the
-    plugin's drafts for the administrator to complete and issue. Returns the reports opened."""
+    """Load the plugins' regimes and issue the monthly socio-economic ones with their forms, so the
+    departments and communes of the demo have reports to fill (issue 5). The quarterly and longer
+    ones stay the plugin's drafts for the administrator to complete and issue. Returns the reports
+    opened."""
     from core.permissions import core_access
     from core.regimes import Regime, issue, load_plugin_regimes, work_calendar
 
     load_plugin_regimes(pm, settings)
-    regime = Regime.get_or_none((Regime.code == DEMO_REGIME) & (Regime.status == "draft"))
-    if regime is None or regime.form_id is None:
-        return 0
-    # The planning department receives the communes' and departments' reports and consolidates
-    # them for the province (the provincial regulation's practice); its consolidated report then
-    # goes up to the province.
-    Regime.update(legal_date=today.replace(month=1, day=5), receiving_unit=regime.preparing_unit_id or
-                  regime.receiving_unit_id, **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
     access = core_access(User.get(User.username == "quantri"))
-    _, opened = issue(access, regime.id, calendar=work_calendar(settings), today=today)
-    return opened.reports
+    opened_reports = 0
+    for code in DEMO_REGIMES:
+        regime = Regime.get_or_none((Regime.code == code) & (Regime.status == "draft"))
+        if regime is None or regime.form_id is None:
+            continue
+        # The planning department receives the communes' and departments' reports and consolidates
+        # them for the province (the provincial regulation's practice); its consolidated report then
+        # goes up to the province.
+        Regime.update(legal_date=today.replace(month=1, day=5), receiving_unit=regime.preparing_unit_id or
+                      regime.receiving_unit_id, **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
+        _, opened = issue(access, regime.id, calendar=work_calendar(settings), today=today)
+        opened_reports += opened.reports
+    return opened_reports

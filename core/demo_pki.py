@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from core import clock
+
 ROOT_NAME = "CA gốc Demo — không dùng thật"
 INTERMEDIATE_NAME = "CA Demo cấp dưới — không dùng thật"
 CLERK = "phuongdonghoi"  # also the commune's văn thư in the demo
@@ -76,17 +78,18 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def seed_demo_pki(settings, folder: Path | None = None) -> Path | None:
+def seed_demo_pki(settings, folder: Path | None = None) -> str:
     """Pin the demo CAs, give every demo account a certificate (and a .p12 file), install the
     commune's seal for its clerk. The .p12 files go to ``folder`` (``baocao demo`` chooses it; None:
-    no files, as for the bench). Returns the folder. Needs the demo accounts."""
+    no files, as for the bench). Returns the files' password (``baocao demo`` prints it with the
+    logins). Needs the demo accounts."""
     from core import certificates, signing, trust
     from core.access import Grant, Role
     from core.db import transaction
     from core.models import User
     from core.permissions import core_access
 
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = clock.now_utc().replace(microsecond=0)
     admin = core_access(User.get(User.username == "quantri"))
     root_key, int_key = _key(), _key()
     root_name = _name(ROOT_NAME, "Demo — không dùng thật")
@@ -110,7 +113,7 @@ def seed_demo_pki(settings, folder: Path | None = None) -> Path | None:
         subject = _name(user.full_name, user.unit.name,
                         x509.NameAttribute(NameOID.USER_ID, f"CCCD:DEMO{n:08d}"))
         cert = _issue(subject, key, intermediate_name, int_key, ca=False, now=now, years=2)
-        certificates.register(core_access(user), user.id, _pem(cert))
+        certificates.register_with_key(core_access(user), user.id, cert, key, [intermediate, root])
         files[user.username] = pkcs12.serialize_key_and_certificates(
             user.username.encode(), key, cert, [intermediate, root],
             serialization.BestAvailableEncryption(file_password.encode()))
@@ -127,8 +130,7 @@ def seed_demo_pki(settings, folder: Path | None = None) -> Path | None:
         for name, data in files.items():
             (folder / f"{name}.p12").write_bytes(data)
         (folder / "README.txt").write_text(_readme(file_password, sorted(files)), encoding="utf-8")
-        print(f"Chữ ký số demo / demo signing certificates: {folder}  (mật khẩu / password: {file_password})")
-    return folder
+    return file_password
 
 
 def _readme(password: str, usernames: list[str]) -> str:

@@ -20,11 +20,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from core import expressions
 from core.errors import BaocaoError
 from core.indicators import VALUE_KINDS, Indicator
+from core.numbers import MAX_DECIMALS, parse
+from core.numbers import NumberError as CellInputError  # one error for every number typed
 from core.periods import periods_per_year
 
 ROW_KINDS = ("indicator", "heading", "computed")
@@ -35,8 +37,6 @@ PERIOD_OFFSETS = ("current", "previous", "same_last_year", "year_to_date", "year
 SEVERITIES = ("blocker", "error", "warning", "info")
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
 MAX_ROWS, MAX_COLUMNS, MAX_RULES, MAX_SECTIONS = 400, 40, 200, 40
-MAX_DECIMALS = 6
-NUMBER_LIMIT = Decimal(10) ** 18  # what a value column (24 digits, 6 decimals) holds
 
 # -- the definition ---------------------------------------------------------------------------
 
@@ -238,11 +238,13 @@ class CompiledForm:
     order: list[tuple[str, str]] = field(default_factory=list)  # computed cells, dependencies first
     programs: dict = field(default_factory=dict)  # (row, col) -> (evaluator, resolver kind)
 
-    @property
+    # Built once: a compiled form is cached and never changed, and every check and every
+    # autosave looks rows and columns up by key.
+    @cached_property
     def row_index(self) -> dict[str, Row]:
         return {r.key: r for r in self.rows}
 
-    @property
+    @cached_property
     def column_index(self) -> dict[str, Column]:
         return {c.key: c for c in self.columns}
 
@@ -287,7 +289,9 @@ class CompiledForm:
             if context == "accumulate":
                 current = get((cell[0], program))
                 before = prior.get(cell)
-                values[cell] = None if current is None and before is None else (before or 0) + (current or 0)
+                # Decimal zero, not int 0: Decimal("0") is falsy, and a year to date of zeros is 0.
+                values[cell] = (None if current is None and before is None
+                                else (before or Decimal(0)) + (current or Decimal(0)))
                 continue
             value = program(_resolver(self, cell, context, get))
             values[cell] = value if isinstance(value, Decimal) else None
@@ -592,37 +596,9 @@ def _order(form: CompiledForm, problems: list[Problem]) -> None:
 
 # -- numbers as people type them --------------------------------------------------------------
 
-_VI_THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
-
-
-class CellInputError(BaocaoError):
-    key = "forms.error.not_a_number"
-
-
-def parse_number(text) -> Decimal | None:
-    """A number typed the Vietnamese way (``1.234,5``) or plainly (``1234.5``); "" → None."""
-    if text is None:
-        return None
-    if isinstance(text, (int, Decimal)) and not isinstance(text, bool):
-        number = Decimal(text)
-    elif isinstance(text, float):
-        number = Decimal(repr(text))
-    else:
-        raw = str(text).strip().replace("\u00a0", "").replace(" ", "")
-        if raw == "":
-            return None
-        if "," in raw:
-            raw = raw.replace(".", "").replace(",", ".")
-        elif _VI_THOUSANDS.match(raw):
-            raw = raw.replace(".", "")
-        if not re.fullmatch(r"[-+]?\d+(\.\d+)?", raw):
-            raise CellInputError(value=str(text)[:40])
-        number = Decimal(raw)
-    if not number.is_finite() or abs(number) >= NUMBER_LIMIT:
-        raise CellInputError("forms.error.number_too_big", value=str(text)[:40])
-    if number.as_tuple().exponent < -MAX_DECIMALS:
-        raise CellInputError("forms.error.too_many_decimals", value=str(text)[:40], decimals=MAX_DECIMALS)
-    return number
+def parse_number(text, lang: str = "vi") -> Decimal | None:
+    """A number as a person typed it in ``lang`` (``core.numbers.parse``); "" → None."""
+    return parse(text, lang)
 
 
 def canonical(number: Decimal | None) -> str:

@@ -15,8 +15,12 @@ the per-cell optimistic lock) and the contents of every locked cell, all signed 
 the application secret: an edited hidden sheet is refused, and so is a locked cell changed after
 someone lifted the protection.
 
-``import_upload`` checks the file against all of that, parses every input cell (Vietnamese
-"1.234,5" accepted, formulas not) and hands the cells the person changed to
+``import_upload`` reads the file in streaming mode (openpyxl ``read_only``: a sheet is parsed row
+by row, never held whole) and only within the template's rows and columns — anything written
+beyond them refuses the file at the first such cell, so a small file that unpacks to millions
+of cells costs no more than the template. It checks the file against all of the above, parses
+every input cell (a numeric cell exactly, a text cell the way the uploader's language writes
+numbers, ``core.numbers``; formulas refused) and hands the cells the person changed to
 ``core.report_data.save`` — one transaction, all or nothing; refusals name each cell by its
 address and its row and column labels. Uploading the same file twice changes nothing the second
 time.
@@ -36,9 +40,15 @@ from decimal import Decimal
 from core import expressions
 from core.errors import BaocaoError, Forbidden
 from core.form_engine import CellInputError, canonical, parse_number
+from core.numbers import parse_canonical
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED_BYTES = 60 * 1024 * 1024  # a 5 MB zip that unpacks to gigabytes is refused unread
+# Parts read whole even in streaming mode (shared strings, styles, the workbook): a template's are
+# a few hundred kB; only worksheets are streamed.
+MAX_WHOLE_PART_BYTES = 8 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # the hidden sheet's signed text (a 400 × 40 form: about 1 MB)
+EXTENT_SLACK = 64  # rows / columns past the template still read (and refused cell by cell)
 HIDDEN = "_baocao"
 MAGIC = "baocao.report_excel"
 FORMAT = 1
@@ -201,10 +211,9 @@ def _header_texts(sheet, lang: str) -> dict:
 
 def _text(ws, row: int, col: int, text: str | None):
     """A text cell that stays text: a label a designer began with "=" is not a formula."""
-    cell = ws.cell(row=row, column=col, value=text or None)
-    if cell.data_type == "f":
-        cell.data_type = "s"
-    return cell
+    from core.export_safety import text_cell
+
+    return text_cell(ws.cell(row=row, column=col, value=text or None))
 
 
 def _write_sheet(ws, sheet, layout: _Layout, lang: str, *, formulas: bool) -> dict:
@@ -567,7 +576,7 @@ def export(sheet, *, lang: str = "vi") -> bytes:
             address = ""
             if m.row in layout.row_of and m.column in layout.col_of:
                 address = layout.address(m.row, m.column)
-            checks.cell(row=y, column=1, value=_t(lang, f"report_excel.severity.{m.severity}"))
+            _text(checks, y, 1, _t(lang, f"report_excel.severity.{m.severity}"))
             checks.cell(row=y, column=2, value=address or None)
             _text(checks, y, 3, m.text.get(lang) or m.text.get("vi")).alignment = wrap
         checks.column_dimensions["A"].width = 14
@@ -605,9 +614,13 @@ def _read_book(data: bytes):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
                 raise ExcelImportError("report_excel.error.too_big", limit=MAX_UPLOAD_BYTES // (1024 * 1024))
+            if any(info.file_size > MAX_WHOLE_PART_BYTES and not info.filename.startswith("xl/worksheets/")
+                   for info in archive.infolist()):
+                raise ExcelImportError("report_excel.error.too_big", limit=MAX_UPLOAD_BYTES // (1024 * 1024))
             if "xl/workbook.xml" not in archive.namelist():
                 raise ExcelImportError("report_excel.error.not_xlsx")
-        return openpyxl.load_workbook(io.BytesIO(data), data_only=False)
+        # Streaming: worksheets are parsed row by row as they are read, never loaded whole.
+        return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except ExcelImportError:
         raise
     except Exception:  # noqa: BLE001 — whatever a damaged file makes openpyxl raise, the person reads one reason
@@ -619,14 +632,20 @@ def read_payload(book, *, secret: str) -> dict:
     if HIDDEN not in book.sheetnames:
         raise ExcelImportError("report_excel.error.no_hidden")
     hidden = book[HIDDEN]
-    if hidden["A1"].value != MAGIC:
+    # One pass over column A, as many rows as the largest payload takes (a read-only sheet
+    # re-parses the file on every cell() call): magic, signature, the text in chunks.
+    last = 2 + -(-MAX_PAYLOAD_BYTES // CHUNK)
+    column = [row[0] if row else None
+              for row in hidden.iter_rows(min_row=1, max_row=last, min_col=1, max_col=1, values_only=True)]
+    column += [None] * (3 - len(column))
+    if column[0] != MAGIC:
         raise ExcelImportError("report_excel.error.tampered")
-    signature = hidden["A2"].value
+    signature = column[1]
     parts = []
-    row = 3
-    while isinstance(value := hidden.cell(row=row, column=1).value, str) and value:
+    for value in column[2:]:
+        if not (isinstance(value, str) and value):
+            break
         parts.append(value)
-        row += 1
     text = "".join(parts)
     if not isinstance(signature, str) or not hmac.compare_digest(_sign(secret, text), signature):
         raise ExcelImportError("report_excel.error.tampered")
@@ -666,8 +685,9 @@ def _labels(sheet) -> tuple[dict, dict]:
     return rows, cols
 
 
-def import_upload(access, report_id: int, data: bytes, *, secret: str) -> ImportResult:
-    """Read a filled template and save the cells the person changed, all or nothing."""
+def import_upload(access, report_id: int, data: bytes, *, secret: str, lang: str = "vi") -> ImportResult:
+    """Read a filled template and save the cells the person changed, all or nothing. ``lang``:
+    how text cells holding numbers are read (the uploader's language)."""
     from core import report_data
 
     report = report_data.get_report(access, report_id)
@@ -678,6 +698,15 @@ def import_upload(access, report_id: int, data: bytes, *, secret: str) -> Import
     if report.form_version_id is None:
         raise BaocaoError("report_data.error.no_form")
     book = _read_book(data)
+    try:
+        return _import_book(access, report, book, secret=secret, lang=lang)
+    finally:
+        book.close()
+
+
+def _import_book(access, report, book, *, secret: str, lang: str) -> ImportResult:
+    from core import report_data
+
     payload = read_payload(book, secret=secret)
     if payload.get("report") != report.id:
         raise ExcelImportError("report_excel.error.other_report", label=str(payload.get("label", "")))
@@ -705,12 +734,8 @@ def import_upload(access, report_id: int, data: bytes, *, secret: str) -> Import
     for row_key, col_key, address, base in payload.get("inputs", []):
         inputs[address] = (row_key, col_key, base)
     problems: list[CellProblem] = []
-    found: dict[str, object] = {}
-    for row in ws.iter_rows():
-        for cell in row:
-            if cell.value is not None:
-                found[cell.coordinate] = cell
     locked = payload.get("locked", {})
+    found = _cells_within(ws, _extent(set(locked) | set(inputs)))
     for address in sorted(set(locked) | (set(found) - set(inputs)), key=_sort_key):
         if address in inputs:
             continue
@@ -726,14 +751,14 @@ def import_upload(access, report_id: int, data: bytes, *, secret: str) -> Import
             continue
         cell = found.get(address)
         try:
-            value = _input_value(cell)
+            value = _input_value(cell, lang)
         except CellInputError as exc:
             problems.append(problem(address, NotANumber(exc, cell=_where(address, where))))
             continue
         except _FormulaInInput:
             problems.append(problem(address, BaocaoError("report_excel.error.formula", cell=_where(address, where))))
             continue
-        base_value = parse_number(base) if base else None
+        base_value = parse_canonical(base)  # written by the template itself: "1.234" is 1.234
         if canonical(value) == canonical(base_value):
             unchanged += 1
             continue  # not changed in the file: a value typed on screen since stays
@@ -766,7 +791,47 @@ class _FormulaInInput(Exception):
     pass
 
 
-def _input_value(cell) -> Decimal | None:
+def _extent(addresses) -> tuple[int, int]:
+    """(last row, last column) of the template: its signed locked and input cells."""
+    from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
+
+    rows, columns = [FIRST_DATA_ROW], [FIRST_COLUMNS + 1]
+    for address in addresses:
+        try:
+            letters, number = coordinate_from_string(address)
+        except ValueError:
+            continue
+        rows.append(number)
+        columns.append(column_index_from_string(letters))
+    return max(rows), max(columns)
+
+
+def _cells_within(ws, extent: tuple[int, int]) -> dict:
+    """Address → cell of every non-empty cell, reading the sheet row by row and refusing it at the
+    first value beyond the template's extent and a margin, or once more cells than that area
+    holds have gone by: what is read is bounded by the template, not by the file."""
+    from openpyxl.utils import get_column_letter
+
+    last_row, last_col = extent
+    budget = (last_row + EXTENT_SLACK) * (last_col + EXTENT_SLACK)
+    limits = {"rows": last_row, "last": f"{get_column_letter(last_col)}{last_row}"}
+    ws.reset_dimensions()  # the file's own <dimension> may lie (A1:XFD1048576): pad nothing by it
+    found, seen = {}, 0
+    for row in ws.iter_rows():
+        seen += max(1, len(row))  # missing rows are yielded empty: they count too
+        if seen > budget:
+            raise ExcelImportError("report_excel.error.too_many_cells", **limits)
+        for cell in row:
+            if cell.value is None:
+                continue
+            if cell.row > last_row + EXTENT_SLACK or cell.column > last_col + EXTENT_SLACK:
+                raise ExcelImportError("report_excel.error.beyond_template", cell=cell.coordinate, **limits)
+            # Just past the template: listed with the other cells as a locked cell written into.
+            found[cell.coordinate] = cell
+    return found
+
+
+def _input_value(cell, lang: str = "vi") -> Decimal | None:
     if cell is None or cell.value is None:
         return None
     value = cell.value
@@ -774,7 +839,7 @@ def _input_value(cell) -> Decimal | None:
         raise _FormulaInInput()
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise CellInputError(value=str(value)[:40])  # a date, a true/false value...
-    return parse_number(value)
+    return parse_number(value, lang)  # a numeric cell is exact; a text cell is read in ``lang``
 
 
 def _where(address: str, where: dict) -> str:

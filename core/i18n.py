@@ -17,6 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
+from core import clock
+
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 CORE_LOCALE_DIR = Path(__file__).with_name("locale")
@@ -120,21 +122,19 @@ def format_date(value, lang: str = DEFAULT_LANGUAGE) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        value = value.date()
+        value = clock.local(value).date()  # a stored (UTC) time: the day it was where people are
     return value.strftime("%d/%m/%Y") if lang == "vi" else value.isoformat()
 
 
 def format_datetime(value, lang: str = DEFAULT_LANGUAGE, tz: dt.tzinfo | None = None) -> str:
-    """Shown in Vietnam time (UTC+7) unless told otherwise; stored values are UTC."""
+    """Shown in the instance's time zone (``time_zone``, core.clock) unless told otherwise; stored
+    values are UTC."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    value = value.astimezone(tz or VIETNAM_TZ)
+    value = clock.local(value)
+    if tz:
+        value = value.astimezone(tz)
     return value.strftime("%H:%M %d/%m/%Y") if lang == "vi" else value.strftime("%Y-%m-%d %H:%M")
-
-
-VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 
 def fold(text: str) -> str:

@@ -20,18 +20,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from peewee import CharField, Check, DateTimeField, DecimalField, ForeignKeyField, IntegerField, TextField
 
+from core import clock
 from core import audit, periods
 from core.db import CoreModel, transaction
 from core.errors import ValidationError
 from core.indicators import VALUE_KINDS, Indicator
 from core.models import Unit, utcnow
+from core.numbers import MAX_DECIMALS, NumberError, parse_canonical
 
-MAX_DIGITS, DECIMALS = 24, 6
-_LIMIT = Decimal(10) ** (MAX_DIGITS - DECIMALS)
+MAX_DIGITS, DECIMALS = 24, MAX_DECIMALS  # the value columns of core.numbers
 
 
 def _in(column, values):
@@ -72,48 +73,56 @@ class Figure:
 
 
 def _number(raw) -> Decimal | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        number = Decimal(str(raw).strip().replace(" ", ""))
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or abs(number) >= _LIMIT:
-        return None
-    return number.quantize(Decimal(1).scaleb(-DECIMALS)).normalize()
+    """A figure's value as a program gives it (a number, or its canonical text ``-1234.5``), only
+    if the value column stores it exactly on every database: the rule of ``core.numbers``, the same
+    as for report cells (SQLite would keep 99999999999.999999 as 100000000000). Raises NumberError."""
+    return parse_canonical(raw)
 
 
-def _check(figure: Figure, indicator: Indicator | None, known_units: set[int]) -> tuple[str, str] | None:
-    """(field, message key) of the first problem of one figure, or None."""
+def _check(figure: Figure, indicator: Indicator | None, known_units: set[int]) -> tuple[str, str, dict] | None:
+    """(field, message key, its parameters) of the first problem of one figure, or None; a value
+    the column cannot hold exactly gives core.numbers' own message (the grid's)."""
     if indicator is None:
-        return "code", "values.error.unknown_indicator"
+        return "code", "values.error.unknown_indicator", {}
     if figure.unit_id not in known_units:
-        return "unit", "values.error.unknown_unit"
+        return "unit", "values.error.unknown_unit", {}
     if figure.kind not in VALUE_KINDS:
-        return "kind", "values.error.kind"
+        return "kind", "values.error.kind", {}
     try:
         periods.window(figure.frequency, figure.year, figure.index)
     except Exception:  # noqa: BLE001 — any period error is the period's fault
-        return "period", "values.error.period"
-    if indicator.value_type != "text" and figure.value not in (None, "") and _number(figure.value) is None:
-        return "value", "values.error.number"
+        return "period", "values.error.period", {}
+    if indicator.value_type != "text":
+        try:
+            _number(figure.value)
+        except NumberError as exc:
+            # Text that is no number at all: this API's own words (core.numbers' advice is about typing).
+            if exc.key == NumberError.key:
+                return "value", "values.error.number", {}
+            return "value", exc.key, exc.params
     return None
 
 
 def put_values(figures: Iterable[Figure], *, source: str, actor=None) -> int:
-    """Write a batch of figures (all or nothing); returns how many rows changed."""
+    """Write a batch of figures (all or nothing); returns how many rows changed.
+
+    A refused batch raises ValidationError: ``errors`` maps "<number>.<field>" (1-based) to a
+    message key; the parameters of the first refused figure's message (the value, the digits
+    allowed) are the exception's ``params``."""
     figures = list(figures)
     codes = {f.code for f in figures}
     indicators = {i.code: i for i in Indicator.select().where(Indicator.code.in_(codes) & Indicator.is_current)}
     unit_ids = {f.unit_id for f in figures}
     known_units = {u.id for u in Unit.select(Unit.id).where(Unit.id.in_(unit_ids))}
-    errors = {}
+    errors, params = {}, {}
     for number, figure in enumerate(figures, start=1):
         problem = _check(figure, indicators.get(figure.code), known_units)
         if problem:
-            errors[f"{number}.{problem[0]}"] = problem[1]
+            field, key, key_params = problem
+            errors[f"{number}.{field}"] = key
+            params = params or key_params
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError(errors, **params)
     changed = 0
     with transaction():
         for figure in figures:
@@ -127,7 +136,7 @@ def put_values(figures: Iterable[Figure], *, source: str, actor=None) -> int:
             if row is None:
                 IndicatorValue.create(indicator=indicator, value=value, text=text, source=source, **key)
                 changed += 1
-            elif (_number(row.value) if row.value is not None else None) != value or row.text != text:
+            elif row.value != value or row.text != text:  # Decimal equality: 10.500000 == 10.5
                 IndicatorValue.update(indicator=indicator, value=value, text=text, source=source,
                                       updated_at=utcnow()).where(IndicatorValue.id == row.id).execute()
                 changed += 1
@@ -166,7 +175,7 @@ def series(code: str, unit_id: int, frequency: str, kind: str, *, since_year: in
 
 def latest_period(unit_id: int, frequency: str, *, today: dt.date | None = None) -> tuple[int, int] | None:
     """(year, index) of the latest period holding any figure for the unit, not after today."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     row = (IndicatorValue.select(IndicatorValue.year, IndicatorValue.index)
            .where((IndicatorValue.unit == unit_id) & (IndicatorValue.frequency == frequency)
                   & (IndicatorValue.year <= today.year))

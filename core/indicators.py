@@ -49,7 +49,8 @@ from pathlib import Path
 from peewee import (BooleanField, CharField, Check, DateField, ForeignKeyField, IntegerField, IntegrityError,
                     TextField, fn)
 
-from core import audit
+from core import clock
+from core import audit, export_safety
 from core.db import CoreModel, transaction
 from core.errors import ValidationError
 from core.i18n import fold
@@ -395,7 +396,7 @@ def save_indicator(data: dict, *, actor=None, keep_options: bool = False) -> Ind
                 return existing
         else:
             changed = list(VERSIONED_FIELDS)
-        valid_from = data.get("valid_from") or dt.date.today()
+        valid_from = data.get("valid_from") or clock.today()
         if existing is not None and existing.valid_from and valid_from < existing.valid_from:
             valid_from = existing.valid_from  # validity intervals never overlap
         if existing is not None:
@@ -658,7 +659,8 @@ def _read_rows(source, filename: str) -> list[list]:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         except csv.Error:
             dialect = csv.excel
-        return [row for row in csv.reader(io.StringIO(text), dialect)]
+        # The quote an export puts before "=", "+"... (core.export_safety) goes again.
+        return [[export_safety.unquote(c) for c in row] for row in csv.reader(io.StringIO(text), dialect)]
     raise ValidationError({"file": "indicators.import.file_type"}, filename=filename)
 
 
@@ -763,7 +765,7 @@ def apply_plan(plan: ImportPlan, *, actor=None) -> dict[str, int]:
                 _, change = save_group(item.code, item.data["name"])
             else:
                 before = current(item.code)
-                after = save_indicator({**item.data, "valid_from": plan.valid_from or dt.date.today()}, actor=actor,
+                after = save_indicator({**item.data, "valid_from": plan.valid_from or clock.today()}, actor=actor,
                                        keep_options=True)
                 change = "new" if before is None else ("unchanged" if after.id == before.id else "changed")
             counts[change] += 1
@@ -834,9 +836,10 @@ def sample_csv() -> bytes:
         for row in csv.DictReader(f):
             if row["group_code"] not in groups_seen:
                 groups_seen.add(row["group_code"])
-                writer.writerow(["", row["group_code"], row["group_name"], "", "", "", ""])
+                writer.writerow(export_safety.csv_row(["", row["group_code"], row["group_name"], "", "", "", ""]))
             number += 1
-            writer.writerow([number, row["code"], row["name"], "", "", "", row.get("higher_code") or ""])
+            writer.writerow(export_safety.csv_row([number, row["code"], row["name"], "", "", "",
+                                                   row.get("higher_code") or ""]))
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -12,6 +12,7 @@ import logging
 from huey import crontab
 from huey.contrib.sql_huey import SqlHuey
 
+from core import clock
 from core.db import make_database
 
 log = logging.getLogger("baocao.jobs")
@@ -20,6 +21,7 @@ log = logging.getLogger("baocao.jobs")
 def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
     """A huey instance for these settings with the core's periodic tasks registered."""
     huey = SqlHuey(name="baocao", database=make_database(settings.database_url), immediate=immediate)
+    clock.configure(settings.time_zone)  # the jobs' "today" (periods to open) is the instance's day
 
     @huey.periodic_task(crontab(minute="*/30"), name="core.purge_expired_sessions")
     def purge_expired_sessions():

@@ -9,14 +9,15 @@ import datetime as dt
 from peewee import (BooleanField, CharField, Check, DateField, DateTimeField, ForeignKeyField,
                     IntegerField, TextField)
 
+from core import clock
 from core.db import CoreModel
 
 UNIT_KINDS = ("province", "department", "district", "commune", "agency", "organisation", "individual")
 
 
 def utcnow() -> dt.datetime:
-    """Naive UTC: both backends store it the same way."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    """Naive UTC: both backends store it the same way (the one clock, core.clock)."""
+    return clock.utcnow()
 
 
 class Unit(CoreModel):
@@ -50,6 +51,7 @@ class User(CoreModel):
     failed_logins = IntegerField(default=0)  # consecutive; reset by a successful login (0004)
     locked_until = DateTimeField(null=True)  # refused until then, even with the right password
     password_expires_at = DateTimeField(null=True)  # a temporary password stops working then (0005)
+    identity_number = CharField(max_length=32, null=True)  # CCCD/CMND or MST, matched to certificates (0021)
 
 
 class Session(CoreModel):

@@ -43,6 +43,22 @@ class Access:
     grants: Grants = ()
     chain: tuple[int, ...] = ()  # the actor's own unit and its ancestors
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+    _chains: dict = field(default_factory=dict, compare=False, repr=False)  # unit id → its ancestor chain
+
+    def __post_init__(self):
+        if self.chain:
+            self._chains[self.chain[0]] = tuple(self.chain)
+
+    def ancestors(self, unit_id: int) -> tuple[int, ...]:
+        """The unit and its ancestors, nearest first (``core.units.ancestor_ids``), read once per
+        Access: one request checks rights at the same unit several times (an autosave: reading the
+        report, editing it, the answer), and the actor's own unit is known already."""
+        chain = self._chains.get(unit_id)
+        if chain is None:
+            from core.units import ancestor_ids
+
+            chain = self._chains[unit_id] = tuple(ancestor_ids(unit_id))
+        return chain
 
     def allowed(self, code: str, chain: tuple[int, ...] | list[int] | None = None) -> bool:
         """At the actor's own unit, or at the unit whose ancestor chain is given."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import pluggy
 
 import core
+from core import clock
 from core import hookspecs
 from core.errors import BaocaoError, PluginError, StartupError
 from core.settings import PLUGIN_NAME_RE
@@ -80,13 +81,11 @@ class PluginManager(pluggy.PluginManager):
 
     def record_error(self, name: str, stage: str, exc: BaseException) -> None:
         """A failure that drops one contribution or one request but keeps the plugin."""
-        import datetime as dt
-
         log.error("plugin %s failed at %s: %s\n%s", name, stage, summarise(exc),
                   "".join(traceback.format_exception(exc)))
         info = self.infos.get(name)
         if info is not None:
-            info.errors.appendleft((stage, summarise(exc), dt.datetime.now(dt.timezone.utc)))
+            info.errors.appendleft((stage, summarise(exc), clock.now_utc()))
 
     @property
     def healthy(self) -> list[str]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from peewee import CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField, fn
 
+from core import clock
 from core import audit
 from core.db import CoreModel, transaction
 from core.deadlines import (DeadlineAfterFirstError, DeadlineChainError, DeadlineRule, DeadlineRuleError,
@@ -41,8 +42,9 @@ from core.forms import Form, latest_published
 from core.i18n import fold
 from core.models import UNIT_KINDS, Unit, User, utcnow
 from core.periods import CUSTOM, FREQUENCIES, Window, windows
+from core.safe_input import parse_id
 from core.units import ancestor_ids, sort_key, subtree_ids
-from core.workdays import WorkCalendar
+from core.workdays import WorkCalendar, work_calendar
 
 log = logging.getLogger("baocao.regimes")
 
@@ -195,11 +197,11 @@ def _load_selector(text) -> dict:
         value = {}
     if not isinstance(value, dict):
         value = {}
-    ints = lambda v: [int(x) for x in v if isinstance(x, int) or str(x).isdigit()] if isinstance(v, list) else []  # noqa: E731
+    ints = lambda v: [n for x in v if (n := parse_id(x)) is not None] if isinstance(v, list) else []  # noqa: E731
     scope = value.get("scope_unit_id")
     return {"kinds": [k for k in value.get("kinds", []) if k in UNIT_KINDS] if isinstance(value.get("kinds"), list) else [],
             "unit_ids": ints(value.get("unit_ids")), "group_ids": ints(value.get("group_ids")),
-            "scope_unit_id": int(scope) if isinstance(scope, int) or str(scope or "").isdigit() else None}
+            "scope_unit_id": parse_id(scope)}
 
 
 def _dump(value) -> str:
@@ -286,15 +288,16 @@ def _clean_group(group_id: int | None, code, name, unit_ids, allowed: set[int] |
     ids = set()
     for value in unit_ids or []:
         text = str(value).strip()
-        if not text.isdigit() or not 0 < int(text) < 2**63:
+        number = parse_id(text)
+        if number is None:
             errors["members"] = "groups.error.member_unknown"
             break
-        ids.add(int(text))
+        ids.add(number)
     if "members" not in errors:
         if not ids:
             errors["members"] = "groups.error.members_required"
         else:
-            today = dt.date.today()
+            today = clock.today()
             current = {u.id for u in valid_units(today).where(Unit.id.in_(sorted(ids)))}
             if current != ids:
                 errors["members"] = "groups.error.member_not_current"
@@ -371,7 +374,7 @@ def resolve_units(regime, day: dt.date | None = None) -> list[Unit]:
     """The reporting units of ``regime`` (a Regime or anything with ``selector``, ``issuing_unit_id``
     and ``receiving_unit_id``) on ``day``: units of the chosen kinds inside the scope, plus the units
     listed and the members of the groups chosen. The receiving unit never reports to itself."""
-    day = day or dt.date.today()
+    day = day or clock.today()
     selector = regime.selector
     scope = selector["scope_unit_id"] or regime.issuing_unit_id
     scope_ids = set(subtree_ids(scope)) if scope else set()
@@ -533,11 +536,7 @@ def _text(value, limit: int = 20000) -> str:
 
 
 def _int(value) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 2**63 else None
+    return parse_id(str(value).strip())
 
 
 def _date(value) -> dt.date | None:
@@ -736,12 +735,6 @@ def versions(code: str) -> list[Regime]:
 
 # -- the calendar and the checks before issuing ----------------------------------------------------
 
-def work_calendar(settings=None) -> WorkCalendar:
-    """The working-day calendar, with the extra days off and make-up days the settings carry."""
-    return WorkCalendar(extra_days_off=getattr(settings, "extra_days_off", ()) or (),
-                        make_up_days=getattr(settings, "make_up_days", ()) or ())
-
-
 @dataclass(frozen=True)
 class CalendarRow:
     window: Window
@@ -855,7 +848,7 @@ def _lifecycle(access, regime_id: int, action: str, *, reason: str = "") -> Regi
         regime = Regime.get_by_id(regime.id)
         regime.status = {"suspend": SUSPENDED, "resume": ISSUED, "retire": RETIRED}[action]
         if action == "retire":
-            regime.valid_to = dt.date.today()
+            regime.valid_to = clock.today()
         regime.updated_at, regime.updated_by = utcnow(), access.actor
         regime.save()
         audit.record(f"regime.{action}", actor=access.actor, unit=regime.issuing_unit_id, object_type="regime",
@@ -884,8 +877,8 @@ def issue(access, regime_id: int, *, calendar: WorkCalendar | None = None, today
     from core.settings import RegimeSettings
 
     policy = policy or RegimeSettings()
-    calendar = calendar or WorkCalendar()
-    today = today or dt.date.today()
+    calendar = calendar or work_calendar()
+    today = today or clock.today()
     regime = get_regime(access, regime_id)
     if not can_issue(access, regime):
         raise Forbidden("regimes.error.no_issue_right")
@@ -950,8 +943,26 @@ class RegimeSpec:
     form: dict | None = None  # {"code", "name", "definition"}: installed as the form's published version 1
 
 
+def describe_deadline_rule(rule: str, gettext, frequency: str | None = None) -> str:
+    """A deadline rule in plain words, the one way every screen shows it ("1wd" → "1 ngày làm việc
+    sau ngày chốt số liệu", "day:25" → "ngày 25 hằng tháng"); the codes stay for the input field
+    and the command line. ``gettext(key, **params)`` is the caller's translation (a template's
+    ``_``). A rule that cannot be read is shown as typed, so a mistake stays visible."""
+    from core.deadlines import DeadlineRule, DeadlineRuleError
+
+    try:
+        parsed = DeadlineRule.parse(rule)
+    except DeadlineRuleError:
+        return rule or ""
+    if parsed.kind == "day":
+        return gettext("deadlines.describe.day_monthly" if frequency == "monthly" else "deadlines.describe.day",
+                       day=parsed.n)
+    key = "deadlines.describe.after" if parsed.kind == "after" else "deadlines.describe.working_days"
+    return gettext(key + ("_one" if parsed.n == 1 else ""), n=parsed.n)
+
+
 def _root_of_kind(kind: str) -> Unit | None:
-    today = dt.date.today()
+    today = clock.today()
     return valid_units(today).where((Unit.kind == kind) & Unit.parent.is_null()).order_by(Unit.id).first() \
         or valid_units(today).where(Unit.kind == kind).order_by(Unit.id).first()
 

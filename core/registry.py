@@ -110,6 +110,8 @@ CORE_DOMAIN = Domain(
         Permission("core.regime.issue", "perm.core.regime.issue"),
         # Which certification authorities signatures may chain to, and their CRLs (issue 6).
         Permission("core.trust.admin", "trust.perm.admin", scope="global"),
+        # The working-day calendar's yearly moves (Tết bridges, make-up Saturdays): province-wide.
+        Permission("core.calendar.admin", "calendar.perm.admin", scope="global"),
         # Applying the unit's organisation seal to a report (TT 41/2017 Art. 6: the văn thư does it).
         Permission("core.report.seal", "signing.perm.report_seal", delegable=True),
     ),
@@ -140,6 +142,8 @@ CORE_DOMAIN = Domain(
         MenuItem("core.my_certificates", "trust.nav.certificates", "my_certificates", group="main", order=86),
         MenuItem("core.trust", "trust.nav.trust", "trust_admin", permission="core.trust.admin", group="admin",
                  order=40),
+        MenuItem("core.calendar", "calendar.nav", "work_calendar", permission="core.calendar.admin", group="admin",
+                 order=45),
     ),
 )
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from peewee import Case, fn
 
+from core import clock
 from core import report_data as rd
 from core import report_workflow as wf
 from core import signing
@@ -33,6 +34,7 @@ from core.i18n import fold
 from core.models import Unit
 from core.regimes import Regime
 from core.reports import STATUSES, Report, units_with
+from core.safe_input import parse_id, parse_int
 
 PAGE_SIZE = 100
 MAX_BULK = 200
@@ -59,7 +61,7 @@ class Filters:
                    period=str(params.get("period", "") or "").strip()[:25],
                    unit=" ".join(str(params.get("unit", "") or "").split())[:100],
                    late=str(params.get("late", "")) in ("1", "on", "true"),
-                   page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1)
+                   page=parse_int(page, maximum=99_999) or 1)
 
     def params(self, **changes) -> dict:
         """The query parameters that show this view (with ``changes``): for links and hidden fields."""
@@ -134,7 +136,7 @@ def _matching_units(scope, words: list[str]) -> list[int]:
 def queue(access, filters: Filters | None = None, *, today: dt.date | None = None) -> Queue:
     """The reports this person receives, filtered, oldest submission first, one page of them."""
     filters = filters or Filters()
-    today = today or dt.date.today()
+    today = today or clock.today()
     scope = _scope(access)
     if scope is None:
         return Queue(filters, [], 0, {s: 0 for s in STATUSES})
@@ -222,9 +224,9 @@ def selected_ids(values) -> list[int]:
     """The report ids of the ticked boxes, each once, in order; refused beyond MAX_BULK."""
     ids: list[int] = []
     for value in values:
-        text = str(value).strip()
-        if text.isdigit() and int(text) not in ids:
-            ids.append(int(text))
+        number = parse_id(str(value).strip())
+        if number is not None and number not in ids:
+            ids.append(number)
     if not ids:
         raise BaocaoError("queue.error.none_selected")
     if len(ids) > MAX_BULK:

@@ -32,11 +32,11 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from core import accepted_figures, audit
+from core import clock
 from core import consolidation
 from core import notifications
 from core import report_data as rd
@@ -49,7 +49,6 @@ from core.reports import Report
 from core.units import ancestor_ids
 
 FORMAT = "baocao.report/1"
-LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")  # a deadline is a day in Vietnam
 MAX_REASON = 2000
 RECEIVE = "core.report.receive"
 AUDIT_ACTIONS = {"submit": "report.submitted", "return": "report.returned", "accept": "report.accepted",
@@ -97,8 +96,8 @@ def can_receive(access, report: Report) -> bool:
 
 
 def is_late(submitted_at: dt.datetime, deadline: dt.date) -> bool:
-    """Late when the day of submission in Vietnam is after the deadline day."""
-    local = submitted_at.replace(tzinfo=dt.timezone.utc).astimezone(LOCAL_TIME)
+    """Late when the day of submission in the instance's time zone is after the deadline day."""
+    local = clock.local(submitted_at)
     return local.date() > deadline
 
 

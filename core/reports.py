@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, fn
 
+from core import clock
 from core import audit
 from core.db import CoreModel, transaction
 from core.deadlines import DeadlineAfterFirstError, DeadlineRuleError, check_chain
@@ -33,9 +34,10 @@ from core.errors import BaocaoError, Forbidden, ValidationError
 from core.forms import FormVersion, latest_published
 from core.models import Unit, User, utcnow
 from core.periods import CUSTOM, FREQUENCIES, Window, custom_window, windows
-from core.regimes import (AD_HOC, ISSUED, PERIODIC, THEMATIC, Regime, can_issue, get_regime, resolve_units)
+from core.regimes import (AD_HOC, ISSUED, PERIODIC, THEMATIC, Regime, can_edit, can_issue, get_regime,
+                          resolve_units)
 from core.units import subtree_ids
-from core.workdays import WorkCalendar
+from core.workdays import WorkCalendar, work_calendar
 
 log = logging.getLogger("baocao.reports")
 
@@ -80,7 +82,7 @@ class Report(CoreModel):
         indexes = ((("regime", "unit", "period_start", "period_end"), True), (("unit", "deadline"), False))
 
     def late(self, today: dt.date | None = None) -> bool:
-        return self.status in ("not_started", "draft", "returned") and (today or dt.date.today()) > self.deadline
+        return self.status in ("not_started", "draft", "returned") and (today or clock.today()) > self.deadline
 
 
 @dataclass
@@ -166,8 +168,8 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
 def open_due_periods(today: dt.date | None = None, *, regime_ids=None, calendar: WorkCalendar | None = None
                      ) -> OpenResult:
     """Open every started period of every issued periodic regime (or of ``regime_ids``); idempotent."""
-    today = today or dt.date.today()
-    calendar = calendar or WorkCalendar()
+    today = today or clock.today()
+    calendar = calendar or work_calendar()
     result = OpenResult()
     query = Regime.select().where((Regime.status == ISSUED) & (Regime.regime_type == PERIODIC))
     if regime_ids is not None:
@@ -193,8 +195,8 @@ def open_request(access, regime_id: int, start, end, deadline, *, label: str = "
                  calendar: WorkCalendar | None = None, today: dt.date | None = None) -> int:
     """Open a thematic or ad-hoc request: one report per recipient, with the window and deadline
     the issuer sets (Art. 8 cl. 5: at least one working day after the window's end)."""
-    calendar = calendar or WorkCalendar()
-    today = today or dt.date.today()
+    calendar = calendar or work_calendar()
+    today = today or clock.today()
     regime = get_regime(access, regime_id)
     if not can_issue(access, regime):
         raise Forbidden("regimes.error.no_issue_right")
@@ -226,13 +228,22 @@ def open_request(access, regime_id: int, start, end, deadline, *, label: str = "
 
 # -- reading ----------------------------------------------------------------------------------------
 
-def regime_reports(regime: Regime, *, period: str = "", unit_id: int | None = None, all_versions: bool = True):
-    """Reports of a regime (every version of its code by default), by period then unit."""
+def regime_reports(regime: Regime, *, period: str = "", unit_id: int | None = None, all_versions: bool = True,
+                   access=None):
+    """Reports of a regime (every version of its code by default), by period then unit. With
+    ``access``, only those the person may see (``regime_scope``): a commune its own, a receiver
+    those it receives, the regime's drafters and issuers all."""
     receiver = Unit.alias()
     # The receiving unit comes in the same query: the list shows it on every row.
     query = (Report.select(Report, Unit, Regime, receiver).join(Unit).switch(Report).join(Regime)
              .switch(Report).join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver"))
     query = query.where(Regime.code == regime.code) if all_versions else query.where(Report.regime == regime)
+    if access is not None:
+        scope = regime_scope(access, regime)
+        if scope is False:
+            return []
+        if scope is not None:
+            query = query.where(scope)
     if period:
         try:
             start, end = (dt.date.fromisoformat(p) for p in period.split("/", 1))
@@ -246,11 +257,26 @@ def regime_reports(regime: Regime, *, period: str = "", unit_id: int | None = No
     return rows
 
 
-def regime_periods(regime: Regime) -> list[dict]:
-    """The periods opened for a regime's code: start, end, label, count — newest first."""
+def regime_scope(access, regime: Regime):
+    """Which of a regime's reports ``access`` may see, as a condition on ``Report``: None for all
+    (who drafts or issues the regime), False for none, else those ``readable`` gives."""
+    if can_edit(access, regime) or can_issue(access, regime):
+        return None
+    return readable(access)
+
+
+def regime_periods(regime: Regime, *, access=None) -> list[dict]:
+    """The periods opened for a regime's code: start, end, label, count — newest first. With
+    ``access``, counting only the reports the person may see (``regime_scope``)."""
     query = (Report.select(Report.period_start, Report.period_end, fn.MIN(Report.label).alias("label"),
                            fn.COUNT(Report.id).alias("count"))
-             .join(Regime).where(Regime.code == regime.code)
+             .join(Regime).where(Regime.code == regime.code))
+    scope = regime_scope(access, regime) if access is not None else None
+    if scope is False:
+        return []
+    if scope is not None:
+        query = query.where(scope)
+    query = (query
              .group_by(Report.period_start, Report.period_end)
              .order_by(Report.period_start.desc(), Report.period_end.desc()))
     return [{"start": r.period_start, "end": r.period_end, "label": r.label, "count": r.count,
@@ -265,6 +291,29 @@ def units_with(access, code: str) -> set[int] | None:
     return {uid for root in roots for uid in subtree_ids(root)}
 
 
+def readable(access, *, role: str = ""):
+    """The reports ``access`` may read, as a condition on ``Report`` (the SQL form of
+    ``core.report_data.can_read``): its units send them (``core.report.submit``) or receive them
+    (``core.report.receive``); ``role`` "send" or "receive" narrows to one. None: every report;
+    False: none."""
+    conditions = []
+    for wanted, code, column in (("send", "core.report.submit", Report.unit),
+                                 ("receive", "core.report.receive", Report.receiver)):
+        if role not in ("", wanted):
+            continue
+        ids = units_with(access, code)
+        if ids is None:
+            return None
+        if ids:
+            conditions.append(column.in_(list(ids)))
+    if not conditions:
+        return False
+    where = conditions[0]
+    for condition in conditions[1:]:
+        where = where | condition
+    return where
+
+
 def reports_for(access, *, role: str = "", limit: int = 500):
     """Reports the actor's units must send (``core.report.submit``) or receive
     (``core.report.receive``), soonest deadline first. ``role``: "send", "receive" or both."""
@@ -272,24 +321,9 @@ def reports_for(access, *, role: str = "", limit: int = 500):
     # The receiving unit comes in the same query: the list shows it on every row.
     query = (Report.select(Report, Unit, Regime, receiver).join(Unit).switch(Report).join(Regime)
              .switch(Report).join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver"))
-    conditions, everything = [], False
-    if role in ("", "send"):
-        send = units_with(access, "core.report.submit")
-        if send is None:
-            everything = True
-        elif send:
-            conditions.append(Report.unit.in_(list(send)))
-    if role in ("", "receive"):
-        receive = units_with(access, "core.report.receive")
-        if receive is None:
-            everything = True
-        elif receive:
-            conditions.append(Report.receiver.in_(list(receive)))
-    if not conditions and not everything:
+    where = readable(access, role=role)
+    if where is False:
         return []
-    if not everything:
-        where = conditions[0]
-        for condition in conditions[1:]:
-            where = where | condition
+    if where is not None:
         query = query.where(where)
     return list(query.order_by(Report.deadline, Unit.code).limit(limit))

@@ -10,13 +10,16 @@ that no secret needs to sit in a file under version control.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from core.clock import DEFAULT_TIME_ZONE, zone_for
 from core.errors import SettingsError
+from core.safe_input import parse_int
 
 MODES = ("development", "production", "test")
 # Values that show a secret was copied from an example and never changed.
@@ -112,6 +115,11 @@ class Settings:
                                        "1.3.6.1.4.1.311.10.3.12", "1.2.840.113583.1.1.5")
     # Consolidation counts accepted reports; this also counts submitted ones not yet reviewed.
     consolidate_submitted: bool = False
+    time_zone: str = DEFAULT_TIME_ZONE  # the day people live in (core.clock); stored times stay UTC
+    # The Government's yearly moves of working days (core.workdays), besides those an administrator
+    # enters on /admin/calendar: extra days off (Tết bridges) and Saturdays worked in exchange.
+    extra_days_off: tuple[dt.date, ...] = ()
+    make_up_days: tuple[dt.date, ...] = ()
     plugins: PluginSettings = field(default_factory=PluginSettings)
     regimes: RegimeSettings = field(default_factory=RegimeSettings)  # [regimes]: who issues what
     source: str = "defaults"  # where the settings came from, shown to the operator
@@ -180,7 +188,11 @@ _ENV = {
     "BAOCAO_REQUIRE_SIGNATURE": "require_signature",
     "BAOCAO_SIGNATURE_EKUS": "signature_ekus",
     "BAOCAO_CONSOLIDATE_SUBMITTED": "consolidate_submitted",
+    "BAOCAO_TIME_ZONE": "time_zone",
+    "BAOCAO_EXTRA_DAYS_OFF": "extra_days_off",
+    "BAOCAO_MAKE_UP_DAYS": "make_up_days",
 }
+_DATE_LISTS = {"extra_days_off", "make_up_days"}
 _ENV_PLUGINS = {"BAOCAO_PLUGINS_DISABLED": "disabled", "BAOCAO_PLUGINS_ALLOW_EXTERNAL": "allow_external"}
 _ENV_OTHER = {"BAOCAO_SETTINGS", "BAOCAO_SECRET_KEY_FILE", "BAOCAO_TEST_DATABASE_URL"}
 
@@ -206,15 +218,36 @@ def resolve_secret(value, where: str, env=None):
     return {k: resolve_secret(v, f"{where}.{k}", env) for k, v in value.items()}
 
 
+def _dates(value, where: str) -> tuple[dt.date, ...]:
+    """TOML dates or ISO texts (a list, or a comma-separated text from the environment)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise SettingsError("settings.error.bad_value", setting=where, value=str(value)[:60])
+    days = []
+    for item in value:
+        if isinstance(item, str):
+            try:
+                item = dt.date.fromisoformat(item)
+            except ValueError:
+                raise SettingsError("settings.error.bad_value", setting=where, value=item[:60]) from None
+        if not isinstance(item, dt.date) or isinstance(item, dt.datetime):
+            raise SettingsError("settings.error.bad_value", setting=where, value=str(item)[:60])
+        days.append(item)
+    return tuple(sorted(set(days)))
+
+
 def _coerce(name: str, value, where: str):
+    if name in _DATE_LISTS:
+        return _dates(value, where)
     default = getattr(Settings, name, None) if name != "allowed_hosts" else ("*",)
     if isinstance(default, bool):
         if isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:  # from the environment
             value = BOOLEAN_WORDS[value.strip().lower()]
         ok = isinstance(value, bool)
     elif isinstance(default, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        if isinstance(value, str) and (number := parse_int(value.strip())) is not None:  # not "²": ASCII digits
+            value = number
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
     elif isinstance(default, tuple):
         if isinstance(value, str):
@@ -279,6 +312,11 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         raise SettingsError("settings.error.bad_value", setting="mode", value=settings.mode)
     if settings.language not in ("vi", "en"):
         raise SettingsError("settings.error.bad_value", setting="language", value=settings.language)
+    if zone_for(settings.time_zone) is None:
+        raise SettingsError("settings.error.bad_value", setting="time_zone", value=settings.time_zone[:60])
+    both = set(settings.extra_days_off) & set(settings.make_up_days)
+    if both:  # a day is either off or worked, never both
+        raise SettingsError("settings.error.bad_value", setting="make_up_days", value=min(both).isoformat())
     from core.db import parse_database_url
 
     parse_database_url(settings.database_url)  # a malformed URL is named now, not at first query

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -501,6 +502,7 @@ def install_seal(access, unit_id: int, data: bytes, password: str, *, settings) 
     if unit is None or not may_install_seal(access, unit_id):
         raise NotFound()
     key, cert, chain = load_p12(data, password)
+    _check_seal_subject(cert, unit)
     probe = b"baocao seal installation check"
     verdict = verify(probe, sign_detached(probe, cert, key, chain), expected=[cert], settings=settings)
     if verdict.status == "invalid":
@@ -518,6 +520,36 @@ def install_seal(access, unit_id: int, data: bytes, password: str, *, settings) 
         audit.record("seal.installed", actor=access.actor, unit=unit.id, object_type="unit", object_id=unit.id,
                      details={"fingerprint": seal.fingerprint, "subject": seal.subject, "serial": seal.serial})
     return seal
+
+
+PERSONAL_IDS = ("CCCD", "CMND", "CMT", "HC", "PASSPORT")  # a person's numbers in the Vietnamese profile
+
+
+def _name_words(text: str) -> str:
+    from core.i18n import fold
+
+    return " " + " ".join(re.sub(r"[^0-9a-z]+", " ", fold(text)).split()) + " "
+
+
+def _check_seal_subject(cert: x509.Certificate, unit: Unit) -> None:
+    """A unit's seal is the organisation's certificate, not a person's (issue 12): its subject
+    names no person (UID or serialNumber with a CCCD, CMND or passport number) and names the unit,
+    by its common name ("UBND xã Ái Tử" names "Xã Ái Tử") or by the unit's electronic code in any
+    attribute. The O attribute alone does not do: every employee's own certificate carries it."""
+    from core.certificates import IDENTITY_OIDS, IDENTITY_VALUE
+    from core.trust import common_name
+
+    for oid in IDENTITY_OIDS:
+        for attribute in cert.subject.get_attributes_for_oid(oid):
+            found = IDENTITY_VALUE.match(str(attribute.value))
+            if found and (found.group(1) or "").upper() in PERSONAL_IDS:
+                raise BaocaoError("signing.error.seal_personal", identity=str(attribute.value)[:40])
+    names = [str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    named = any(_name_words(unit.name) in _name_words(name) for name in names)
+    code = _name_words(unit.agency_code or "")
+    coded = code.strip() != "" and any(code in _name_words(str(a.value)) for a in cert.subject)
+    if not (named or coded):
+        raise BaocaoError("signing.error.seal_other_unit", subject=common_name(cert.subject)[:120], unit=unit.name)
 
 
 def retire_seal(access, unit_id: int) -> None:
@@ -558,8 +590,16 @@ def signature_view(row: ReportSignature) -> dict:
             or cert.issuer.rfc4514_string()
     crls = [{"issuer": _common_name(c.get("issuer", "")), "this_update": _parse_time(c.get("this_update")),
              "next_update": _parse_time(c.get("next_update"))} for c in evidence.get("crls") or []]
+    # The signer's revocation (or hold) date, shown next to the receipt time: only one dated at or
+    # before the receipt counts against the signature (core.verification._revocation).
+    revocation = next((c for c in evidence.get("checks") or [] if c.get("check") == "revocation"
+                       and c.get("certificate") == row.fingerprint and c.get("revoked_at")), None)
+    revoked = {"at": _parse_time(revocation["revoked_at"]), "after_receipt": bool(revocation.get("after_receipt")),
+               "on_hold": "on_hold" in (revocation.get("outcome"), revocation.get("after_receipt"))} \
+        if revocation else None
     return {"row": row, "status": current.status, "problems": current.problems, "org": org if org != row.signer_name
             else "", "not_before": not_before, "not_after": not_after, "issuer": issuer, "crls": crls,
+            "revoked": revoked,
             "checks": list(SignatureCheck.select().where(SignatureCheck.signature == row.id)
                            .order_by(SignatureCheck.checked_at, SignatureCheck.id)) if latest else []}
 

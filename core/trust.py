@@ -42,6 +42,9 @@ KINDS = ("root", "intermediate")
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # certificates are ~2 KB; large national CRLs reach a few MB
 MAX_CRL_BYTES = 20 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 15
+# nextUpdate is optional in a CRL (RFC 5280 §5.1.2.5); without it the CRL is current for this long
+# after its thisUpdate — a day, the longest interval Vietnamese CAs publish at — never for ever.
+CRL_LIFETIME_WITHOUT_NEXT_UPDATE = dt.timedelta(hours=24)
 
 
 class TrustAnchor(CoreModel):
@@ -75,7 +78,7 @@ class Crl(CoreModel):
 
     def is_fresh(self, at: dt.datetime | None = None) -> bool:
         at = at or utcnow()
-        return self.this_update <= at and (self.next_update is None or at <= self.next_update)
+        return self.this_update <= at <= crl_current_until(self.this_update, self.next_update)
 
 
 class CrlSource(CoreModel):
@@ -86,6 +89,29 @@ class CrlSource(CoreModel):
     added_at = DateTimeField(default=utcnow)
     last_attempt_at = DateTimeField(null=True)
     last_error = CharField(max_length=100, default="")  # a message key; "" after a success
+
+
+def crl_current_until(this_update: dt.datetime, next_update: dt.datetime | None) -> dt.datetime:
+    """Until when a CRL is current: its nextUpdate, or a bounded time after thisUpdate without one."""
+    return next_update if next_update is not None else this_update + CRL_LIFETIME_WITHOUT_NEXT_UPDATE
+
+
+def unusable_crl_reason(crl: x509.CertificateRevocationList) -> str | None:
+    """The OID of a critical CRL extension baocao cannot process (RFC 5280 §5.2: such a CRL must not
+    be used), or None. Delta and partitioned CRLs are refused separately (``_complete``)."""
+    for extension in crl.extensions:
+        if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
+            return extension.oid.dotted_string
+    return None
+
+
+def _unusable_entry_reason(crl: x509.CertificateRevocationList) -> str | None:
+    # RFC 5280 §5.3: the same for a critical entry extension. Checked once, when the CRL is stored.
+    for entry in crl:
+        for extension in entry.extensions:
+            if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
+                return extension.oid.dotted_string
+    return None
 
 
 # -- reading certificates ------------------------------------------------------------------------
@@ -237,17 +263,46 @@ def _complete(crl: x509.CertificateRevocationList) -> bool:
                 or point.indirect_crl or point.only_contains_attribute_certs)
 
 
-def issuing_anchor(crl: x509.CertificateRevocationList) -> TrustAnchor | None:
-    """The active pinned CA whose name and key match this CRL (None when none does)."""
+def issuing_anchors(crl: x509.CertificateRevocationList) -> list[TrustAnchor]:
+    """The active pinned CAs whose name and key match this CRL, the one to file it under first: a CA
+    re-certified under the same name and key is pinned twice, and the CRL belongs to its newest
+    certificate that is valid now (else the newest)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    matching = []
     for anchor in active_anchors():
         cert = anchor.certificate()
         if cert.subject == crl.issuer and crl.is_signature_valid(cert.public_key()):
-            return anchor
-    return None
+            valid_now = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+            matching.append((not valid_now, -cert.not_valid_after_utc.timestamp(), -anchor.id, anchor))
+    return [item[-1] for item in sorted(matching, key=lambda item: item[:3])]
 
 
-def current_crl(issuer_fingerprint: str) -> Crl | None:
-    return (Crl.select().where(Crl.issuer_fingerprint == issuer_fingerprint)
+def issuing_anchor(crl: x509.CertificateRevocationList) -> TrustAnchor | None:
+    """The pinned CA to file this CRL under (None when no active one matches its name and key)."""
+    anchors = issuing_anchors(crl)
+    return anchors[0] if anchors else None
+
+
+def _public_key_der(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def same_ca_fingerprints(cert: x509.Certificate) -> list[str]:
+    """The fingerprints of every pinned certificate (active or not) of this CA: same name, same key.
+    A CRL signed by the CA is its CRL whichever of them it was filed under."""
+    key = _public_key_der(cert)
+    found = [fingerprint(cert)]
+    for anchor in TrustAnchor.select().where(TrustAnchor.subject == cert.subject.rfc4514_string()):
+        if anchor.fingerprint not in found and _public_key_der(anchor.certificate()) == key:
+            found.append(anchor.fingerprint)
+    return found
+
+
+def current_crl(issuer_fingerprint: str | list[str]) -> Crl | None:
+    """The newest stored CRL filed under this anchor (or any of these anchors of one CA)."""
+    fingerprints = [issuer_fingerprint] if isinstance(issuer_fingerprint, str) else list(issuer_fingerprint)
+    return (Crl.select().where(Crl.issuer_fingerprint.in_(fingerprints))
             .order_by(Crl.this_update.desc(), Crl.id.desc()).first())
 
 
@@ -256,14 +311,23 @@ def store_crl(data: bytes, source: str, *, expected: TrustAnchor | None = None) 
     crl = load_crl(data)
     if not _complete(crl):
         raise BaocaoError("trust.error.crl_partial")
-    anchor = issuing_anchor(crl)
-    if anchor is None or (expected is not None and anchor.id != expected.id):
+    unusable = unusable_crl_reason(crl) or _unusable_entry_reason(crl)
+    if unusable is not None:
+        raise BaocaoError("trust.error.crl_unknown_critical", oid=unusable)
+    anchors = issuing_anchors(crl)
+    # A source bound to one certificate of a CA also accepts the CRL for its re-certified successor.
+    if not anchors or (expected is not None and expected.id not in {a.id for a in anchors}):
         raise BaocaoError("trust.error.crl_untrusted")
+    anchor = anchors[0]
     der = crl.public_bytes(serialization.Encoding.DER)
     digest = hashlib.sha256(der).hexdigest()
     with transaction():
         existing = Crl.get_or_none(Crl.sha256 == digest)
         if existing is not None:
+            if existing.issuer_fingerprint != anchor.fingerprint:
+                # Uploaded again after the CA was re-certified: filed under the current certificate.
+                existing.issuer_fingerprint = anchor.fingerprint
+                existing.save()
             return existing, False
         row = Crl.create(issuer_fingerprint=anchor.fingerprint, issuer=crl.issuer.rfc4514_string(), der=der,
                          sha256=digest, this_update=naive_utc(crl.last_update_utc),
@@ -399,6 +463,6 @@ class IssuerCrl:
 def overview() -> tuple[list[TrustAnchor], list[IssuerCrl], list[CrlSource]]:
     anchors = list(TrustAnchor.select().order_by(TrustAnchor.active.desc(), TrustAnchor.kind.desc(),
                                                   TrustAnchor.name))
-    crls = [IssuerCrl(a, current_crl(a.fingerprint)) for a in anchors if a.active]
+    crls = [IssuerCrl(a, current_crl(same_ca_fingerprints(a.certificate()))) for a in anchors if a.active]
     sources = list(CrlSource.select().where(CrlSource.active == True).order_by(CrlSource.url))  # noqa: E712
     return anchors, crls, sources

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from peewee import CharField, Check, DateField, DateTimeField, ForeignKeyField, TextField
 
+from core import clock
 from core import audit
 from core.db import CoreModel, transaction
 from core.errors import ValidationError
@@ -127,7 +128,7 @@ def successors(unit: Unit, at: dt.date | None = None) -> list[Unit]:
     """The unit(s) in force on ``at`` (default today) that this unit became, following the
     chain of changes forward. A unit in force that day is its own successor; a unit
     dissolved without successor has none."""
-    day = at or dt.date.today()
+    day = at or clock.today()
     found: dict[int, Unit] = {}
     seen: set[int] = set()
 
@@ -202,7 +203,7 @@ class Lineages:
     unit(s) of today a unit of any date leads to (its *anchors*)."""
 
     def __init__(self, today: dt.date | None = None):
-        self.today = today or dt.date.today()
+        self.today = today or clock.today()
         self.units = {u.id: u for u in Unit.select(Unit.id, Unit.parent, Unit.valid_from, Unit.valid_to)}
         sides: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
         for change_id, unit_id, role in UnitChangeLink.select(

@@ -19,7 +19,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from core import audit
+from core import audit, export_safety
 from core.db import transaction
 from core.errors import ValidationError
 from core.models import UNIT_KINDS, Unit
@@ -90,7 +90,8 @@ def read_rows(content: bytes, filename: str) -> list[list]:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         except csv.Error:
             dialect = csv.excel
-        return [row for row in csv.reader(io.StringIO(text), dialect)]
+        # The quote an export put before "=", "+"... goes again, so an export read back changes nothing.
+        return [[export_safety.unquote(c) for c in row] for row in csv.reader(io.StringIO(text), dialect)]
     raise ValidationError({"file": "units.io.error.file_type"})
 
 
@@ -311,9 +312,7 @@ def to_csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        # A cell starting with = + - @ would be a formula in a spreadsheet: quote it as text.
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") and c[1:2] != "" and not c[1:2].isdigit()
-                         else c for c in row])
+        writer.writerow(export_safety.csv_row(row))  # a name like "=2+5+cmd|..." goes out as text
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -323,7 +322,7 @@ def to_xlsx(rows: list[list[str]]) -> bytes:
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("units")
     for row in rows:
-        sheet.append([str(c) for c in row])
+        sheet.append([export_safety.write_only_cell(sheet, str(c)) for c in row])  # never a live formula
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

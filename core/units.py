@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from core import clock
 from core.i18n import fold
 from core.models import UNIT_KINDS, Unit
 
@@ -62,7 +63,7 @@ def valid_at(day: dt.date, model=Unit):
 
 
 def is_valid(unit: Unit, day: dt.date | None = None) -> bool:
-    day = day or dt.date.today()
+    day = day or clock.today()
     return (unit.valid_from is None or unit.valid_from <= day) and (unit.valid_to is None or unit.valid_to >= day)
 
 
@@ -71,7 +72,7 @@ def tree(root_id: int | None = None, at: dt.date | None = None) -> list[Node]:
     tree stood on ``at`` (None: today). Only units in force that day appear, so former
     units never show in current lists and pickers; names, parents and kinds changed
     after ``at`` (rename, re-parent, change of level) are shown as they were then."""
-    day = at or dt.date.today()
+    day = at or clock.today()
     units = list(Unit.select().where(valid_at(day)))
     from core.unit_history import past_values  # the history module builds on this one
 

@@ -6,10 +6,16 @@
   through pinned CAs (``core.trust``; certificates carried in the signature are never anchors, so
   an intermediate found only in the signature is refused too — SIG-02); a certificate on the path
   expired or not yet valid; key usage, EKU (against ``settings.signature_ekus``, checked here since
-  cryptography's verifier would not — F3) or key size unfit; the signer revoked by its issuer's CRL;
-  or the signer is not one of the expected certificates (the submitting account's — SIG-06).
-- "indeterminate": nothing is wrong, but a CA on the path has no current CRL (missing, or its next
-  update has passed), so revocation cannot be ruled out.
+  cryptography's verifier would not — F3) or key size unfit; a certificate signed with MD5/SHA-1
+  (checked by hand, so it is called weak, not forged); a signer that is a CA (CA:TRUE); the signer
+  revoked by its issuer's CRL at or before the receipt time; or the signer is not one of the
+  expected certificates (the submitting account's — SIG-06).
+- "indeterminate": nothing is wrong, but a CA on the path has no usable current CRL (missing, its
+  next update passed, no next update and older than a day, or an unknown critical extension), or the
+  signer is on hold (certificateHold), so revocation cannot be ruled out.
+
+A CA pinned twice under one name and key (re-certified) gives several candidate paths; each is
+tried, those whose CAs are valid at the signing time first.
 - "valid": otherwise.
 
 Time rules: certificates must be valid at the signing time (the signing-time attribute — a claim of
@@ -35,8 +41,9 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
+from core import clock
 from core import cms
 from core.i18n import core_catalog, format_datetime
 
@@ -142,9 +149,10 @@ class _LiveStore:
         self.inactive = [r.certificate() for r in rows if not r.active]
 
     def crl(self, issuer: x509.Certificate):
-        from core.trust import current_crl
+        from core.trust import current_crl, same_ca_fingerprints
 
-        row = current_crl(_fp(issuer))
+        # A re-certified CA keeps its name and key: a CRL filed under either certificate is its CRL.
+        row = current_crl(same_ca_fingerprints(issuer))
         return (row.load(), row.sha256) if row is not None else None
 
 
@@ -174,31 +182,85 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
+    except ValueError:
+        # cryptography no longer verifies MD5/SHA-1 certificate signatures; checked by hand so that
+        # such a certificate is refused for its weak algorithm (``_certificate_hash``), not as a forgery.
+        return _weak_signature_ok(cert, issuer)
     except Exception:  # wrong key (InvalidSignature), unsupported algorithm, name mismatch
         return False
     return True
 
 
-def _build_path(signer: x509.Certificate, store, carried: list) -> tuple[list, list]:
-    """[signer, its issuer, …] through pinned anchors only, and the problems found on the way."""
-    path = [signer]
-    current = signer
-    while True:
-        issuer = next((a for a in store.anchors if _issued_by(current, a)), None)
-        if issuer is None:
-            if len(path) > 1:
-                # Ends at a pinned CA; an explicitly deactivated issuer above it withdraws the trust.
-                dropped = next((a for a in store.inactive if _issued_by(current, a)), None)
-                if dropped is not None:
-                    return path, [Problem("trust.problem.anchor_inactive", {"name": _name(dropped)})]
-                return path, []
-            return path, [_why_untrusted(current, store, carried)]
-        if _fp(issuer) == _fp(current):
-            return path, []  # a pinned root
+def _weak_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    algorithm = cert.signature_hash_algorithm if _hash_name(cert) in WEAK_CERT_HASHES else None
+    if algorithm is None:
+        return False
+    key = issuer.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except Exception:  # InvalidSignature, or the algorithm refused by the OpenSSL build
+        return False
+    return True
+
+
+def _hash_name(cert: x509.Certificate) -> str:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return ""
+    return algorithm.name if isinstance(algorithm, hashes.HashAlgorithm) else ""
+
+
+def _covers(cert: x509.Certificate, when: dt.datetime | None) -> bool:
+    return when is None or cert.not_valid_before_utc <= when <= cert.not_valid_after_utc
+
+
+def _candidate_paths(path: list, store, carried: list, when: dt.datetime | None):
+    """Every path upwards from ``path[-1]`` through pinned anchors, as (path, problems).
+
+    A CA may be pinned twice under one name and key (an old certificate and its re-certified
+    successor): each candidate issuer is tried, those valid at ``when`` first."""
+    current = path[-1]
+    issuers = [a for a in store.anchors if _issued_by(current, a)]
+    if not issuers:
+        if len(path) > 1:
+            # Ends at a pinned CA; an explicitly deactivated issuer above it withdraws the trust.
+            dropped = next((a for a in store.inactive if _issued_by(current, a)), None)
+            if dropped is not None:
+                yield path, [Problem("trust.problem.anchor_inactive", {"name": _name(dropped)})]
+                return
+            yield path, []
+            return
+        yield path, [_why_untrusted(current, store, carried)]
+        return
+    issuers.sort(key=lambda a: (not _covers(a, when), -a.not_valid_after_utc.timestamp()))
+    for issuer in issuers:
+        if _fp(issuer) == _fp(current) or any(_fp(issuer) == _fp(c) for c in path[1:]):
+            yield path, []  # a pinned root (or a loop through a re-certified root)
+            continue
         if len(path) > MAX_PATH_CAS:
-            return path, [Problem("trust.problem.path_too_long", {"limit": MAX_PATH_CAS})]
-        path.append(issuer)
-        current = issuer
+            yield path, [Problem("trust.problem.path_too_long", {"limit": MAX_PATH_CAS})]
+            continue
+        yield from _candidate_paths(path + [issuer], store, carried, when)
+
+
+def _build_path(signer: x509.Certificate, store, carried: list,
+                when: dt.datetime | None = None) -> tuple[list, list]:
+    """[signer, its issuer, …] through pinned anchors only, and the problems found on the way: the
+    first path whose CAs are all valid at ``when``, else the first path found."""
+    first = None
+    for index, (path, problems) in enumerate(_candidate_paths([signer], store, carried, when)):
+        if not problems and all(_covers(ca, when) for ca in path[1:]):
+            return path, problems
+        first = first or (path, problems)
+        if index >= 16:  # a handful of re-certifications at most; never an explosion
+            break
+    return first
 
 
 def _why_untrusted(cert: x509.Certificate, store, carried: list) -> Problem:
@@ -240,8 +302,7 @@ def _key_strength(cert: x509.Certificate) -> Problem | None:
 
 
 def _certificate_hash(cert: x509.Certificate) -> Problem | None:
-    algorithm = cert.signature_hash_algorithm
-    name = algorithm.name if isinstance(algorithm, hashes.HashAlgorithm) else ""
+    name = _hash_name(cert)
     if name in WEAK_CERT_HASHES:
         return Problem("trust.problem.weak_certificate_hash", {"name": _name(cert), "algorithm": WEAK_CERT_HASHES[name]})
     return None
@@ -281,6 +342,13 @@ def _ca_problems(path: list) -> list[Problem]:
 def _usage_problems(cert: x509.Certificate, ekus) -> list[Problem]:
     problems = []
     try:
+        if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            # A CA certificate is for issuing certificates, not for a person's or a unit's signature
+            # (RFC 5280 §4.2.1.9; the Vietnamese profile issues signers CA:FALSE).
+            problems.append(Problem("trust.problem.signer_is_ca", {"name": _name(cert)}))
+    except x509.ExtensionNotFound:
+        pass
+    try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         if not (usage.digital_signature or usage.content_commitment):
             problems.append(Problem("trust.problem.key_usage", {"name": _name(cert)}))
@@ -295,8 +363,15 @@ def _usage_problems(cert: x509.Certificate, ekus) -> list[Problem]:
     return problems
 
 
-def _revocation(path: list, store, now: dt.datetime) -> tuple[list[Problem], list[dict], list[dict]]:
-    """Own CRL check for each certificate below a CA on the path (security.md §4.4)."""
+def _revocation(path: list, store, now: dt.datetime,
+                received_at: dt.datetime) -> tuple[list[Problem], list[dict], list[dict]]:
+    """Own CRL check for each certificate below a CA on the path (security.md §4.4).
+
+    Only an entry dated at or before the time of receipt counts: a certificate revoked (or put on
+    hold) afterwards was in force when the report arrived, so a later check with a newer CRL gives
+    the answer the receipt-time evidence gives. The date is kept in the evidence for the screen."""
+    from core.trust import crl_current_until, unusable_crl_reason
+
     problems, used, checks = [], [], []
     for cert, issuer in zip(path, path[1:]):
         found = store.crl(issuer)
@@ -310,22 +385,50 @@ def _revocation(path: list, store, now: dt.datetime) -> tuple[list[Problem], lis
             problems.append(Problem("trust.problem.crl_missing", {"issuer": issuer_name}, blocking=False))
             checks.append({"check": "revocation", "certificate": _fp(cert), "outcome": "crl_not_trusted"})
             continue
+        unusable = unusable_crl_reason(crl)
+        if unusable is not None:
+            # RFC 5280 §5.2: a CRL with a critical extension one cannot process must not be used.
+            problems.append(Problem("trust.problem.crl_unusable", {"issuer": issuer_name, "oid": unusable},
+                                    blocking=False))
+            checks.append({"check": "revocation", "certificate": _fp(cert), "outcome": "crl_unusable"})
+            continue
         used.append({"sha256": digest, "issuer": crl.issuer.rfc4514_string(), "issuer_fingerprint": _fp(issuer),
                      "this_update": _iso(crl.last_update_utc), "next_update": _iso(crl.next_update_utc)})
+        check = {"check": "revocation", "certificate": _fp(cert)}
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if entry is not None:
-            problems.append(Problem("trust.problem.revoked", {"name": _name(cert),
-                                                               "date": _iso(entry.revocation_date_utc)}))
-            checks.append({"check": "revocation", "certificate": _fp(cert), "outcome": "revoked",
-                           "revoked_at": _iso(entry.revocation_date_utc)})
-            continue
-        fresh = crl.last_update_utc <= now and (crl.next_update_utc is None or now <= crl.next_update_utc)
-        if not fresh:
+            revoked_at = entry.revocation_date_utc
+            on_hold = _reason(entry) == x509.ReasonFlags.certificate_hold
+            check["revoked_at"] = _iso(revoked_at)
+            if revoked_at <= received_at:
+                if on_hold:
+                    # Suspended, not revoked: undecided until a later CRL lifts or confirms it.
+                    problems.append(Problem("trust.problem.on_hold", {"name": _name(cert), "date": _iso(revoked_at)},
+                                            blocking=False))
+                    checks.append({**check, "outcome": "on_hold"})
+                else:
+                    problems.append(Problem("trust.problem.revoked", {"name": _name(cert), "date": _iso(revoked_at)}))
+                    checks.append({**check, "outcome": "revoked"})
+                continue
+            check["after_receipt"] = "on_hold" if on_hold else "revoked"
+        until = crl_current_until(crl.last_update_utc, crl.next_update_utc)
+        fresh = crl.last_update_utc <= now <= until
+        if not fresh and crl.next_update_utc is None:
+            problems.append(Problem("trust.problem.crl_no_next_update",
+                                    {"issuer": issuer_name, "date": _iso(crl.last_update_utc)}, blocking=False))
+        elif not fresh:
             problems.append(Problem("trust.problem.crl_stale", {"issuer": issuer_name,
                                                                  "next_update": _iso(crl.next_update_utc)},
                                     blocking=False))
-        checks.append({"check": "revocation", "certificate": _fp(cert), "outcome": "good" if fresh else "stale"})
+        checks.append({**check, "outcome": "good" if fresh else "stale"})
     return problems, used, checks
+
+
+def _reason(entry) -> x509.ReasonFlags | None:
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except (x509.ExtensionNotFound, ValueError):
+        return None
 
 
 @dataclass
@@ -345,15 +448,15 @@ def _check_certificate(signer: x509.Certificate, store, carried: list, ctx: _Con
         problems.extend(found)
         checks.append({"check": name, "ok": not found, "problems": [p.key for p in found]})
 
-    path, found = _build_path(signer, store, carried)
-    note("path", found + _ca_problems(path))
     validity_time = ctx.received_at
-    if signing_time is not None:
-        if signing_time > ctx.received_at + CLOCK_SKEW:
-            note("signing_time", [Problem("trust.problem.signing_time_after_receipt",
-                                          {"signing_time": _iso(signing_time), "received_at": _iso(ctx.received_at)})])
-        else:
-            validity_time = min(signing_time, ctx.received_at)
+    late_signing_time = signing_time is not None and signing_time > ctx.received_at + CLOCK_SKEW
+    if signing_time is not None and not late_signing_time:
+        validity_time = min(signing_time, ctx.received_at)
+    path, found = _build_path(signer, store, carried, validity_time)
+    note("path", found + _ca_problems(path))
+    if late_signing_time:
+        note("signing_time", [Problem("trust.problem.signing_time_after_receipt",
+                                      {"signing_time": _iso(signing_time), "received_at": _iso(ctx.received_at)})])
     times = [validity_time] + ([ctx.received_at] if ctx.received_at != validity_time else [])
     validity = []
     for when in times:
@@ -366,7 +469,7 @@ def _check_certificate(signer: x509.Certificate, store, carried: list, ctx: _Con
     note("keys", [p for p in (_key_strength(c) for c in path) if p]
          + [p for p in (_certificate_hash(c) for c in path[:-1]) if p]
          + [p for p in (_unknown_critical(c) for c in path) if p])
-    revocation, used, crl_checks = _revocation(path, store, ctx.checked_at)
+    revocation, used, crl_checks = _revocation(path, store, ctx.checked_at, ctx.received_at)
     problems.extend(revocation)
     checks.extend(crl_checks)
     return path, problems, used, checks
@@ -455,7 +558,7 @@ def verify(data: bytes, cms_der: bytes, *, expected=None, at: dt.datetime | None
     ``expected``: x509 certificates (or their SHA-256 fingerprints) the signer must be one of (None: no binding check; an empty
     list: the account has none registered, so the signature is refused). ``at``: the receipt time
     (default now; naive values are UTC)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = clock.now_utc()
     ctx = _Context(received_at=_utc(at) or now, checked_at=now, ekus=_ekus(settings))
     return _run(data, cms_der, _LiveStore(), ctx, expected)
 
@@ -471,18 +574,18 @@ def reverify(data: bytes, cms_der: bytes, evidence: dict) -> Verdict:
                             None)
     except (KeyError, TypeError, ValueError, AttributeError):
         problem = Problem("trust.problem.evidence_incomplete")
-        return Verdict("invalid", [problem], checked_at=dt.datetime.now(dt.timezone.utc),
+        return Verdict("invalid", [problem], checked_at=clock.now_utc(),
                        evidence={"problems": [problem.as_dict()], "status": "invalid"})
     store = _EvidenceStore(path, evidence.get("crls") or [])
     # The binding is decided again against the fingerprints the account had registered then.
     verdict = _run(data, cms_der, store, ctx, expected_fps)
-    verdict.evidence["reverified_at"] = _iso(dt.datetime.now(dt.timezone.utc))
+    verdict.evidence["reverified_at"] = _iso(clock.now_utc())
     return verdict
 
 
 def certificate_problems(cert: x509.Certificate, *, at: dt.datetime | None = None, settings=None) -> list[Problem]:
     """The checks a signer certificate must pass now (registration): path, validity, usage, keys, CRL."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = clock.now_utc()
     ctx = _Context(received_at=_utc(at) or now, checked_at=now, ekus=_ekus(settings))
     _, problems, _, _ = _check_certificate(cert, _LiveStore(), [], ctx, None)
     return problems

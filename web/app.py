@@ -22,7 +22,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from core import passwords
+from core import clock, passwords
 from core.db import close_db, init_db
 from core.errors import Forbidden, NotFound, PluginError
 from core.migrate import migrate_all
@@ -31,7 +31,7 @@ from core.registry import build_registry
 from core.settings import Settings, load_settings
 from web import errors
 from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
-                            SecurityHeadersMiddleware, ServerErrorPage)
+                            RequestLimits, SecurityHeadersMiddleware, ServerErrorPage)
 from web.routes import admin, api as api_routes, audit as audit_routes, home, mfa, session, units, users
 from web.routes import indicators as indicator_routes
 from web.routes import regimes as regime_routes, reports as report_routes
@@ -45,7 +45,9 @@ from web.routes import report_excel as report_excel_routes
 from web.routes import report_queue as report_queue_routes, report_review as report_review_routes
 from web.routes import notifications as notification_routes
 from web.routes import report_signing as report_signing_routes
+from web.routes import report_print as report_print_routes
 from web.routes import trust as trust_routes
+from web.routes import calendar as calendar_routes
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                load_entrypoints: bool = True, strict: bool = False, migrate: bool = True) -> Starlette:
     settings = settings or load_settings()
     settings.check_for_production()
+    clock.configure(settings.time_zone)  # one process serves one instance: its days are the setting's zone
     passwords.self_test()
     init_db(settings.database_url)
     pm = build_plugin_manager(settings, builtins=builtins, extra_plugins=extra_plugins,
@@ -119,7 +122,9 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + consolidation_routes.ROUTES
                    + notification_routes.ROUTES
                    + report_signing_routes.ROUTES
-                   + trust_routes.ROUTES)
+                   + report_print_routes.ROUTES
+                   + trust_routes.ROUTES
+                   + calendar_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
@@ -156,6 +161,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         Middleware(ServerErrorPage, handler=errors.server_error),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
         Middleware(RequestContextMiddleware, settings=settings, registry=registry, pm=pm),
+        Middleware(RequestLimits, settings=settings, render_error=errors.render_error),
         Middleware(CSRFMiddleware, settings=settings, render_error=errors.render_error),
     ]
     app = Starlette(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,14 +14,21 @@ from web.templating import render
 
 log = logging.getLogger("baocao.web")
 KNOWN = {400, 403, 404, 405, 413, 422, 500, 503}
+# Refusals that say why (core/locale: error.reason.<reason>): a parameter that is no usable
+# number, a NUL character, a JSON body too deep, a body too large, a database too busy.
+REASONS = {"parameter", "id_range", "nul", "json_malformed", "json_too_deep", "json_nul", "body_too_large",
+           "busy", "unstorable"}
+RETRY_AFTER_SECONDS = 2  # a busy database (SQLite's write lock) is free again within a second or two
 
 
-async def render_error(request: Request, status: int, reason: str | None = None):
+async def render_error(request: Request, status: int, reason: str | None = None, headers: dict | None = None,
+                       **params):
     shown = status if status in KNOWN else (500 if status >= 500 else 400)
-    context = {"status": status, "shown": shown, "reason": reason}
+    context = {"status": status, "shown": shown, "reason": reason,
+               "reason_key": f"error.reason.{reason}" if reason in REASONS else None, "reason_params": params}
     try:
         return await render(request, "core/errors/error.html", context, partial="core/_error.html",
-                            status_code=status)
+                            status_code=status, headers=headers)
     except Exception:  # noqa: BLE001 — the error page itself must never fail
         log.exception("error page failed")
         from starlette.responses import PlainTextResponse
@@ -46,7 +54,8 @@ async def record_denial(request: Request) -> None:
 async def http_error(request: Request, exc: HTTPException):
     if exc.status_code == 403:
         await record_denial(request)
-    response = await render_error(request, exc.status_code, exc.detail if isinstance(exc.detail, str) else None)
+    response = await render_error(request, exc.status_code, exc.detail if isinstance(exc.detail, str) else None,
+                                  **getattr(exc, "params", {}))
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -61,10 +70,57 @@ async def domain_error(request: Request, exc):
 
 
 async def plugin_error(request: Request, exc):
+    if classify(exc) is not None:  # a busy database or unstorable input, not the plugin's fault
+        return await server_error(request, exc)
     return await render_error(request, 500, "plugin")
 
 
+def classify(exc: BaseException) -> tuple[int, str] | None:
+    """The answer an exception that escaped a view deserves when it is not the server's fault:
+    (503, "busy") for a database still locked after the busy wait, (400, reason) for input no
+    database can store; None for a real failure (a 500). An exception raised ``from`` another
+    (a plugin's failure wrapping the database's) is judged by its cause."""
+    import peewee
+    from playhouse.pool import MaxConnectionsExceeded
+
+    seen = 0
+    while exc is not None and seen < 5:
+        text = str(exc)
+        if isinstance(exc, (peewee.OperationalError, sqlite3.OperationalError)) and (
+                "database is locked" in text or "database table is locked" in text):
+            return 503, "busy"
+        if isinstance(exc, MaxConnectionsExceeded):  # every pooled connection in use for the whole wait
+            return 503, "busy"
+        if isinstance(exc, (peewee.DataError, ValueError)) and "NUL (0x00)" in text:  # PostgreSQL text
+            return 400, "nul"
+        if isinstance(exc, OverflowError) and "SQLite INTEGER" in text:
+            return 400, "parameter"
+        if isinstance(exc, peewee.DataError) and "out of range" in text:  # PostgreSQL integer/numeric
+            return 400, "unstorable"
+        exc, seen = exc.__cause__, seen + 1
+    return None
+
+
 async def server_error(request: Request, exc: Exception):
-    log.error("unhandled error in request %s %s (request id %s)", request.method, request.url.path,
-              getattr(request.state, "request_id", "-"), exc_info=exc)
-    return await render_error(request, 500)
+    """An exception no view handled: 503 (busy, with Retry-After) or 400 when ``classify`` knows
+    it, else the 500 page. Under /api/v1/ the answer is the API's JSON error, never HTML."""
+    known = classify(exc)
+    api = request.url.path.startswith("/api/v1/")
+    if known is None:
+        log.error("unhandled error in request %s %s (request id %s)", request.method, request.url.path,
+                  getattr(request.state, "request_id", "-"), exc_info=exc)
+        if api:
+            from web.routes.api import json_error
+
+            return json_error(500)
+        return await render_error(request, 500)
+    status, reason = known
+    log.warning("request %s %s refused with %s (%s): %s (request id %s)", request.method, request.url.path,
+                status, reason, exc, getattr(request.state, "request_id", "-"))
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    if api:
+        from web.routes.api import json_error
+
+        return json_error(status, "busy" if status == 503 else "bad_request", key=f"error.reason.{reason}",
+                          headers=headers)
+    return await render_error(request, status, reason, headers=headers)

@@ -83,7 +83,8 @@ def require(code: str | None = None, *, reauth: bool = False):
             actor = request.state.actor
             if actor is None:
                 return login_redirect(request)
-            if actor.must_change_password and request.url.path != PASSWORD_PATH:
+            # The confirm page too: an old login confirms before the password change (SESS-06).
+            if actor.must_change_password and request.url.path not in (PASSWORD_PATH, REAUTH_PATH):
                 return RedirectResponse(PASSWORD_PATH, status_code=303)
             settings = request.app.state.settings
             if (not _mfa_exempt(request.url.path)

@@ -78,8 +78,16 @@ def request_context(request) -> dict:
         "fmt_number": lambda v, decimals=None: format_number(v, lang, decimals),
         "fmt_date": lambda v: format_date(v, lang),
         "fmt_datetime": lambda v: format_datetime(v, lang),
+        # A deadline rule ("1wd", "day:25") in plain words: the one formatter of every screen.
+        "fmt_deadline_rule": lambda rule, frequency=None: _describe_rule(rule, translate, frequency),
         "htmx": getattr(state, "htmx", None),
     }
+
+
+def _describe_rule(rule, translate, frequency):
+    from core.regimes import describe_deadline_rule  # the domain's wording, loaded on first use
+
+    return describe_deadline_rule(rule, translate, frequency)
 
 
 def _resolve(request, route: str) -> str:
@@ -129,8 +137,8 @@ async def render(request, page: str, context: dict | None = None, *, partial: st
     htmx = getattr(request.state, "htmx", None) or HtmxDetails(request.headers)
     name = partial if partial and htmx.wants_partial else page
     ctx = dict(context or {})
-    if name == page:
-        ctx.setdefault("menu", await run_db(build_menu, request) if getattr(request.state, "actor", None) else [])
+    if name == page and "menu" not in ctx:  # a fragment passes its own (empty) menu: none is built
+        ctx["menu"] = await run_db(build_menu, request) if getattr(request.state, "actor", None) else []
     ctx = {**request_context(request), **ctx, **template_extras(request, name)}
     response = request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code,
                                                             headers=headers)

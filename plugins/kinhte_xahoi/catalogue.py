@@ -5,6 +5,10 @@ system of QĐ 05/2023 — whose codes for these figures the reference data does 
 is never guessed. When the official table is imported, an administrator links a KX indicator to its
 national row through "Mã số ở hệ thống cấp cao hơn" (higher-level code).
 
+Each indicator says at which levels it exists (``levels``: the province, and the commune for what a
+commune itself produces — its budget, fisheries, forests, jobs, traffic accidents, poverty rate);
+the commune's forms carry only those.
+
 Loaded at start-up, only what is missing: an indicator an administrator has edited since is
 never overwritten (that would silently make a new version).
 """
@@ -37,7 +41,7 @@ def ensure_catalogue() -> int:
             if current_indicator(code) is not None:
                 continue
             save_indicator({
-                "code": code, "name": row["name"], "group": code[:4], "levels": "province",
+                "code": code, "name": row["name"], "group": code[:4], "levels": row["levels"] or "province",
                 "unit_of_measure": row["unit_of_measure"] or None, "value_type": row["value_type"],
                 "aggregation": row["aggregation"], "periodicity": row["periodicity"],
                 "agency": row["agency"], "source_act": SOURCE_ACT,

@@ -10,19 +10,21 @@ yet of the merged province's), so the core refuses to issue a draft without it.
 Levels and deadlines. Since 01/07/2025 there are two levels of local government: communes and the
 departments report to the provincial People's Committee through the planning department, which
 consolidates; the province reports to the Government by the 25th of the window's last month
-(Decree 09/2019 Art. 13 cl. 1). The first two deadlines are this plugin's proposal in the pattern of
-regimes in force (TT 02/2023/TT-BTTTT: reporters by the 15th, units by the 16th — here one working
-day after the cut-off, then one more), each leaving at least one working day to the next level as
-Art. 8 cl. 5 requires. Two working days for the communes (Khánh Hòa QĐ 01/2023) would leave none
-before the 25th in February 2026, when Tết takes the week after the cut-off.
+(Decree 09/2019 Art. 13 cl. 1). Each period kind is two regimes, because each level fills its own
+form: the departments' (the province's figures: GRDP, IIP, CPI, exports, ...) and the communes'
+(only what a commune produces). The first deadlines are this plugin's proposal in the pattern of
+regimes in force (TT 02/2023/TT-BTTTT: reporters by the 15th, units by the 16th): communes one
+working day after the cut-off, the planning department's consolidation of them one more; the
+departments two working days after the cut-off — each leaving at least one working day to the next
+level as Art. 8 cl. 5 requires. Two working days for the communes (Khánh Hòa QĐ 01/2023) would leave
+none before the 25th in February 2026, when Tết takes the week after the cut-off.
 """
 
 from __future__ import annotations
 
 from core.api import RegimeSpec, Unit, fold
 
-from .catalogue import rows
-from .forms import monthly_form
+from .forms import LEVELS, form, form_name, indicators_for
 
 # (code suffix, frequency, Vietnamese name, period word for the outline)
 _REGIMES = (
@@ -33,11 +35,21 @@ _REGIMES = (
     ("annual", "annual", "Báo cáo tình hình kinh tế - xã hội năm", "năm"),
 )
 
-DEADLINES = (
-    ("Xã, phường, đặc khu → UBND tỉnh (qua Sở Tài chính)", "commune", "1wd"),
-    ("Sở, ban, ngành → UBND tỉnh (qua Sở Tài chính)", "department", "+1wd"),
-    ("UBND tỉnh → Chính phủ", "province", "day:25"),
-)
+# Each period kind is two regimes, one per level, because each level has its own form: the
+# departments report the province's figures (Biểu 01/KTXH), the communes only what a commune
+# produces (Biểu 02/KTXH-X). level → (code suffix, name suffix, deadline rules).
+DEADLINES = {
+    "province": (
+        ("Sở, ban, ngành → UBND tỉnh (qua Sở Tài chính)", "department", "2wd"),
+        ("UBND tỉnh → Chính phủ", "province", "day:25"),
+    ),
+    "commune": (
+        ("Xã, phường, đặc khu → UBND tỉnh (qua Sở Tài chính)", "commune", "1wd"),
+        ("Sở Tài chính tổng hợp → UBND tỉnh", "department", "+1wd"),
+        ("UBND tỉnh → Chính phủ", "province", "day:25"),
+    ),
+}
+LEVEL_CODES = {"province": ("", " của các sở, ban, ngành"), "commune": ("_commune", " của cấp xã")}
 
 CONTENT = (
     "Đánh giá tình hình thực hiện các chỉ tiêu, nhiệm vụ phát triển kinh tế - xã hội trong kỳ của đơn vị, "
@@ -66,12 +78,10 @@ def _outline(period: str) -> str:
     ))
 
 
-def _forms(frequency: str) -> str:
-    """The indicators the data form carries (issue 5 turns this list into the form itself)."""
-    codes = [r for r in rows() if len(r["code"]) == 6
-             and (r["monthly"] == "yes" or frequency != "monthly")]
-    lines = ["Biểu số 01/KTXH: Một số chỉ tiêu kinh tế - xã hội chủ yếu"]
-    lines += [f"- {r['code']} {r['name']} ({r['unit_of_measure']})" for r in codes]
+def _forms(frequency: str, level: str) -> str:
+    """The data form in words (component 10 of the regime); the form itself is ``RegimeSpec.form``."""
+    lines = [form_name(frequency, level)]
+    lines += [f"- {r['code']} {r['name']} ({r['unit_of_measure']})" for r in indicators_for(frequency, level)]
     return "\n".join(lines)
 
 
@@ -89,12 +99,13 @@ def planning_unit_code(configured: str | None) -> str | None:
 def regime_specs(planning_unit_code: str | None = None) -> list[RegimeSpec]:
     return [
         RegimeSpec(
-            code=f"kinhte_xahoi.{suffix}", name=name, frequency=frequency, content=CONTENT,
-            content_type="both", reporting_kinds=("department", "commune"), deadline_rules=DEADLINES,
-            sending_methods=("system", "email"), cutoff_rule="decree", outline=_outline(period),
-            data_forms=_forms(frequency), guidance=GUIDANCE, legal_issuer="Ủy ban nhân dân tỉnh",
-            issuing_unit_kind="province", preparing_unit_code=planning_unit_code,
-            form=monthly_form() if frequency == "monthly" else None,
+            code=f"kinhte_xahoi.{suffix}{LEVEL_CODES[level][0]}", name=name + LEVEL_CODES[level][1],
+            frequency=frequency, content=CONTENT, content_type="both", reporting_kinds=LEVELS[level][3],
+            deadline_rules=DEADLINES[level], sending_methods=("system", "email"), cutoff_rule="decree",
+            outline=_outline(period), data_forms=_forms(frequency, level), guidance=GUIDANCE,
+            legal_issuer="Ủy ban nhân dân tỉnh", issuing_unit_kind="province",
+            preparing_unit_code=planning_unit_code, form=form(frequency, level),
         )
+        for level in ("province", "commune")
         for suffix, frequency, name, period in _REGIMES
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.api import Unit, figures_latest_period, period_window, run_db, unit_chain
+from core.api import Unit, figures_latest_period, period_window, run_db, today, unit_chain
 from web.api import HTTPException, Route, render, require
 
 from .overview import monthly_overview
@@ -66,7 +66,7 @@ async def overview(request):
     unit_code = request.query_params.get("unit", "").strip()[:40]
     period = request.query_params.get("period", "").strip()[:7]
     context = await run_db(_page, request.state.access, request.state.actor.unit_id, unit_code, period,
-                           dt.date.today())
+                           today())
     if context is None:
         raise HTTPException(404)
     return await render(request, "kinhte_xahoi/overview.html", context, partial="kinhte_xahoi/_overview.html")

@@ -33,6 +33,7 @@ PHONE = {"width": 390, "height": 844}
 # cmd_demo prints each demo account as f"  {username:<15} {password}  {full name} — ..."
 LOGIN_LINE = re.compile(r"^  (?P<username>[a-z0-9._-]{3,64}) +(?P<password>\S+)  \S")
 DEMO_USERS = ("quantri", "sotaichinh", "phuongdonghoi")
+MONTHLY = "Báo cáo tình hình kinh tế - xã hội hằng tháng"  # the demo's regime in force
 START_TIMEOUT = 60.0
 
 
@@ -178,6 +179,15 @@ class Session:
         with page.expect_navigation():
             page.select_option("#lang-select", lang)  # app.js submits the form on change
         assert page.get_attribute("html", "lang") == lang
+
+    def open_report(self, regime: str = MONTHLY):
+        """Open, from the list of one's reports, the newest report of ``regime`` (its entry page)."""
+        from playwright.sync_api import expect
+
+        self.goto("/reports")
+        self.page.locator("tbody tr").filter(has_text=regime).first.get_by_role("link").first.click()
+        expect(self.page.locator("#entry-grid")).to_be_visible()
+        return self.page
 
     def shot(self, name: str, *, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(exist_ok=True)

@@ -12,9 +12,9 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+from tests.browser.conftest import MONTHLY
 
-MONTHLY = "Báo cáo tình hình kinh tế - xã hội hằng tháng"
+pytestmark = pytest.mark.browser
 
 
 def test_the_planning_department_designs_and_publishes_a_monthly_form(session):
@@ -68,29 +68,29 @@ def test_the_planning_department_designs_and_publishes_a_monthly_form(session):
 
 
 def _open_monthly_report(session):
-    page = session.page
     session.login("phuongdonghoi")
-    session.goto("/reports")
-    page.locator("tbody tr").filter(has_text=MONTHLY).first.get_by_role("link").first.click()
-    expect(page.locator("#entry-grid")).to_be_visible()
-    return page
+    return session.open_report(MONTHLY)
 
 
 def test_a_commune_fills_its_monthly_report_on_screen_and_through_excel(session, tmp_path):
     page = _open_monthly_report(session)
     grid = page.locator("#entry-grid")
-    expect(grid).to_contain_text("Tổng kim ngạch xuất, nhập khẩu")
+    # The commune's own form: what a commune produces, not the province's indexes or exports.
+    expect(grid).to_contain_text("Sản lượng thủy sản")
+    expect(grid).not_to_contain_text("Chỉ số giá tiêu dùng")
+    expect(grid).not_to_contain_text("Kim ngạch xuất khẩu")
     # Pre-filled from stored figures: the previous month of the demo commune.
-    expect(page.locator("#v-kx0301-prev")).not_to_have_text("")
-    # Totals change as the commune types, without a page load.
-    page.fill("#i-kx0302-cur", "10,5")
-    page.fill("#i-kx0303-cur", "4,5")
-    expect(page.locator("#v-xnk-cur")).to_have_text("15,0")
-    # The keyboard moves down the column, over the computed total to the next input cell.
-    page.locator("#i-kx0303-cur").press("Enter")
-    expect(page.locator("#i-kx0304-cur")).to_be_focused()
-    page.locator("#i-kx0304-cur").press("ArrowUp")
-    expect(page.locator("#i-kx0303-cur")).to_be_focused()
+    expect(page.locator("#v-kx0401-prev")).not_to_have_text("")
+    # Computed cells change as the commune types, without a page load.
+    year_to_date = page.locator("#v-kx0601-ytd").inner_text()
+    page.fill("#i-kx0601-cur", "10,5")
+    page.fill("#i-kx0602-cur", "4,5")
+    expect(page.locator("#v-kx0601-ytd")).not_to_have_text(year_to_date)
+    # The keyboard moves down the column, over the group heading to the next input cell.
+    page.locator("#i-kx0602-cur").press("Enter")
+    expect(page.locator("#i-kx0701-cur")).to_be_focused()
+    page.locator("#i-kx0701-cur").press("ArrowUp")
+    expect(page.locator("#i-kx0602-cur")).to_be_focused()
     # A negative figure is a blocker: the report could not be submitted ...
     page.fill("#i-kx0702-cur", "-3")
     expect(page.get_by_text("Lỗi chặn nộp").first).to_be_visible()
@@ -100,17 +100,16 @@ def test_a_commune_fills_its_monthly_report_on_screen_and_through_excel(session,
     page.fill("#i-kx0702-cur", "3")
     expect(page.get_by_text("Số vụ tai nạn giao thông: số liệu không được âm.")).to_have_count(0)
     # Text that is not a number is refused at its cell; nothing is saved.
-    page.fill("#i-kx0501-cur", "mười")
+    page.fill("#i-kx0703-cur", "mười")
     page.locator("#entry-save-button").click()
-    expect(page.locator("#e-kx0501-cur")).to_contain_text("không phải là một số")
+    expect(page.locator("#e-kx0703-cur")).to_contain_text("không phải là một số")
     session.shot("entry-cell-error")
-    page.fill("#i-kx0501-cur", "12")
+    page.fill("#i-kx0703-cur", "2")
     page.locator("#entry-save-button").click()
     expect(page.locator("#save-status")).to_contain_text("Đã lưu")
     page.reload()
-    expect(page.locator("#i-kx0302-cur")).to_have_value("10,5")
-    expect(page.locator("#i-kx0501-cur")).to_have_value("12")
-    expect(page.locator("#v-xnk-cur")).to_have_text("15,0")
+    expect(page.locator("#i-kx0601-cur")).to_have_value("10,5")
+    expect(page.locator("#i-kx0703-cur")).to_have_value("2")
 
     # Excel: the template of this very report, filled in by the test, uploaded.
     with page.expect_download() as download:
@@ -129,7 +128,7 @@ def test_a_commune_fills_its_monthly_report_on_screen_and_through_excel(session,
     page.get_by_role("button", name="Nhập từ Excel").click()
     expect(page.get_by_text("Đã nhập 1 ô từ tệp Excel.").first).to_be_visible()
     expect(page.locator("#i-kx0701-cur")).to_have_value("215")
-    expect(page.locator("#i-kx0302-cur")).to_have_value("10,5")  # what was typed on screen stays
+    expect(page.locator("#i-kx0601-cur")).to_have_value("10,5")  # what was typed on screen stays
 
     # A file with a word in a number cell is refused cell by cell; nothing changes.
     sheet.cell(row=row, column=column).value = "hai trăm"

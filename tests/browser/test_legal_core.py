@@ -65,9 +65,9 @@ def test_a_regime_is_previewed_issued_and_opens_a_report_for_each_unit(session, 
     page = session.page
     session.login("quantri")
     session.goto("/regimes")
-    # The demo has issued the monthly regime already (issue 5: communes fill its form); the
-    # quarterly one is still the plugin's draft.
-    page.get_by_role("link", name="Báo cáo tình hình kinh tế - xã hội quý").click()
+    # The demo has issued the monthly regimes already (issue 5: communes fill their form); the
+    # quarterly ones are still the plugin's drafts.
+    page.get_by_role("link", name="Báo cáo tình hình kinh tế - xã hội quý của cấp xã").click()
     # A draft shipped by the plugin lacks the province's own decision: it cannot be issued yet.
     expect(page.get_by_text("Điều 11 Nghị định 09/2019/NĐ-CP").first).to_be_visible()
     expect(page.get_by_role("button", name="Ban hành")).to_have_count(0)
@@ -77,6 +77,10 @@ def test_a_regime_is_previewed_issued_and_opens_a_report_for_each_unit(session, 
     page.get_by_role("button", name="Lưu bản dự thảo").click()
     expect(page.get_by_text("Quý I năm 2026").first).to_be_visible()  # the calendar of the year
     expect(page.get_by_text("15/12/2025 – 14/03/2026").first).to_be_visible()
+    # Deadlines in words, never the rule codes ("1wd", "day:25") nor an "ISO 8601" column.
+    expect(page.get_by_text("1 ngày làm việc sau ngày chốt số liệu").first).to_be_visible()
+    expect(page.locator("#regime-calendar")).not_to_contain_text("ISO 8601")
+    expect(page.locator("#regime-calendar")).not_to_contain_text("day:25")
     session.shot("regime-calendar")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Ban hành").click()
@@ -84,7 +88,7 @@ def test_a_regime_is_previewed_issued_and_opens_a_report_for_each_unit(session, 
     page.get_by_role("link", name="Báo cáo đã mở").first.click()
     table = page.locator("table")
     expect(table.get_by_text("Phường Đồng Hới").first).to_be_visible()
-    expect(table.get_by_text("Sở Y tế").first).to_be_visible()
+    expect(table.get_by_text("Đặc khu Cồn Cỏ").first).to_be_visible()
     session.shot("regime-reports")
 
     commune = open_session("commune")

@@ -13,9 +13,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import MONTHLY
+
 pytestmark = pytest.mark.browser
 
-MONTHLY = "Báo cáo tình hình kinh tế - xã hội hằng tháng"
 SECTIONS = {"ketqua": "Thương mại, dịch vụ tăng khá so với tháng trước.",
             "hanche": "Xuất khẩu còn phụ thuộc vào một số mặt hàng.",
             "nhiemvu": "Đẩy mạnh xúc tiến thương mại trong tháng tới."}
@@ -55,7 +56,7 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
     admin.login("quantri")
     admin.goto("/inbox?status=not_started&unit=Con Co")
     admin.page.locator("#core-queue tbody tr").filter(has_text="Cồn Cỏ").first.get_by_role("link").first.click()
-    _fill_and_save(admin.page, {"kx0302-cur": "20", "kx0303-cur": "5"})
+    _fill_and_save(admin.page, {"kx0601-cur": "20", "kx0602-cur": "5"})
     _sign_and_submit(admin, demo_certs, "quantri")
 
     # The commune fills its report and signs it with its own certificate.
@@ -64,7 +65,7 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
     commune.goto("/reports")
     commune.page.locator("tbody tr").filter(has_text=MONTHLY).first.get_by_role("link").first.click()
     report_id = _report_id(commune.page)
-    _fill_and_save(commune.page, {"kx0302-cur": "10,5", "kx0303-cur": "4,5", "kx0702-cur": "3"})
+    _fill_and_save(commune.page, {"kx0601-cur": "10,5", "kx0602-cur": "4,5", "kx0702-cur": "3"})
     _sign_and_submit(commune, demo_certs, "phuongdonghoi")
     expect(commune.page.get_by_text("Đã nộp").first).to_be_visible()
     commune.shot("submission-signed")
@@ -81,8 +82,8 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
     page = department.page
     expect(page.get_by_role("heading", name=re.compile("Xem xét báo cáo"))).to_be_visible()
     expect(page.get_by_text(re.compile("Chữ ký số hợp lệ: Lê Văn Cường")).first).to_be_visible()
-    page.fill("#review-reason", "Kim ngạch xuất khẩu chưa khớp với số liệu của Hải quan, đề nghị kiểm tra lại.")
-    page.select_option("#review-cell-0", "kx0302.cur")
+    page.fill("#review-reason", "Sản lượng thủy sản chưa khớp với số liệu của Sở Nông nghiệp và Môi trường, đề nghị kiểm tra lại.")
+    page.select_option("#review-cell-0", "kx0601.cur")
     page.fill("#review-text-0", "Hải quan ghi nhận 12 tỷ đồng.")
     page.get_by_role("button", name="Trả lại báo cáo").click()
     expect(page.get_by_text("Đã trả lại báo cáo cho đơn vị.").first).to_be_visible()
@@ -92,9 +93,9 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
     expect(commune.page.get_by_text(re.compile("trả lại")).first).to_be_visible()
     commune.goto(f"/reports/{report_id}")
     card = commune.page.locator("#workflow")
-    expect(card).to_contain_text("Kim ngạch xuất khẩu chưa khớp")
-    expect(commune.page.locator("#i-kx0302-cur")).to_be_editable()
-    _fill_and_save(commune.page, {"kx0302-cur": "12"})
+    expect(card).to_contain_text("Sản lượng thủy sản chưa khớp")
+    expect(commune.page.locator("#i-kx0601-cur")).to_be_editable()
+    _fill_and_save(commune.page, {"kx0601-cur": "12"})
     _sign_and_submit(commune, demo_certs, "phuongdonghoi")
 
     # The department sees what changed between the two versions, then accepts.
@@ -116,14 +117,17 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
 
     # The consolidated report: the accepted figures added up, each cell opening to the units.
     department.goto("/consolidation")
-    page.get_by_role("button", name="Lập báo cáo tổng hợp").first.click()
+    # The communes' monthly regime (the departments' has its own form and its own consolidation).
+    page.locator("tr").filter(has_text="hằng tháng của cấp xã").get_by_role("button", name="Lập báo cáo tổng hợp").first.click()
     expect(page.get_by_text("Đã lập báo cáo tổng hợp").first).to_be_visible()
     consolidated_id = _report_id(page)
     department.goto(f"/reports/{consolidated_id}/consolidation")
-    exports = page.locator('td[data-cell="kx0302.cur"]')
+    exports = page.locator('td[data-cell="kx0601.cur"]')
     expect(exports).to_have_text(re.compile(r"^\s*32(,0)?\s*$"))  # 12 + 20
-    expect(page.locator('td[data-cell="xnk.cur"]')).to_contain_text("41,5")  # the total row: 32 + 4,5 + 5
+    expect(page.locator('td[data-cell="kx0602.cur"]')).to_contain_text("9,5")  # 4,5 + 5
     exports.get_by_role("link").click()
+    # The drill-down names the cell by its row and column, as the grid shows them.
+    expect(page.locator("#consolidation-cell-detail h2")).to_contain_text("Sản lượng thủy sản — Thực hiện tháng")
     panel = page.locator("table").filter(has_text="Phường Đồng Hới").last
     expect(panel).to_contain_text("12")
     expect(panel).to_contain_text("Cồn Cỏ")
@@ -132,7 +136,7 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
 
     # The department adds its narrative, signs and sends it up to the province.
     department.goto(f"/reports/{consolidated_id}")
-    expect(page.locator("#v-kx0302-cur, #i-kx0302-cur").first).to_be_visible()
+    expect(page.locator("#v-kx0601-cur, #i-kx0601-cur").first).to_be_visible()
     _fill_and_save(page, {})
     _sign_and_submit(department, demo_certs, "sotaichinh")
     department.shot("submission-consolidated-signed")

@@ -267,6 +267,93 @@ def test_auth05_a_reset_issues_a_new_temporary_password_ends_sessions_and_lifts_
     assert password not in event.details and json.loads(event.details)["sessions_ended"] == 1
 
 
+def _make_tokens(user) -> list[str]:
+    """A read token and a write token of ``user``."""
+    from core import api_tokens
+
+    return [api_tokens.create_token(user, "Đọc", 30)[1],
+            api_tokens.create_token(user, "Ghi số liệu", 30, can_write=True)[1]]
+
+
+def _live(secrets: list[str]) -> list[str]:
+    """Those of the tokens that still authenticate."""
+    from core import api_tokens
+
+    return [secret for secret in secrets if api_tokens.authenticate(secret) is not None]
+
+
+def test_auth05_a_reset_revokes_the_api_tokens_and_they_stay_revoked_after_the_new_password(org):
+    target = org.members["giomy"]
+    tokens = _make_tokens(target)
+    accounts.start_session(target)
+    accounts.start_session(target)
+    assert len(_live(tokens)) == 2
+    password = admin.reset_password(access_of(org.admins["giolinh"]), target.id, temp_hours=72)
+    assert _live(tokens) == []
+    assert Session.select().where(Session.user == target.id).count() == 0
+    details = json.loads(events("user.password_reset", object_id=str(target.id))[0].details)
+    assert details["sessions_ended"] == 2 and details["tokens_revoked"] == 2
+    # The user sets a new password: the old tokens do not come back to life.
+    accounts.change_password(target.id, password, "Một câu mật khẩu mới rất dài 2026",
+                             "Một câu mật khẩu mới rất dài 2026")
+    assert _live(tokens) == []
+    assert verify().ok
+
+
+def test_auth05_a_password_change_ends_the_other_sessions_and_revokes_the_tokens_in_one_event(org):
+    target = org.members["giohai"]
+    password = accounts.random_password()
+    User.update(password_hash=accounts.passwords.hash_password(password)).where(User.id == target.id).execute()
+    tokens = _make_tokens(target)
+    accounts.start_session(target)
+    accounts.start_session(target)
+    current = Session.select().where(Session.user == target.id).order_by(Session.id.desc()).first()
+    new = "Một câu mật khẩu mới rất dài 2026"
+    accounts.change_password(target.id, password, new, new, keep_session_id=current.id)
+    assert [s.id for s in Session.select().where(Session.user == target.id)] == [current.id]
+    assert _live(tokens) == []
+    changed = events("auth.password_changed", object_id=str(target.id))
+    assert len(changed) == 1 and changed[0].result == "ok"
+    assert json.loads(changed[0].details) == {"sessions_ended": 1, "tokens_revoked": 2}
+
+
+def test_auth05_a_refused_password_change_keeps_the_sessions_and_tokens(org):
+    target = org.members["camhieu"]
+    tokens = _make_tokens(target)
+    accounts.start_session(target)
+    with pytest.raises(ValidationError):
+        accounts.change_password(target.id, "sai mật khẩu", "Một câu mật khẩu mới rất dài 2026",
+                                 "Một câu mật khẩu mới rất dài 2026")
+    assert Session.select().where(Session.user == target.id).count() == 1
+    assert len(_live(tokens)) == 2
+
+
+def test_auth06_wrong_current_passwords_on_the_change_form_lock_the_account(org):
+    target = org.members["camthanh"]
+    password = accounts.random_password()
+    User.update(password_hash=accounts.passwords.hash_password(password)).where(User.id == target.id).execute()
+    new = "Một câu mật khẩu mới rất dài 2026"
+    for attempt in range(3):
+        with pytest.raises(ValidationError) as caught:
+            accounts.change_password(target.id, f"đoán thử {attempt}", new, new, lockout_threshold=3,
+                                     lockout_minutes=30, now=T0)
+        assert caught.value.errors["current"] == "account.error.current_password"
+    assert accounts.is_locked(User.get_by_id(target.id), T0)
+    # Locked: even the right password changes nothing, and the login is refused too.
+    with pytest.raises(ValidationError) as caught:
+        accounts.change_password(target.id, password, new, new, lockout_threshold=3, lockout_minutes=30, now=T0)
+    assert caught.value.errors == {"current": "reauth.error.locked"}
+    assert accounts.passwords.verify_password(password, User.get_by_id(target.id).password_hash)
+    assert accounts.authenticate(target.username, password, now=T0) is None
+    failed = events("auth.password_changed", object_id=str(target.id), result="failed")
+    assert len(failed) == 3 and events("auth.locked", object_id=str(target.id))
+    # An empty field is not a guess.
+    User.update(failed_logins=0, locked_until=None).where(User.id == target.id).execute()
+    with pytest.raises(ValidationError):
+        accounts.change_password(target.id, "", new, new, lockout_threshold=3, lockout_minutes=30, now=T0)
+    assert User.get_by_id(target.id).failed_logins == 0
+
+
 # -- taking control of an account ---------------------------------------------------------------------------
 
 def test_nobody_takes_control_of_their_own_account_here(org):

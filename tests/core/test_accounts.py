@@ -50,6 +50,7 @@ def weak_phc(password: str) -> str:
 
 # -- hashes -------------------------------------------------------------------------------
 
+@pytest.mark.production_hashing
 def test_stored_hash_is_argon2id_with_owasp_parameters(make):
     encoded = stored_hash(make())
     match = PHC.match(encoded)
@@ -106,6 +107,7 @@ def test_authenticate_disabled_user(make):
     assert accounts.authenticate(user.username, "đúng mật khẩu") is None
 
 
+@pytest.mark.production_hashing
 def test_login_rehashes_weaker_parameters(make):
     user = make("mật khẩu cũ yếu")
     old = weak_phc("mật khẩu cũ yếu")

@@ -348,6 +348,7 @@ def test_log02_cli_audit_verify_reports_a_deleted_event_as_a_broken_link(trail, 
     assert f"#{trail[6]}" in line and "không còn nối" in line and "no longer links" in line
 
 
+@pytest.mark.empty_database
 def test_cli_audit_verify_without_a_schema_says_so(database_url, tmp_path):
     close_db()
     result = run_cli(database_url, tmp_path, "audit", "verify")

@@ -92,6 +92,7 @@ def test_init_twice_creates_no_second_admin(cli, database_url):
     assert with_db(database_url, lambda: accounts.authenticate("quantri", password)) is not None
 
 
+@pytest.mark.empty_database
 def test_migrate_is_idempotent(cli, database_url):
     first = cli("migrate")
     assert first.returncode == 0, first.stderr

@@ -100,6 +100,7 @@ def test_a_colliding_permission_code_is_named(baocao):
     assert "Traceback" in baocao.log.read_text(encoding="utf-8")
 
 
+@pytest.mark.empty_database
 def test_migrate_names_the_failed_plugin_and_migrates_the_rest(baocao):
     result = baocao("migrate", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_dup_permission,fx_good,Bad-Name")
     assert result.returncode == 1

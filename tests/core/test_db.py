@@ -25,7 +25,7 @@ from core.models import CORE_MODELS, Unit, User
 
 @pytest.fixture
 def fresh_db(database_url):
-    """The database, empty and unmigrated, with no connection held by the test."""
+    """The database (empty and unmigrated where the test is marked so), no connection held."""
     init_db(database_url)
     yield db
     dbmod.close_db()
@@ -236,6 +236,7 @@ def test_core_tables_are_core_prefixed_and_match_the_migration(db_session):
 CORE_STEPS = sorted(p.stem for p in Path(CORE_MIGRATIONS).glob("[0-9]*.py"))
 
 
+@pytest.mark.empty_database
 def test_migration_history_and_idempotence(fresh_db):
     assert migrate_core() == CORE_STEPS and CORE_STEPS[0] == "0001_core"
     with db.connection_context():
@@ -247,6 +248,7 @@ def test_migration_history_and_idempotence(fresh_db):
         assert db.execute_sql("SELECT COUNT(*) FROM core_migrations").fetchone()[0] == len(CORE_STEPS)
 
 
+@pytest.mark.empty_database
 def test_each_plugin_has_its_own_history(fresh_db, tmp_path):
     migrations = tmp_path / "migrations"
     migrations.mkdir()

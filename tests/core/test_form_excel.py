@@ -334,3 +334,86 @@ def test_formulas_translate_functions_and_fall_back_to_values(w):
     assert t.formula("f2", "cur") == ('=IFERROR(IF(OR(OR(E13="",E14=""),IF((E13>E14),AND(E13="",E14=""),E14="")),'
                                       '"",IF((E13>E14),MAX(E13,E14),(-ABS(E14)))),"")')
     assert t.formula("f3", "cur") is None  # the 6-month column is not shown in March: the value only
+
+
+# -- issue 12: numbers by the uploader's language; uploads read in streaming mode -------------------
+
+def test_text_cells_are_read_the_way_the_uploaders_language_writes_numbers(w):
+    data = edit(download(w), {BANLE: "1,250.5", DULICH: 7})
+    assert fx.import_upload(w.p["reporter"], w.report.id, data, secret=SECRET, lang="en").changed_cells == 2
+    assert stored(w) == {("banle", "cur"): D("1250.5"), ("dulich", "cur"): D(7)}
+    with pytest.raises(fx.CellsRefused) as exc:  # 1250 or 1.25? refused, both readings named
+        fx.import_upload(w.p["reporter"], w.report.id, edit(data, {BANLE: "1,250"}), secret=SECRET, lang="en")
+    [problem] = exc.value.problems
+    assert problem.address == BANLE and "1250" in problem.message("en") and "1.25" in problem.message("en")
+    assert stored(w)[("banle", "cur")] == D("1250.5")
+
+
+def test_a_stored_fraction_with_three_decimals_is_not_read_back_as_thousands(w):
+    # The template keeps each input's value as downloaded ("1.234"): that is 1.234, not 1234.
+    rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): (rd.MISSING, D("1.234"))})
+    data = download(w)
+    assert upload(w, data).changed_cells == 0  # unchanged, no clash with itself
+    assert upload(w, edit(data, {DULICH: 3})).changed_cells == 1
+    assert stored(w)[("banle", "cur")] == D("1.234")
+
+
+def _with_sheet_xml(data: bytes, extra: bytes) -> bytes:
+    """The workbook with ``extra`` rows added at the end of the form sheet's XML, as a hand-made
+    file would carry them (openpyxl itself would take minutes to write two million cells)."""
+    import zipfile
+
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(b"</sheetData>", extra + b"</sheetData>")
+            target.writestr(info.filename, content)
+    return out.getvalue()
+
+
+def _many_cells(first_row: int, rows: int, per_row: int, cell: bytes) -> bytes:
+    body = cell * per_row
+    return b"".join(b'<row r="%d">' % n + body + b"</row>" for n in range(first_row, first_row + rows))
+
+
+def _peak_while(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("cell, key", [
+    (b"<c><v>1</v></c>", "report_excel.error.beyond_template"),  # values far outside the form
+    (b'<c s="0"/>', "report_excel.error.too_many_cells"),  # nothing but empty cells, two million of them
+])
+def test_a_small_file_with_two_million_cells_is_refused_without_being_loaded(w, cell, key):
+    data = _with_sheet_xml(edit(download(w), {BANLE: 5}), _many_cells(100, 2000, 1000, cell))
+    assert len(data) <= fx.MAX_UPLOAD_BYTES  # passes the size checks, as the attack did
+    refused = []
+
+    def attempt():
+        with pytest.raises(fx.ExcelImportError) as exc:
+            upload(w, data)
+        refused.append(exc.value)
+
+    peak = _peak_while(attempt)
+    assert refused[0].key == key and "A1" in refused[0].message("vi") and "A1" in refused[0].message("en")
+    # Loading it whole costs gigabytes (openpyxl keeps an object per cell, ~0.5 kB); read as a
+    # stream bounded by the template it stays within a few times the file itself.
+    assert peak < 16 * 1024 * 1024, peak
+    assert stored(w) == {}
+
+
+def test_a_cell_just_past_the_template_is_named_with_the_others(w):
+    # A value a little outside the form is listed with the other refused cells, not silently read.
+    with pytest.raises(fx.CellsRefused) as exc:
+        upload(w, edit(download(w), {BANLE: 5, "J20": 1}))
+    assert [p.address for p in exc.value.problems] == ["J20"]

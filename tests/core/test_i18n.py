@@ -61,7 +61,9 @@ def test_format_date():
     day = dt.date(2026, 1, 5)
     assert format_date(day, "vi") == "05/01/2026"
     assert format_date(day, "en") == "2026-01-05"
-    assert format_date(dt.datetime(2025, 7, 1, 23, 59), "vi") == "01/07/2025"
+    # A datetime is a stored (UTC) time: shown as the day it was in Vietnam (issue 12 item 6).
+    assert format_date(dt.datetime(2025, 7, 1, 16, 59), "vi") == "01/07/2025"
+    assert format_date(dt.datetime(2025, 7, 1, 23, 59), "vi") == "02/07/2025"
     assert format_date(None) == ""
 
 
@@ -208,6 +210,8 @@ def dynamic_keys() -> dict[str, set[str]]:
         "password.": {f"password.{f}" for f in ("current", "new", "confirm")},
         "activation.filter.": {f"activation.filter.{v}" for v in ("all", "off", "on", "own")},
         "unit.kind.": {f"unit.kind.{k}" for k in UNIT_KINDS},
+        "calendar.kind.": {f"calendar.kind.{k}" for k in ("day_off", "make_up")},  # core.workdays.KINDS
+        "calendar.weekday.": {f"calendar.weekday.{d}" for d in range(7)},
         **_indicator_keys(),
         **_unit_history_keys(),
         **_form_designer_keys(),
@@ -329,7 +333,8 @@ def test_the_key_scanners_find_keys():
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_template_key_exists(lang):
     literal, _ = template_keys()
-    missing = sorted(k for k in literal if KEY_RE.match(k) and k not in merged()[lang])
+    messages = merged()[lang]  # once: building the catalogue per key took seconds
+    missing = sorted(k for k in literal if KEY_RE.match(k) and k not in messages)
     assert missing == []
 
 
@@ -338,7 +343,8 @@ def test_every_dynamic_template_key_is_known_and_exists():
     known = dynamic_keys()
     assert sorted(prefixes - set(known)) == [], "a template builds keys from a new prefix: enumerate its values here"
     for lang in LANGUAGES:
-        missing = sorted(k for p in prefixes for k in known[p] if k not in merged()[lang])
+        messages = merged()[lang]
+        missing = sorted(k for p in prefixes for k in known[p] if k not in messages)
         assert missing == [], lang
 
 
@@ -360,3 +366,81 @@ def test_a_key_in_two_topic_files_is_refused(tmp_path):
     (tmp_path / "vi.more.json").write_text('{"a.b": "B"}', encoding="utf-8")
     with pytest.raises(ValueError, match="a.b"):
         Catalog().add_dir(tmp_path)
+
+
+# -- keys built from data: built-in roles, deadline rules -------------------------------------------
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_builtin_role_is_named_in_both_languages(db_session, lang):
+    """A built-in role is shown by its key ``role.<code>`` (``Role.label_key``): the screens showed the
+    raw key "role.clerk" when a migration added a role without naming it."""
+    from core.access import Role
+
+    keys = [role.label_key for role in Role.select().where(Role.is_builtin == True)]  # noqa: E712
+    assert "role.clerk" in keys
+    assert sorted(k for k in keys if k not in merged()[lang]) == []
+
+
+@pytest.mark.parametrize("rule, frequency, vi, en", [
+    ("1wd", "monthly", "1 ngày làm việc sau ngày chốt số liệu", "1 working day after the cut-off date"),
+    ("2wd", "quarterly", "2 ngày làm việc sau ngày chốt số liệu", "2 working days after the cut-off date"),
+    ("+1wd", "monthly", "1 ngày làm việc sau thời hạn của cấp liền trước", "1 working day after the previous level's deadline"),
+    ("day:25", "monthly", "ngày 25 hằng tháng", "day 25 of each month"),
+    ("day:20", "quarterly", "ngày 20 của tháng cuối kỳ báo cáo", "day 20 of the period's last month"),
+    ("xyz", "monthly", "xyz", "xyz"),  # unreadable: shown as typed, so the mistake stays visible
+])
+def test_deadline_rules_are_shown_in_plain_words(rule, frequency, vi, en):
+    from core.regimes import describe_deadline_rule
+
+    catalog = core_catalog()
+    assert describe_deadline_rule(rule, lambda k, **p: catalog.gettext("vi", k, **p), frequency) == vi
+    assert describe_deadline_rule(rule, lambda k, **p: catalog.gettext("en", k, **p), frequency) == en
+
+
+def audit_detail_keys() -> set[str]:
+    """The detail names the code records in audit events: keys of the dict given as ``details=``
+    (directly or through a variable named ``details``), ``details["x"] = ...``, and what an
+    ``audit_details()`` method returns."""
+    found: set[str] = set()
+
+    def keys_of(node) -> set[str]:
+        return {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)} \
+            if isinstance(node, ast.Dict) else set()
+
+    files = [*(ROOT / "core").rglob("*.py"), *(ROOT / "web").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                found |= {k for kw in node.keywords if kw.arg == "details" for k in keys_of(kw.value)}
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id == "details":
+                        found |= keys_of(node.value)
+                    if isinstance(target, ast.Subscript) and _name(target.value) == "details" \
+                            and isinstance(target.slice, ast.Constant):
+                        found.add(target.slice.value)
+            elif isinstance(node, ast.FunctionDef) and node.name == "audit_details":
+                found |= {k for ret in ast.walk(node) if isinstance(ret, ast.Return) for k in keys_of(ret.value)}
+    return found
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_audit_detail_is_named_in_both_languages(lang):
+    """The audit list shows each event's details as "name: value" in the reader's language, never
+    the English keys the code records ("sessions_ended: 2")."""
+    keys = audit_detail_keys()
+    assert {"sessions_ended", "reason", "signer_serial", "version"} <= keys  # the scanner finds them
+    messages = merged()[lang]
+    assert sorted(k for k in keys if f"audit.detail.{k}" not in messages) == []
+    assert {"audit.value.yes", "audit.value.no"} <= set(messages)
+
+
+def test_an_audit_events_details_read_as_words_in_each_language():
+    from types import SimpleNamespace
+
+    from web.routes.audit import Labels, _details_text
+
+    event = SimpleNamespace(details=json.dumps({"sessions_ended": 2, "late": False, "roles": ["viewer", "clerk"]}))
+    assert _details_text(event, Labels(core_catalog(), "vi")) == \
+        "nộp muộn: không · các vai trò: viewer, clerk · số phiên đăng nhập đã kết thúc: 2"
+    assert _details_text(event, Labels(core_catalog(), "en")) == "late: no · roles: viewer, clerk · sessions ended: 2"

@@ -10,6 +10,7 @@ import pytest
 from core import indicators as ind
 from core.audit import AuditEvent
 from core.errors import ValidationError
+from core.i18n import core_catalog
 from core.indicator_values import Figure, IndicatorValue, latest_period, put_values, series, table
 from core.indicators import IndicatorGroup
 from core.models import Unit
@@ -79,3 +80,27 @@ def test_a_series_runs_across_catalogue_versions(setup):
     versions = {v.index: v.indicator.version for v in IndicatorValue.select()}
     assert versions == {1: 1, 2: 2}
     assert latest_period(setup.id, "monthly") == (2026, 2)
+
+
+@pytest.mark.parametrize("value, key, params", [
+    # SQLite kept this as 100000000000, PostgreSQL as given: refused on both, as a report cell is.
+    ("99999999999.999999", "numbers.error.not_exact", {"value": "99999999999.999999", "digits": 15}),
+    # Silently rounded to 1.123457 before.
+    ("1.1234567", "forms.error.too_many_decimals", {"value": "1.1234567", "decimals": 6}),
+])
+def test_a_value_the_column_cannot_store_exactly_is_refused_with_the_grids_message(setup, value, key, params):
+    with pytest.raises(ValidationError) as info:
+        put_values([fig(setup, index=1), fig(setup, index=2, value=value)], source="test")
+    assert info.value.errors == {"2.value": key}
+    assert info.value.params == params
+    message = core_catalog().gettext("en", info.value.errors["2.value"], **info.value.params)
+    assert value in message and "{" not in message
+    assert IndicatorValue.select().count() == 0
+
+
+def test_what_the_column_stores_exactly_reads_back_the_same_on_every_database(setup):
+    exact = {1: "9999999999.99999", 2: "999999999999999999", 3: "-0.000001", 4: Decimal("1250.5")}
+    put_values([fig(setup, index=i, value=v) for i, v in exact.items()], source="test")
+    stored = {i: table(setup.id, "monthly", 2026, i)["T0102"]["actual"] for i in exact}
+    assert stored == {i: Decimal(v) for i, v in exact.items()}
+    assert put_values([fig(setup, index=i, value=v) for i, v in exact.items()], source="test") == 0

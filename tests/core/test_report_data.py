@@ -171,3 +171,43 @@ def test_attachments_are_stored_outside_under_generated_names_with_their_hash(w,
     assert exc.value.key == "report_data.error.file_changed"
     rd.delete_attachment(w.p["reporter"], w.report.id, att.id, settings=settings)
     assert not [p for p in (tmp_path / "files").rglob("*") if p.is_file()]
+
+
+# -- issue 12: numbers by the person's language, and only what the column stores exactly ----------
+
+def test_english_numbers_are_read_the_english_way(w):
+    rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): (rd.MISSING, "1,250.5"),
+                                           ("dulich", "cur"): (rd.MISSING, "0.5")}, lang="en")
+    assert rd.stored_values(w.report.id) == {("banle", "cur"): D("1250.5"), ("dulich", "cur"): D("0.5")}
+
+
+def test_an_ambiguous_number_is_refused_naming_both_readings_and_nothing_is_written(w):
+    with pytest.raises(rd.CellErrors) as exc:
+        rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): (rd.MISSING, "1,250"),
+                                               ("dulich", "cur"): (rd.MISSING, "3")}, lang="en")
+    error = exc.value.errors["banle.cur"]
+    assert "1250" in error.message("en") and "1.25" in error.message("en")
+    assert "1250" in error.message("vi") and "1,25" in error.message("vi")
+    assert rd.stored_values(w.report.id) == {}
+
+
+@pytest.mark.parametrize("text", ["99999999999.999999", "1234567890.123456"])
+def test_a_value_the_column_cannot_store_exactly_is_refused_on_every_database(w, text):
+    # SQLite stored 99999999999.999999 as 100000000000; PostgreSQL would have kept it: refused on both.
+    with pytest.raises(rd.CellErrors) as exc:
+        rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): (rd.MISSING, text)}, lang="en")
+    assert exc.value.errors["banle.cur"].key == "numbers.error.not_exact"
+    assert rd.stored_values(w.report.id) == {}
+
+
+@pytest.mark.parametrize("text", ["99999999999.9999", "999999999999999999", "-0.000001", "123456789.123456"])
+def test_what_the_column_holds_is_read_back_exactly(w, text):
+    rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): (rd.MISSING, text)}, lang="en")
+    assert rd.stored_values(w.report.id)[("banle", "cur")] == D(text)
+
+
+def test_a_base_is_the_programs_own_text_in_every_language(w):
+    # The grid's base of a stored 1.234 is "1.234": one point two three four, not a clash with 1234.
+    rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): (rd.MISSING, D("1.234"))})
+    rd.save(w.p["reporter"], w.report.id, {("banle", "cur"): ("1.234", "2")}, lang="vi")
+    assert rd.stored_values(w.report.id) == {("banle", "cur"): D(2)}

@@ -255,6 +255,29 @@ def test_a_revoked_certificate_found_on_recheck_shows_invalid(db_session, make_s
     assert any("thu hồi" in m for m in signing.problem_messages(check.problems, "vi"))
 
 
+def test_a_revocation_dated_after_the_receipt_does_not_turn_a_recheck_invalid(db_session, make_settings):
+    # Issue 12 item 14: "Kiểm tra lại" judges at the time of receipt, as re-verification from the
+    # evidence does; the revocation date is shown next to the receipt time.
+    import datetime as dt
+
+    w = signed_world(crl=False)
+    w.settings = make_settings(require_signature=True)
+    saved = fill(w)
+    version = sign_p12(w, revision=saved.revision)
+    row = signing.signature_of(version.id)
+    assert row.status == "indeterminate"
+    revoked_at = row.verified_at.replace(tzinfo=dt.timezone.utc, microsecond=0) + dt.timedelta(minutes=1)
+    trust.upload_crl(w.admin, der(w.pki.crl(issuer=w.pki.root)))
+    trust.upload_crl(w.admin, der(w.pki.crl(revoked=[(w.me.certificate, revoked_at)], number=5)))
+    check = signing.recheck(w.p["issuer"], row.id, settings=w.settings)
+    assert check.status == "valid", check.problems
+    again = verification.reverify(version.canonical.encode("utf-8"), bytes(row.cms), json.loads(check.evidence))
+    assert again.status == check.status
+    row.latest_check = check
+    view = signing.signature_view(row)
+    assert view["revoked"] == {"at": revoked_at.replace(tzinfo=None), "after_receipt": True, "on_hold": False}
+
+
 def test_a_plugin_provider_is_offered_and_its_signatures_are_verified_by_the_core(w):
     import types
 

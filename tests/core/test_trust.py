@@ -20,6 +20,10 @@ from tests.fixtures.pki import DAY, NOW, der, pem, pki, rsa_key
 DATA = b"bao cao"
 
 
+def _cert_and_key(issued):
+    return issued.certificate, issued.key
+
+
 @pytest.fixture
 def world(db_session):
     province = Unit.create(code="QT", name="Tỉnh Quảng Trị", kind="province")
@@ -269,7 +273,7 @@ def test_refresh_job_is_scheduled_hourly(settings, world):
 def test_register_own_certificate(world):
     p = pin_all(core_access(world.admin))
     a = p.signer("Nguyễn Văn A")
-    row = certificates.register(core_access(world.clerk), world.clerk.id, pem(a.certificate))
+    row = certificates.register_with_key(core_access(world.clerk), world.clerk.id, a.certificate, a.key)
     assert row.name == "Nguyễn Văn A" and row.serial == format(a.certificate.serial_number, "X")
     assert "CCCD:" in row.subject and "CA thử nghiệm cấp dưới" in row.issuer
     assert row.not_after > row.not_before and row.active and row.added_by_id == world.clerk.id
@@ -289,19 +293,19 @@ def test_register_refuses_untrusted_expired_unfit_and_taken(world):
         (p.signer(issuer=p.rogue_root()), "trust.problem.issuer_impostor"),
         (p.signer(not_before=NOW - 400 * DAY, not_after=NOW - DAY), "trust.problem.expired"),
         (p.signer(key_usage={"key_encipherment": True}), "trust.problem.key_usage"),
-        (p.intermediate, "trust.problem.key_usage"),
+        (p.intermediate, "trust.problem.signer_is_ca"),  # a CA certificate, not a person's (item 16)
     ]
     for issued, key in cases:
         with pytest.raises(BaocaoError) as caught:
-            certificates.register(clerk, world.clerk.id, pem(issued.certificate))
+            certificates.register_with_key(clerk, world.clerk.id, issued.certificate, issued.key)
         assert caught.value.key == key
     a = p.signer()
-    certificates.register(clerk, world.clerk.id, pem(a.certificate))
+    certificates.register_with_key(clerk, world.clerk.id, a.certificate, a.key)
     with pytest.raises(BaocaoError) as caught:
-        certificates.register(clerk, world.clerk.id, der(a.certificate))
+        certificates.register_with_key(clerk, world.clerk.id, a.certificate, a.key)
     assert caught.value.key == "trust.error.certificate_registered"
     with pytest.raises(BaocaoError) as caught:
-        certificates.register(core_access(world.colleague), world.colleague.id, der(a.certificate))
+        certificates.register_with_key(core_access(world.colleague), world.colleague.id, a.certificate, a.key)
     assert caught.value.key == "trust.error.certificate_other_account"
 
 
@@ -310,8 +314,8 @@ def test_who_may_register_and_deactivate(world):
     a = p.signer()
     # Nobody registers for a colleague except their unit administrator.
     with pytest.raises(NotFound):
-        certificates.register(core_access(world.colleague), world.clerk.id, pem(a.certificate))
-    row = certificates.register(core_access(world.clerk), world.clerk.id, pem(a.certificate))
+        certificates.register_with_key(core_access(world.colleague), world.clerk.id, a.certificate, a.key)
+    row = certificates.register_with_key(core_access(world.clerk), world.clerk.id, a.certificate, a.key)
     for outsider in (world.colleague, world.stranger):
         with pytest.raises(NotFound):
             certificates.deactivate(core_access(outsider), row.id)
@@ -324,11 +328,102 @@ def test_who_may_register_and_deactivate(world):
     assert (event.action, event.object_type, event.object_id) == ("trust.certificate_deactivated", "user",
                                                                   str(world.clerk.id))
     # Once deactivated, another account may register it (the token changed hands).
-    certificates.register(core_access(world.colleague), world.colleague.id, pem(a.certificate))
+    certificates.register_with_key(core_access(world.colleague), world.colleague.id, a.certificate, a.key)
 
 
 def test_deactivate_own_certificate(world):
     p = pin_all(core_access(world.admin))
-    row = certificates.register(core_access(world.clerk), world.clerk.id, pem(p.signer().certificate))
+    row = certificates.register_with_key(core_access(world.clerk), world.clerk.id, *_cert_and_key(p.signer()))
     certificates.deactivate(core_access(world.clerk), row.id)
     assert certificates.active_certificates(world.clerk.id) == []
+
+
+# -- issue 12 item 17: registration proves possession of the key and matches the identity number -----
+
+
+def _proof(p, issued, challenge):
+    return p.sign(certificates.challenge_bytes(challenge), issued)
+
+
+def test_a_certificate_alone_no_longer_registers(world):
+    # Anyone can get a colleague's public certificate; it must not bind to their account.
+    p = pin_all(core_access(world.admin))
+    victim = p.signer("Nguyễn Văn A")
+    with pytest.raises(BaocaoError):
+        certificates.register(core_access(world.colleague), world.colleague.id, pem(victim.certificate))
+    # A signature claiming the victim's certificate but made with another key: refused too.
+    clerk = core_access(world.colleague)
+    challenge = certificates.new_challenge(clerk, world.colleague.id)
+    from tests.fixtures.pki import Issued, build_cms
+
+    forged = build_cms(certificates.challenge_bytes(challenge),
+                       Issued(victim.certificate, p.signer("Kẻ giả mạo").key, victim.chain))
+    with pytest.raises(BaocaoError) as caught:
+        certificates.register(clerk, world.colleague.id, forged)
+    assert caught.value.key == "trust.error.cms_signature_invalid"
+    assert certificates.active_certificates(world.colleague.id) == []
+
+
+def test_usb_token_proof_over_the_challenge_registers_once(world):
+    p = pin_all(core_access(world.admin))
+    clerk = core_access(world.clerk)
+    a = p.signer("Nguyễn Văn A")
+    challenge = certificates.new_challenge(clerk, world.clerk.id)
+    text = certificates.challenge_bytes(challenge).decode()
+    assert world.clerk.username in text and challenge.nonce in text and len(challenge.nonce) == 64
+    row = certificates.register(clerk, world.clerk.id, _proof(p, a, challenge))
+    assert row.fingerprint == trust.fingerprint(a.certificate)
+    assert certificates.CertificateChallenge.get_by_id(challenge.id).used_at is not None
+    # The same proof again: the challenge is spent.
+    certificates.deactivate(clerk, row.id)
+    with pytest.raises(BaocaoError) as caught:
+        certificates.register(clerk, world.clerk.id, _proof(p, a, challenge))
+    assert caught.value.key == "trust.error.challenge_not_signed"
+    # Signed over another account's challenge, or over an expired one: refused.
+    other = certificates.new_challenge(core_access(world.colleague), world.colleague.id)
+    with pytest.raises(BaocaoError) as caught:
+        certificates.register(clerk, world.clerk.id, _proof(p, a, other))
+    assert caught.value.key == "trust.error.challenge_not_signed"
+    late = certificates.new_challenge(clerk, world.clerk.id)
+    certificates.CertificateChallenge.update(expires_at=NOW.replace(tzinfo=None) - DAY).where(
+        certificates.CertificateChallenge.id == late.id).execute()
+    with pytest.raises(BaocaoError) as caught:
+        certificates.register(clerk, world.clerk.id, _proof(p, a, late))
+    assert caught.value.key == "trust.error.challenge_not_signed"
+
+
+def test_p12_registration_signs_the_challenge_in_memory(world):
+    p = pin_all(core_access(world.admin))
+    a = p.signer("Nguyễn Văn A")
+    row = certificates.register_with_p12(core_access(world.clerk), world.clerk.id, p.pkcs12(a), "matkhau")
+    assert row.fingerprint == trust.fingerprint(a.certificate)
+    with pytest.raises(BaocaoError) as caught:
+        certificates.register_with_p12(core_access(world.clerk), world.clerk.id, p.pkcs12(a), "sai")
+    assert caught.value.key == "signing.error.p12_password"
+
+
+def test_identity_number_in_the_certificate_must_match_the_account(world):
+    from cryptography.x509.oid import NameOID
+
+    p = pin_all(core_access(world.admin))
+    clerk, unit_admin = core_access(world.clerk), core_access(world.unit_admin)
+    # Only the unit administrator records it; the person cannot change their own.
+    with pytest.raises(NotFound):
+        certificates.set_identity_number(clerk, world.clerk.id, "044090001234")
+    with pytest.raises(BaocaoError) as caught:
+        certificates.set_identity_number(unit_admin, world.clerk.id, "CCCD 12ab")
+    assert caught.value.key == "trust.error.identity_number_format"
+    certificates.set_identity_number(unit_admin, world.clerk.id, " 044090001234 ")
+    assert actions()[-1] == "trust.identity_number_set"
+    someone = p.signer("Trần Văn B", cccd="044090009999")
+    with pytest.raises(BaocaoError) as caught:
+        certificates.register_with_key(clerk, world.clerk.id, someone.certificate, someone.key)
+    assert caught.value.key == "trust.error.identity_mismatch"
+    assert "044090009999" in caught.value.params["found"]
+    # The number in serialNumber (2.5.4.5) counts as well as in UID; MST and CMND prefixes too.
+    mine = p.signer("Nguyễn Văn A", uid="CMND:111111111",
+                    subject_extra=[(NameOID.SERIAL_NUMBER, "CCCD:044090001234")])
+    row = certificates.register_with_key(clerk, world.clerk.id, mine.certificate, mine.key)
+    assert row.identity_match("044090001234") == "match"
+    assert row.identity_match("3200123456") == "mismatch" and row.identity_match(None) == "unknown"
+    assert certificates.certificate_identity_numbers(p.seal(mst="3200123456").certificate) == ["3200123456"]

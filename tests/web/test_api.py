@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from starlette.routing import Mount, Route
@@ -557,3 +558,61 @@ def test_an_account_that_must_first_change_its_password_gets_403_not_a_redirect(
     response = world["anonymous"]().get("/api/v1/units", headers={"Authorization": f"Bearer {token}"},
                                         follow_redirects=False)
     assert_error(response, 403, "account_action_required")
+
+
+# -- issue 12: value strings follow the caller's language; what cannot be stored exactly is refused --
+
+@pytest.fixture
+def values_world(client):
+    from core.db import db
+    from tests.fixtures.forms import form_world
+
+    with db.connection_context():
+        return form_world()
+
+
+def _put(client, world, values, language=None, headers=None):
+    from core.db import db
+    from core.models import User
+    from tests.web.test_report_values_api import bearer, url
+
+    user = world.users["reporter"]
+    with db.connection_context():
+        User.update(language=language).where(User.id == user.id).execute()
+    return client.put(url(world), json={"values": values}, headers={**bearer(user, can_write=True), **(headers or {})})
+
+
+def test_value_strings_are_read_the_way_the_token_owners_language_writes_numbers(client, values_world):
+    from tests.web.test_report_entry import stored
+
+    assert _put(client, values_world, {"banle.cur": "1,250.5"}, "en").status_code == 200
+    assert _put(client, values_world, {"dulich.cur": "2.500,5"}, "vi").status_code == 200
+    assert _put(client, values_world, {"dulich.cur": "2.500"}, "vi").status_code == 200  # Vietnamese thousands
+    assert stored(values_world.report.id) == {("banle", "cur"): Decimal("1250.5"), ("dulich", "cur"): Decimal(2500)}
+    # No language on the account: the request's Accept-Language.
+    response = _put(client, values_world, {"banle.cur": "1.250"}, None, {"Accept-Language": "en"})
+    assert response.status_code == 422
+    assert "1.25" in response.json()["error"]["cells"]["banle.cur"]["en"]
+
+
+def test_an_ambiguous_string_is_refused_naming_both_readings(client, values_world):
+    from tests.web.test_report_entry import stored
+
+    response = _put(client, values_world, {"banle.cur": "1,250", "dulich.cur": 3}, "en")
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["cells"]["banle.cur"]
+    assert "1250" in message["en"] and "1.25" in message["en"] and "1250" in message["vi"] and "1,25" in message["vi"]
+    assert stored(values_world.report.id) == {}
+
+
+@pytest.mark.parametrize("body", [b'"99999999999.999999"', b"99999999999.999999"])
+def test_a_value_the_column_cannot_store_exactly_is_refused(client, values_world, body):
+    # As a JSON number too: read as a double it would already be 100000000000, stored without a word.
+    from tests.web.test_report_entry import stored
+    from tests.web.test_report_values_api import bearer, url
+
+    headers = {**bearer(values_world.users["reporter"], can_write=True), "Content-Type": "application/json"}
+    response = client.put(url(values_world), content=b'{"values": {"banle.cur": ' + body + b"}}", headers=headers)
+    assert response.status_code == 422, response.text
+    assert "15" in response.json()["error"]["cells"]["banle.cur"]["en"]
+    assert stored(values_world.report.id) == {}

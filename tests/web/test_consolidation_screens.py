@@ -89,6 +89,9 @@ def test_the_drill_down_shows_each_units_figure_as_a_page_and_a_panel(client, wo
     page = client.get(f"/reports/{report_id}/consolidation/banle.cur")
     assert page.status_code == 200 and "<html" in page.text
     assert "Cộng số liệu của các đơn vị" in page.text
+    # The cell is named by its row and its column as the grid shows them, never by internal keys.
+    title = re.search(r'<h2 class="card-title">(.*?)</h2>', page.text, re.S).group(1)
+    assert " — " in title and "banle" not in title and ".cur" not in title and not title.startswith("Ô ")
     figures = page.text[page.text.index('id="consolidation-cell-figures"'):]
     assert figures.index("Xã Ái Tử") < figures.index("10,0") < figures.index("Xã Cam Lộ") < figures.index("20,0")
     assert "Lần 1" in figures and f'href="/reports/{world.report.id}"' in figures

@@ -95,6 +95,10 @@ def post_routes():
         "/admin/trust/sources/{source_id:int}/remove": {}, "/admin/trust/refresh": {},
         "/account/certificates": {}, "/account/certificates/{certificate_id:int}/deactivate": {},
         "/users/{id:int}/certificates/{certificate_id:int}/deactivate": {},
+        # Proof of possession and the identity number (issue 12), the working-day calendar.
+        "/account/certificates/challenge": {}, "/users/{id:int}/identity-number": {"identity_number": "001"},
+        "/admin/calendar": {"day": "2026-12-26", "kind": "make_up", "reason": "x"},
+        "/admin/calendar/{entry_id:int}/remove": {"reason": "x"},
     }
 
 
@@ -117,7 +121,7 @@ def concrete(path: str) -> str:
     return (path.replace("{id:int}", str(target.id)).replace("{grant_id:int}", str(grant.id))
             .replace("{session_id:int}", str(session.id)).replace("{code}", "T0101")
             .replace("{token_id:int}", "1").replace("{unit_id}", str(target.unit_id))
-            .replace("{aid:int}", "1"))
+            .replace("{aid:int}", "1").replace("{entry_id:int}", "1"))
 
 
 def assert_refused(response):
@@ -176,7 +180,10 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/admin/trust/anchors", "/admin/trust/anchors/{anchor_id:int}/deactivate", "/admin/trust/crls",
               "/admin/trust/sources", "/admin/trust/sources/{source_id:int}/remove", "/admin/trust/refresh",
               "/account/certificates", "/account/certificates/{certificate_id:int}/deactivate",
-              "/users/{id:int}/certificates/{certificate_id:int}/deactivate"]
+              "/users/{id:int}/certificates/{certificate_id:int}/deactivate",
+              # Proof of possession and the identity number; the working-day calendar (issue 12).
+              "/account/certificates/challenge", "/users/{id:int}/identity-number",
+              "/admin/calendar", "/admin/calendar/{entry_id:int}/remove"]
 
 
 def test_the_list_covers_every_core_post_route(app):

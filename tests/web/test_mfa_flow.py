@@ -25,7 +25,7 @@ from core import accounts, mfa
 from core.access import Grant, Role
 from core.audit import AuditEvent
 from core.db import db
-from core.models import Session, Unit, utcnow
+from core.models import Session, Unit, User, utcnow
 from tests.conftest import HX, TEST_SECRET, csrf_from
 from tests.web.test_auth_flow import SESSION, login_form
 
@@ -361,16 +361,28 @@ def test_sess06_a_get_goes_to_the_confirm_page_and_back_to_itself():
     assert parse_qs(urlsplit(response.headers["location"]).query)["next"] == ["/users/7?tab=roles"]
 
 
-def test_sess06_a_password_change_counts_as_reauthentication(web, person):
+def test_sess06_a_password_change_from_an_old_login_confirms_first_even_with_a_temporary_password(web, person):
     who = person()
+    with db.connection_context():  # a temporary password: every other page leads to the password form
+        User.update(must_change_password=True).where(User.id == who.user.id).execute()
     login_form(web, who.user.username, who.password)
     age_reauth(web)
-    token = csrf_from(web.get("/account/password").text)
     new = "Một câu mật khẩu mới rất dài 2026"
-    changed = web.post("/account/password", data={"current": who.password, "new": new, "confirm": new,
-                                                  "csrf_token": token})
+    data = {"current": who.password, "new": new, "confirm": new}
+    refused = web.post("/account/password", data={**data, "csrf_token": csrf_from(web.get("/account/password").text)},
+                       headers={"Referer": "http://testserver/account/password"}, follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/account/confirm?next=/account/password"
+    with db.connection_context():
+        assert accounts.passwords.verify_password(who.password, User.get_by_id(who.user.id).password_hash)
+    page = web.get(refused.headers["location"], follow_redirects=False)
+    assert page.status_code == 200  # the confirm page, not sent back to the password form in a loop
+    done = web.post("/account/confirm", data={"password": who.password, "next": "/account/password",
+                                              "csrf_token": csrf_from(page.text)}, follow_redirects=False)
+    assert done.headers["location"] == "/account/password"
+    changed = web.post("/account/password", data={**data, "csrf_token": csrf_from(web.get("/account/password").text)})
     assert changed.status_code == 200
     with db.connection_context():
+        assert not User.get_by_id(who.user.id).must_change_password
         reauth_at = Session.get(Session.user == who.user.id).reauth_at
     assert reauth_at > utcnow() - dt.timedelta(minutes=1)
 

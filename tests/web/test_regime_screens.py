@@ -75,7 +75,11 @@ def test_an_administrator_previews_issues_and_finds_the_reports(client, admin):
     year = dt.date.today().year
     preview = client.get("/regimes/preview", params={**form_for(units), "year": "2026"}, headers=HX)
     assert preview.status_code == 200 and "<html" not in preview.text
-    assert "Tháng 10 năm 2026" in preview.text and "2026-09-15/P1M" in preview.text
+    assert "Tháng 10 năm 2026" in preview.text and "15/09/2026 – 14/10/2026" in preview.text
+    # The rules in words, never as codes or an ISO 8601 interval (issue 12.19).
+    assert "2 ngày làm việc sau ngày chốt số liệu" in preview.text
+    assert "1 ngày làm việc sau thời hạn của cấp liền trước" in preview.text
+    assert "2026-09-15/P1M" not in preview.text and "ISO 8601" not in preview.text
     assert "16/10/2026" in preview.text and "19/10/2026" in preview.text  # 2wd, then +1wd
     regime_id = create(client, units, token)
     detail = client.get(f"/regimes/{regime_id}")

@@ -146,29 +146,40 @@ def test_without_javascript_the_form_posts_and_redirects(client, world):
     answer = client.post(f"/reports/{rid}/save", data=data, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == f"/reports/{rid}?done=saved"
     assert "Đã lưu số liệu." in client.get(answer.headers["location"]).text
-    # Refused without JavaScript: the whole page again, with what was typed and the error at its cell.
-    data.update({"cell.banle.cur": "8", "cell.dulich.cur": "mười"})
+    # One cell refused without JavaScript: the valid one is saved, and the whole page comes back with
+    # the refused text as typed, its error at its cell, and the saved cell with its new base.
+    data = grid_data(client.get(f"/reports/{rid}").text)
+    data.update({"cell.banle.cur": "8", "cell.dulich.cur": "mười", "csrf_token": token})
     answer = client.post(f"/reports/{rid}/save", data=data)
     assert answer.status_code == 422
     assert re.search(r'name="cell\.dulich\.cur"[^>]*value="mười"', answer.text)
     assert re.search(r'name="cell\.banle\.cur"[^>]*value="8"', answer.text)
+    assert 'name="base.banle.cur" value="8"' in answer.text
     assert 'class="cell-error" id="e-dulich-cur"' in answer.text
     from decimal import Decimal
 
-    assert stored(rid) == {("banle", "cur"): Decimal("7")}
+    assert stored(rid) == {("banle", "cur"): Decimal("8")}
 
 
-def test_cell_errors_keep_nothing_and_say_where(client, world):
+def test_one_unreadable_cell_does_not_hold_back_the_others(client, world):
+    """Issue 12 item 3: every valid cell is saved, the bad one is marked and stays as typed."""
+    from decimal import Decimal
+
     token = log_in(client, world.users["reporter"])
     rid = world.report.id
     data = grid_data(client.get(f"/reports/{rid}").text)
-    data.update({"cell.banle.cur": "100", "cell.dulich.cur": "1,2,3"})
+    data.update({"cell.banle.cur": "100", "cell.dulich.cur": "1,2,3", "section.ketqua": "Khá."})
     answer = client.post(f"/reports/{rid}/save", data=data, headers={**HX, "X-CSRF-Token": token})
     assert answer.status_code == 200
-    assert "Chưa lưu: 1 ô có lỗi" in answer.text
+    assert 'data-outcome="partial"' in answer.text
+    assert "Đã lưu lúc" in answer.text and "1 ô có lỗi chưa lưu" in answer.text
     assert '<p data-cell="dulich.cur">' in answer.text
-    assert 'id="b-banle-cur"' not in answer.text  # no new base: nothing was saved
-    assert stored(rid) == {}
+    assert 'id="b-banle-cur" name="base.banle.cur" value="100" hx-swap-oob="true"' in answer.text
+    assert 'id="b-dulich-cur"' not in answer.text  # the bad cell keeps its base: nothing of it was saved
+    assert 'id="i-dulich-cur"' not in answer.text  # ... and its text stays as typed
+    assert stored(rid) == {("banle", "cur"): Decimal("100")}
+    page = client.get(f"/reports/{rid}").text
+    assert "Khá.</textarea>" in page
 
 
 def test_a_conflict_shows_both_values_and_either_can_be_kept(client, world):

@@ -193,3 +193,30 @@ def test_receiver_checks_an_undetermined_signature_again(client, make_settings):
     assert "Đã kiểm tra lại chữ ký. Kết quả: hợp lệ." in page
     assert "Chữ ký số hợp lệ: Nguyễn Văn A" in page
     assert "Các lần kiểm tra lại" in page
+
+
+def test_a_recheck_shows_the_revocation_date_next_to_the_receipt_time(client):
+    # Issue 12 item 14: revoked after the report arrived — still valid, and the screen says when.
+    import datetime as dt
+
+    from core import signing, trust
+    from core.db import db
+    from tests.fixtures.pki import der
+
+    with db.connection_context():
+        world = signed_world(crl=False)
+    fill(world)
+    token = log_in(client, world.users["reporter"])
+    assert sign_with_p12(client, world, token).status_code == 303
+    with db.connection_context():
+        received = signing.ReportSignature.get().verified_at.replace(tzinfo=dt.timezone.utc, microsecond=0)
+        trust.upload_crl(world.admin, der(world.pki.crl(issuer=world.pki.root)))
+        trust.upload_crl(world.admin, der(world.pki.crl(revoked=[(world.me.certificate, received + dt.timedelta(minutes=1))],
+                                                        number=6)))
+    token = log_in(client, world.users["issuer"])
+    response = client.post(f"/reports/{world.report.id}/versions/1/recheck", data={"csrf_token": token},
+                           follow_redirects=False)
+    page = text_of(client.get(response.headers["location"]))
+    assert "Chữ ký số hợp lệ: Nguyễn Văn A" in page
+    assert "Chứng thư số bị thu hồi lúc" in page
+    assert "sau thời điểm hệ thống nhận báo cáo" in page

@@ -11,6 +11,10 @@ from tests.conftest import csrf_from
 from tests.fixtures.pki import DAY, NOW, der, pem, pki
 
 
+def _cert_and_key(issued):
+    return issued.certificate, issued.key
+
+
 def post(client, path, page_path, data=None, files=None):
     token = csrf_from(client.get(page_path).text)
     return client.post(path, data={**(data or {}), "csrf_token": token}, files=files, follow_redirects=False)
@@ -19,6 +23,12 @@ def post(client, path, page_path, data=None, files=None):
 def cer(issued_or_cert, name="chung-thu.cer"):
     cert = getattr(issued_or_cert, "certificate", issued_or_cert)
     return {"certificate": (name, der(cert), "application/pkix-cert")}
+
+
+def p12(p, issued, password="matkhau"):
+    """The form fields of registering with a .p12 file used once."""
+    return {"way": "p12", "password": password}, {"p12": ("chu-ky.p12", p.pkcs12(issued, password),
+                                                          "application/x-pkcs12")}
 
 
 @pytest.fixture
@@ -125,17 +135,20 @@ def test_clerk_registers_and_deactivates_own_certificate(client, login, pinned):
     page = client.get("/account/certificates")
     assert page.status_code == 200 and "Bạn chưa đăng ký chứng thư số nào" in page.text
     a = p.signer("Nguyễn Văn A", cccd="044090001234")
-    added = post(client, "/account/certificates", "/account/certificates", files=cer(a))
+    # A bare .cer proves nothing: refused (issue 12 item 17).
+    bare = post(client, "/account/certificates", "/account/certificates", files=cer(a))
+    assert bare.status_code == 422
+    added = post(client, "/account/certificates", "/account/certificates", *p12(p, a))
     assert added.status_code == 303
     page = client.get(added.headers["location"])
     assert "Đã đăng ký chứng thư số" in page.text
     assert "Nguyễn Văn A" in page.text and "CCCD:044090001234" in page.text
     assert format(a.certificate.serial_number, "X") in page.text and "Đang dùng" in page.text
 
-    again = post(client, "/account/certificates", "/account/certificates", files=cer(a))
+    again = post(client, "/account/certificates", "/account/certificates", *p12(p, a))
     assert again.status_code == 422 and "đã được đăng ký cho tài khoản của bạn" in again.text
     expired = p.signer("Nguyễn Văn A", not_before=NOW - 500 * DAY, not_after=NOW - 3 * DAY)
-    refused = post(client, "/account/certificates", "/account/certificates", files=cer(expired))
+    refused = post(client, "/account/certificates", "/account/certificates", *p12(p, expired))
     assert refused.status_code == 422
     day = (NOW - 3 * DAY).astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d/%m/%Y")
     assert "đã hết hạn" in refused.text and day in refused.text
@@ -155,7 +168,7 @@ def test_someone_elses_certificate_cannot_be_deactivated_here(client, login, mak
     other, _ = make_user("thib")
     p = pinned
     with db.connection_context():
-        row = certificates.register(core_access(other), other.id, pem(p.signer("Trần Thị B").certificate))
+        row = certificates.register_with_key(core_access(other), other.id, *_cert_and_key(p.signer("Trần Thị B")))
     login("vana")
     response = post(client, f"/account/certificates/{row.id}/deactivate", "/account/certificates")
     assert response.status_code == 404
@@ -191,8 +204,8 @@ def test_unit_administrator_stops_a_colleagues_certificate(client, login, make_u
     clerk, _ = make_user("vana", unit_code="AT")
     outsider, _ = make_user("vanc", unit_code="CL")
     with db.connection_context():
-        row = certificates.register(core_access(clerk), clerk.id, pem(pinned.signer("Nguyễn Văn A").certificate))
-        far = certificates.register(core_access(outsider), outsider.id, pem(pinned.signer("Võ Văn C").certificate))
+        row = certificates.register_with_key(core_access(clerk), clerk.id, *_cert_and_key(pinned.signer("Nguyễn Văn A")))
+        far = certificates.register_with_key(core_access(outsider), outsider.id, *_cert_and_key(pinned.signer("Võ Văn C")))
     admin = login("qtxa", unit_code="AT")
     with db.connection_context():
         Grant.create(user=admin, role=Role.get(Role.code == "unit_admin"), unit=commune)
@@ -222,3 +235,53 @@ def test_a_clerk_cannot_open_a_colleagues_certificates(client, login, make_user)
     colleague, _ = make_user("thib")
     login("vana")
     assert client.get(f"/users/{colleague.id}/certificates").status_code == 403
+
+
+def test_usb_token_registration_downloads_a_challenge_and_uploads_the_p7s(client, login, pinned):
+    # Issue 12 item 17: proof of possession with a token's detached signature over the challenge.
+    login("vana")
+    a = pinned.signer("Nguyễn Văn A", cccd="044090004321")
+    page = client.get("/account/certificates")
+    assert "Tải dữ liệu xác minh để ký" in page.text and "Cách 1" in page.text
+    challenge = post(client, "/account/certificates/challenge", "/account/certificates")
+    assert challenge.status_code == 200 and challenge.headers["content-disposition"].startswith("attachment;")
+    assert challenge.headers["cache-control"] == "no-store"
+    body = challenge.content
+    assert body.startswith(b"baocao.certificate-challenge/1\n")
+    p7s = {"way": "p7s"}, {"p7s": ("xac-minh.p7s", pinned.sign(body, a), "application/pkcs7-signature")}
+    added = post(client, "/account/certificates", "/account/certificates", *p7s)
+    assert added.status_code == 303
+    assert "CCCD:044090004321" in client.get(added.headers["location"]).text
+    again = post(client, "/account/certificates", "/account/certificates", *p7s)
+    assert again.status_code == 422 and "dữ liệu xác minh" in again.text
+
+
+def test_unit_administrator_records_the_identity_number_and_sees_the_match(client, login, make_user, pinned):
+    from core import certificates
+    from core.access import Grant, Role
+    from core.models import Unit, User
+    from core.permissions import core_access
+
+    with db.connection_context():
+        province = Unit.get_or_none(Unit.code == "ROOT") or Unit.create(code="ROOT", name="Tỉnh Quảng Trị",
+                                                                        kind="province")
+        commune = Unit.create(code="AT", name="Xã Ái Tử", kind="commune", parent=province)
+    clerk, _ = make_user("vana", unit_code="AT")
+    with db.connection_context():
+        certificates.register_with_key(core_access(clerk), clerk.id,
+                                       *_cert_and_key(pinned.signer("Nguyễn Văn A", cccd="044090001234")))
+    admin = login("qtxa", unit_code="AT")
+    with db.connection_context():
+        Grant.create(user=admin, role=Role.get(Role.code == "unit_admin"), unit=commune)
+    path = f"/users/{clerk.id}/certificates"
+    assert "Tài khoản chưa ghi số định danh" in client.get(path).text
+    bad = post(client, f"/users/{clerk.id}/identity-number", path, {"identity_number": "abc"})
+    assert bad.status_code == 422 and "chỉ gồm chữ số" in bad.text
+    saved = post(client, f"/users/{clerk.id}/identity-number", path, {"identity_number": "044090001234"})
+    assert saved.status_code == 303
+    page = client.get(saved.headers["location"]).text
+    assert "Đã lưu số định danh" in page and "Khớp với tài khoản" in page
+    post(client, f"/users/{clerk.id}/identity-number", path, {"identity_number": "044090005555"})
+    assert "Không khớp với tài khoản" in client.get(path).text
+    with db.connection_context():
+        assert User.get_by_id(clerk.id).identity_number == "044090005555"

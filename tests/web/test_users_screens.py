@@ -311,6 +311,49 @@ def test_auth10_sess05_the_target_is_logged_out_at_their_next_request(org, actio
     assert browser.get("/", headers=HX, follow_redirects=False).headers.get("HX-Redirect", "").startswith("/login")
 
 
+def _api_token(user, can_write=False) -> str:
+    from core import api_tokens
+
+    with db.connection_context():
+        return api_tokens.create_token(user, "Máy chủ thống kê", 30, can_write=can_write)[1]
+
+
+def _api_works(org, token) -> bool:
+    answer = TestClient(org.app).get("/api/v1/units", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code in (200, 401)
+    return answer.status_code == 200
+
+
+def test_auth05_a_password_change_logs_out_the_other_browsers_and_stops_the_api_tokens(org):
+    me = org.members["camhieu"]
+    other = second_browser(org, me)
+    tokens = [_api_token(me), _api_token(me, can_write=True)]
+    assert all(_api_works(org, t) for t in tokens)
+    client = org.login(me)
+    new = "Một câu mật khẩu mới rất dài 2026"
+    changed = post(client, "/account/password", {"current": org.passwords[me.username], "new": new, "confirm": new},
+                   csrf=token(client, "/account/password"))
+    assert changed.status_code == 200
+    assert logged_in(client)  # the browser that made the change stays in
+    assert not logged_in(other)
+    assert not any(_api_works(org, t) for t in tokens)
+
+
+def test_auth05_a_reset_logs_out_everywhere_and_the_tokens_stay_dead_after_the_new_password(org):
+    target = org.members["camthanh"]
+    browser = second_browser(org, target)
+    api = _api_token(target, can_write=True)
+    client = org.login(org.admins["camlo"])
+    temporary = temp_password(post(client, f"/users/{target.id}/reset-password").text)
+    assert not logged_in(browser) and not _api_works(org, api)
+    browser.cookies.clear()
+    assert login_form(browser, target.username, temporary).status_code == 303
+    new = "Một câu mật khẩu mới rất dài 2026"
+    assert post(browser, "/account/password", {"current": temporary, "new": new, "confirm": new},
+                csrf=token(browser, "/account/password")).status_code == 200
+    assert logged_in(browser) and not _api_works(org, api)
+
+
 def test_auth10_a_disabled_account_cannot_log_in_until_enabled(org):
     target = org.members["giohai"]
     client = org.login(org.admins["giolinh"])

@@ -11,6 +11,7 @@ from core.db import run_db
 from core.errors import NotFound, ValidationError
 from core.settings import redact
 from web.guards import require
+from web.params import BadParameter, parse_id
 from web.templating import render
 
 PERMISSION = "core.plugin.admin"
@@ -78,10 +79,9 @@ def _switch(unit_id, plugin, state, access, registry, reset_subtree):
 async def activation_submit(request):
     name = request.path_params["name"]
     form = await request.form()
-    try:
-        unit_id = int(form.get("unit", ""))
-    except ValueError:
-        raise HTTPException(400) from None
+    unit_id = parse_id(str(form.get("unit", "")))
+    if unit_id is None:
+        raise BadParameter()
     state = str(form.get("state", ""))
     try:
         await run_db(_switch, unit_id, name, state, request.state.access, request.app.state.registry,

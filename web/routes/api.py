@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -33,12 +34,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 import core
+from core import clock
 from core import api_tokens, indicators, units
 from core.db import run_db
 from core.errors import BaocaoError, NotFound, ValidationError
 from core.i18n import LANGUAGES, core_catalog, fold
 from core.models import Unit, utcnow
 from web.guards import require
+from web.middleware import RequestRefused
+from web.params import BadParameter, parse_int, read_json
 from web.templating import render
 
 log = logging.getLogger("baocao.api")
@@ -80,6 +84,14 @@ class BadParameters(Exception):
         self.fields = fields
 
 
+def _http_error_json(exc: HTTPException) -> JSONResponse:
+    """An HTTPException as the JSON error; a ``web.params.BadParameter`` says why (id too large, deep JSON…)."""
+    if isinstance(exc, BadParameter):
+        return json_error(exc.status_code, "bad_request" if exc.status_code == 400 else None,
+                          key=f"error.reason.{exc.detail}", headers=exc.headers, **exc.params)
+    return json_error(exc.status_code, headers=exc.headers)
+
+
 def bearer_token(headers) -> str | None:
     """The token of an ``Authorization`` header; None without one, "" when it is not a bearer token
     (which is then refused: an API request that tries to authenticate must succeed or get 401)."""
@@ -110,22 +122,26 @@ class ApiBoundary:
 
         try:
             return await self.app(scope, receive, watch)
+        except RequestRefused:  # a body too large or carrying NUL: web.middleware.RequestLimits answers
+            raise
         except HTTPException as exc:
             if started:
                 raise
-            response = json_error(exc.status_code, headers=exc.headers)
+            response = _http_error_json(exc)
             if exc.status_code == 403:
                 from starlette.requests import Request
 
                 from web.errors import record_denial
 
                 await record_denial(Request(scope, receive))
-        except Exception:  # noqa: BLE001 — never a traceback, never an HTML page
+        except Exception as exc:  # noqa: BLE001 — never a traceback, never an HTML page
             if started:
                 raise
-            log.exception("API request failed: %s %s (request id %s)", scope["method"], scope["path"],
-                          scope.get("state", {}).get("request_id", "-"))
-            response = json_error(500)
+            from starlette.requests import Request
+
+            from web.errors import server_error
+
+            response = await server_error(Request(scope, receive), exc)  # 503 busy, 400 unstorable, or 500
         await response(scope, receive, send)
 
 
@@ -149,7 +165,7 @@ def api_require(code: str | None = None):
                     from web.errors import record_denial
 
                     await record_denial(request)
-                return json_error(exc.status_code, headers=exc.headers)
+                return _http_error_json(exc)
             if isinstance(response, RedirectResponse) or "hx-redirect" in response.headers:
                 # require() sends such a user to the password or two-factor page; a machine can't follow.
                 return json_error(403, "account_action_required")
@@ -171,19 +187,13 @@ def _pagination(request) -> tuple[int, int]:
     limit, offset = DEFAULT_LIMIT, 0
     raw = request.query_params.get("limit")
     if raw not in (None, ""):
-        try:
-            limit = int(raw)
-            if not 1 <= limit <= MAX_LIMIT:
-                raise ValueError
-        except ValueError:
+        limit = parse_int(raw, minimum=1, maximum=MAX_LIMIT)
+        if limit is None:
             fields["limit"] = messages("api.error.limit", max=MAX_LIMIT)
     raw = request.query_params.get("offset")
     if raw not in (None, ""):
-        try:
-            offset = int(raw)
-            if offset < 0:
-                raise ValueError
-        except ValueError:
+        offset = parse_int(raw, minimum=0)  # at most 2**63 - 1: a larger OFFSET overflows SQLite
+        if offset is None:
             fields["offset"] = messages("api.error.offset")
     if fields:
         raise BadParameters(fields)
@@ -234,7 +244,7 @@ def _visible_nodes(roots, at: dt.date) -> list:
     history = _history_module()
     if roots is None:
         return units.flatten(units.tree(at=at))
-    if at == dt.date.today() or history is None:
+    if at == clock.today() or history is None:
         nodes = units.flatten([n for root in roots for n in units.tree(root, at=at)])
         seen = set()  # two grants, one inside the other: each unit once
         return [n for n in nodes if not (n.unit.id in seen or seen.add(n.unit.id))]
@@ -296,7 +306,7 @@ def _unit_list(access, at, parent, kind, q, limit, offset):
 async def units_index(request):
     from core.models import UNIT_KINDS
 
-    at = _date_param(request, "at", dt.date.today())
+    at = _date_param(request, "at", clock.today())
     kind = _text(request, "kind", 20)
     if kind and kind not in UNIT_KINDS:
         raise _bad("kind", "api.error.choice", value=kind, choices=", ".join(UNIT_KINDS))
@@ -364,7 +374,7 @@ def _unit_detail(code, access, at):
 
 @api_require(UNIT_VIEW)
 async def unit_one(request):
-    at = _date_param(request, "at", dt.date.today())
+    at = _date_param(request, "at", clock.today())
     data = await run_db(_unit_detail, request.path_params["code"][:40], request.state.access, at)
     if data is None:
         raise HTTPException(404)
@@ -474,10 +484,9 @@ def _error_messages(exc: BaocaoError) -> dict[str, str]:
 
 
 def _calendar(settings):
-    from core.workdays import WorkCalendar
+    from core.workdays import work_calendar
 
-    return WorkCalendar(extra_days_off=getattr(settings, "extra_days_off", ()) or (),
-                        make_up_days=getattr(settings, "make_up_days", ()) or ())
+    return work_calendar(settings)
 
 
 def periods_data(frequency: str, year_text: str, deadline: str | None, calendar) -> list[dict]:
@@ -528,7 +537,7 @@ def periods_data(frequency: str, year_text: str, deadline: str | None, calendar)
 @api_require()
 async def periods_index(request):
     frequency = _text(request, "frequency", 20)
-    year = _text(request, "year", 10) or str(dt.date.today().year)
+    year = _text(request, "year", 10) or str(clock.today().year)
     deadline = _text(request, "deadline", 20) or None
     settings = request.app.state.settings
     items = await run_db(lambda: periods_data(frequency, year, deadline, _calendar(settings)))
@@ -709,7 +718,7 @@ def _values_body(body) -> tuple[dict, dict, int | None, dict]:
         row, sep, col = str(where).partition(".")
         if not sep or not row or not col:
             bad[str(where)[:90]] = messages("report_entry.api.cell_name", cell=str(where)[:90])
-        elif value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal))):
             bad[str(where)[:90]] = messages("report_entry.api.cell_value")
         else:
             cells[(row[:40], col[:40])] = (rd.MISSING, value)
@@ -722,14 +731,16 @@ def _values_body(body) -> tuple[dict, dict, int | None, dict]:
     return cells, clean_sections, revision, bad
 
 
-def _put_values(access, report_id: int, body) -> tuple[int, dict]:
+def _put_values(access, report_id: int, body, lang: str = "vi") -> tuple[int, dict]:
+    """``lang``: how value strings are read (docs/api.md): the caller's language, as for the
+    screens; JSON numbers are numbers in every language."""
     from core import report_data as rd
 
     cells, sections, revision, bad = _values_body(body)
     if bad:
         return 422, _cells_error("invalid_values", "report_data.error.cells", bad, count=len(bad))
     try:
-        result = rd.save(access, report_id, cells, sections, expected_revision=revision, source="api")
+        result = rd.save(access, report_id, cells, sections, expected_revision=revision, source="api", lang=lang)
     except rd.CellErrors as exc:
         cells_out = {where: {lang: err.message(lang) for lang in LANGUAGES} for where, err in exc.errors.items()}
         return 422, _cells_error("invalid_values", "report_data.error.cells", cells_out, count=len(cells_out))
@@ -759,10 +770,16 @@ def _cells_error(code: str, key: str, cells: dict, **params) -> dict:
 @api_require()
 async def report_values_put(request):
     try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadParameters({"body": messages("report_entry.api.body")}) from None
-    status, data = await run_db(_domain_call, _put_values, request.state.access, request.path_params["id"], body)
+        # Bounded in size and depth (web.params); a JSON number keeps all its digits (a float would
+        # turn 99999999999.999999 into 100000000000 before anyone could refuse it).
+        body = await read_json(request, parse_float=Decimal)
+    except BadParameter as exc:
+        if exc.status_code != 400:
+            raise
+        key = "report_entry.api.body" if exc.detail == "json_malformed" else f"error.reason.{exc.detail}"
+        raise BadParameters({"body": messages(key, **exc.params)}) from None
+    status, data = await run_db(_domain_call, _put_values, request.state.access, request.path_params["id"], body,
+                                request.state.lang)
     return ok(data, status)
 
 

@@ -21,11 +21,13 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit, units
+from core import audit, export_safety, units
 from core.db import run_db
-from core.i18n import VIETNAM_TZ, fold, format_date, format_datetime, format_number
+from core import clock
+from core.i18n import fold, format_date, format_datetime, format_number
 from core.models import utcnow
 from web.guards import require
+from web.params import parse_id, parse_int
 from web.templating import render
 
 PERMISSION = audit.VIEW_PERMISSION
@@ -94,13 +96,10 @@ def parse(params, *, actions: list[str], unit_ids: set[int], mine: bool) -> Pars
         values["unit"] = _text(params, "unit", 12)
         if values["unit"]:
             # A unit outside the reader's subtrees is answered like one that does not exist.
-            unit_id = int(values["unit"]) if values["unit"].isdigit() else None
+            unit_id = parse_id(values["unit"])
             if unit_id not in unit_ids:
                 errors["unit"], unit_id = "form.error.choice", None
-    try:
-        page = max(1, min(int(params.get("page") or 1), 1_000_000))
-    except ValueError:
-        page = 1
+    page = parse_int(params.get("page") or "1", maximum=1_000_000) or 1
     filters = audit.Filters(date_from=found.get("from"), date_to=found.get("to"), action=values["action"],
                             actor=values.get("actor", ""), result=values["result"], unit_id=unit_id,
                             text=values["q"])
@@ -136,13 +135,31 @@ class Labels:
     def result(self, code: str) -> str:
         return self(audit.RESULT_LABELS[code]) if code in audit.RESULT_LABELS else code
 
+    def detail(self, key: str) -> str:
+        """A detail's name in words (``audit.detail.<key>``); a key no catalogue names stays as is."""
+        message = f"audit.detail.{key}"
+        text = self(message)
+        return key if text == message else text
 
-def _details_text(event) -> str:
-    parts = []
-    for key, value in sorted(audit.details_of(event).items()):
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-        parts.append(f"{key}: {shown}")
-    return " · ".join(parts)
+    def value(self, value) -> str:
+        """A detail's value in words: yes/no, lists joined, an event code by its label."""
+        if isinstance(value, bool):
+            return self("audit.value.yes" if value else "audit.value.no")
+        if value is None or value == "":
+            return "—"
+        if isinstance(value, (list, tuple)):
+            return ", ".join(self.value(v) for v in value) or "—"
+        if isinstance(value, dict):
+            return "; ".join(f"{self.detail(k)}: {self.value(v)}" for k, v in value.items())
+        if isinstance(value, str):
+            return self.action(value) if value in audit.ACTIONS else value
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _details_text(event, labels: Labels) -> str:
+    """The event's details in the reader's language, one "name: value" per detail."""
+    return " · ".join(f"{labels.detail(key)}: {labels.value(value)}"
+                      for key, value in sorted(audit.details_of(event).items()))
 
 
 def _rows(events, labels: Labels) -> list[dict]:
@@ -153,7 +170,7 @@ def _rows(events, labels: Labels) -> list[dict]:
         "unit": unit_names.get(e.unit_id, ""), "action": e.action, "action_label": labels.action(e.action),
         "object_type": labels.object_type(e.object_type) if e.object_type else "", "object_id": e.object_id,
         "result": e.result, "result_label": labels.result(e.result), "badge": BADGES.get(e.result, "badge-off"),
-        "request_id": e.request_id, "client_address": e.client_address, "details": _details_text(e),
+        "request_id": e.request_id, "client_address": e.client_address, "details": _details_text(e, labels),
     } for e in events]
 
 
@@ -252,14 +269,8 @@ def _filter_summary(parsed: Parsed, options: dict, labels: Labels) -> str:
 
 
 def _cell(ws, value, **style):
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(ws, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"  # text stays text: a value starting with "=" never becomes a formula
-    for name, setting in style.items():
-        setattr(cell, name, setting)
-    return cell
+    # Text stays text: a value starting with "=" never becomes a formula (core.export_safety).
+    return export_safety.write_only_cell(ws, value, **style)
 
 
 def _workbook(query, parsed: Parsed, options: dict, scope_label: str, labels: Labels, actor, now: dt.datetime):
@@ -306,13 +317,13 @@ def _workbook(query, parsed: Parsed, options: dict, scope_label: str, labels: La
     ws.append([_cell(ws, labels(key), font=bold, fill=fill, alignment=Alignment(wrap_text=True, vertical="top"))
                for key, _ in columns])
     for e in events:
-        local = e.at.replace(tzinfo=dt.timezone.utc).astimezone(VIETNAM_TZ).replace(tzinfo=None)
+        local = clock.local(e.at).replace(tzinfo=None)
         ws.append([
             e.id, _cell(ws, local, number_format="dd/mm/yyyy hh:mm:ss"), _cell(ws, e.actor_name),
             _cell(ws, full_names.get(e.actor_id, "")), _cell(ws, unit_names.get(e.unit_id, "")),
             _cell(ws, labels.action(e.action)), _cell(ws, e.action),
             _cell(ws, labels.object_type(e.object_type) if e.object_type else ""), _cell(ws, e.object_id),
-            _cell(ws, labels.result(e.result)), _cell(ws, _details_text(e)), _cell(ws, e.request_id),
+            _cell(ws, labels.result(e.result)), _cell(ws, _details_text(e, labels)), _cell(ws, e.request_id),
             _cell(ws, e.client_address), _cell(ws, e.hash),
         ])
     buffer = io.BytesIO()
@@ -340,7 +351,7 @@ async def audit_export(request):
                                  request.app.state.registry.catalog, request.state.lang)
     if content is None:
         return await _page(request, mine=False)  # the same 422 and field messages as the screen
-    stamp = info["now"].replace(tzinfo=dt.timezone.utc).astimezone(VIETNAM_TZ).strftime("%Y%m%d-%H%M")
+    stamp = clock.local(info["now"]).strftime("%Y%m%d-%H%M")
     return Response(content, media_type=XLSX, headers={
         "Content-Disposition": f'attachment; filename="nhat-ky-he-thong-{stamp}.xlsx"'})
 

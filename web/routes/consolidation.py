@@ -21,14 +21,14 @@ from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.reports import STATUS_LABELS
 from web.guards import require
+from web.params import parse_id
 from web.templating import render
 
 DONE = {"opened": "consolidation.opened.done", "refreshed": "consolidation.refresh.done"}
 
 
 def _int(value) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and 0 < int(text) < 2**63 else None
+    return parse_id(str(value or "").strip())
 
 
 def banner_context(access, report) -> dict:

@@ -12,13 +12,13 @@ what was typed and every problem shown at its place. The rules of what a sound f
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import re
 
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from core import clock
 from core import expressions
 from core import forms as fm
 from core import indicators as ind
@@ -34,6 +34,7 @@ from core.report_data import preview_sheet
 from core.units import flatten, subtree_ids, tree
 from web.guards import require
 from web.htmx import see_other
+from web.params import parse_id, parse_int
 from web.templating import render
 
 VIEW, EDIT = fm.VIEW, fm.EDIT
@@ -75,11 +76,7 @@ class Refused(BaocaoError):
 
 
 def _int(value) -> int | None:
-    try:
-        number = int(str(value or "").strip())
-    except ValueError:
-        return None
-    return number if 0 < number < 2**63 else None
+    return parse_id(str(value or "").strip())
 
 
 def _labels() -> dict:
@@ -193,7 +190,7 @@ def _detail_context(access, form_id: int, version_no: int | None) -> dict:
     if shown is not None:
         count = _period_count(form.frequency)
         try:
-            sheet = preview_sheet(shown, form.frequency or "monthly", dt.date.today().year, 1)
+            sheet = preview_sheet(shown, form.frequency or "monthly", clock.today().year, 1)
         except FormDesignError:
             sheet = None
         view = {"version": shown, "definition": shown.data(), "sheet": sheet, "period_count": count}
@@ -310,7 +307,7 @@ def _design_context(access, form, draft, tab: str, lang: str, *, attempt=None, o
 
 def _preview(form, draft, index: int):
     try:
-        return preview_sheet(draft, form.frequency or "monthly", dt.date.today().year, index)
+        return preview_sheet(draft, form.frequency or "monthly", clock.today().year, index)
     except FormDesignError:
         return None  # a draft the catalogue no longer fits: the problems panel says why
 
@@ -553,7 +550,7 @@ def _column_values(data) -> dict:
             "label": _field(data, "label", 255), "value_kind": _field(data, "value_kind", 20) or "actual",
             "period": _field(data, "period", 30) or "current", "formula": _field(data, "formula"),
             "accumulate": _field(data, "accumulate", 40),
-            "periods": [int(p) for p in data.getlist("periods") if str(p).isdigit()][:12],
+            "periods": [n for p in data.getlist("periods") if (n := parse_int(str(p), minimum=0)) is not None][:12],
             "decimals": _field(data, "decimals", 2), "percent": bool(data.get("percent"))}
 
 

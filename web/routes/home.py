@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from starlette.routing import Route
 
 from markupsafe import Markup
 
 from core.db import run_db
 from core.errors import PluginError
-from core.i18n import VIETNAM_TZ
+from core import clock
 from core.registry import Widget
 from web.guards import require
 from web.templating import render, request_context
@@ -44,7 +42,7 @@ async def home(request):
     registry = request.app.state.registry
     plugins = sorted((registry.domains[n] for n in registry.plugin_names() if n in request.state.enabled),
                      key=lambda d: d.name)
-    today = dt.datetime.now(VIETNAM_TZ).date()
+    today = clock.today()
     # Widgets may query the database, so they render in a worker thread with a connection.
     widgets = await run_db(render_widgets, request)
     return await render(request, "core/home.html", {"widgets": widgets, "plugins": plugins, "today": today})

@@ -32,6 +32,7 @@ from core.db import run_db
 from core.errors import NotFound, ValidationError
 from web import signed_upload
 from web.guards import require
+from web.params import parse_int
 from web.templating import render
 
 VIEW, EDIT = "core.indicator.view", "core.indicator.edit"
@@ -57,10 +58,8 @@ def _code(request) -> str:
 
 
 def _page(value) -> int:
-    try:
-        return max(1, min(int(str(value or "1")), 100000))
-    except ValueError:
-        return 1
+    number = parse_int(str(value or "1"))
+    return min(number, 100000) if number is not None else 1
 
 
 # -- browse and search -------------------------------------------------------------------------------
@@ -145,10 +144,7 @@ async def _read_form(request) -> dict:
             for name in FORM_FIELDS}
     form["levels"] = [str(v) for v in data.getlist("levels")][:3]
     form["code"] = str(data.get("code", "")).strip().upper()[:10]
-    try:
-        form["version"] = int(str(data.get("version", "")))
-    except ValueError:
-        form["version"] = None
+    form["version"] = parse_int(str(data.get("version", "")).strip(), minimum=0)
     return form
 
 
@@ -316,10 +312,7 @@ async def indicator_import_apply(request):
     filename = str(data.get("filename", ""))[:200]
     payload = str(data.get("payload", ""))
     digest = str(data.get("digest", ""))
-    try:
-        issued = int(str(data.get("issued", "")))
-    except ValueError:
-        issued = 0
+    issued = parse_int(str(data.get("issued", "")), minimum=0) or 0
     fresh = 0 <= time.time() - issued <= TOKEN_HOURS * 3600
     content = signed_upload.open_payload(request.app.state.settings.secret_key, PURPOSE, request.state.actor.id,
                                          filename, payload, str(data.get("sig", "")), issued=issued,

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from core import clock
 from core import regimes as rg
 from core import reports as rp
 from core.db import run_db, transaction
@@ -22,6 +23,7 @@ from core.models import UNIT_KINDS, Unit
 from core.periods import MAX_YEAR, MIN_YEAR
 from core.units import ancestor_ids, flatten, subtree_ids, tree
 from web.guards import require
+from web.params import parse_id
 from web.templating import render
 
 VIEW = rg.VIEW
@@ -36,11 +38,7 @@ DONE = {
 
 
 def _int(value) -> int | None:
-    try:
-        number = int(str(value or "").strip())
-    except ValueError:
-        return None
-    return number if 0 < number < 2**63 else None
+    return parse_id(str(value or "").strip())
 
 
 def _year(value, default: int) -> int:
@@ -131,7 +129,7 @@ def _form_context(access, form: dict, errors: dict, regime=None) -> dict:
     frequency = form.get("frequency") if form.get("regime_type") == rg.PERIODIC else None
     return {"form": form, "errors": errors, "rule_rows": rows, "regime": regime,
             "org_units": _org_units(access), "all_units": flatten(tree()), "groups": rg.groups(),
-            "unit_kinds": UNIT_KINDS, "labels": _labels(), "this_year": dt.date.today().year,
+            "unit_kinds": UNIT_KINDS, "labels": _labels(), "this_year": clock.today().year,
             "data_forms_list": data_form_choices(access, frequency, form.get("form_id"))}
 
 
@@ -244,7 +242,7 @@ async def regime_preview(request):
     """The calendar of the form's values (htmx, GET: nothing is written)."""
     params = request.query_params
     form = _form_data(params)
-    year = _year(params.get("year"), dt.date.today().year)
+    year = _year(params.get("year"), clock.today().year)
     calendar = _calendar(request)
 
     def build():
@@ -270,7 +268,7 @@ def _detail_context(access, regime_id: int, year: int, calendar, policy, today: 
         "sel_groups": groups, "scope_unit": Unit.get_or_none(Unit.id == sel["scope_unit_id"]) if sel["scope_unit_id"] else None,
         "reporting": reporting, "missing": rg.missing_components(regime), "problems": problems,
         "rows": rg.calendar_rows(regime, year, calendar), "year": year, "values": regime,
-        "versions": rg.versions(regime.code), "periods": rp.regime_periods(regime),
+        "versions": rg.versions(regime.code), "periods": rp.regime_periods(regime, access=access),
         "can_edit": rg.can_edit(access, regime) and regime.status == rg.DRAFT,
         "can_issue": rg.can_issue(access, regime),
         "can_version": (rg.can_edit(access, regime) or rg.can_issue(access, regime))
@@ -281,7 +279,7 @@ def _detail_context(access, regime_id: int, year: int, calendar, policy, today: 
 
 async def _detail(request, regime_id: int, *, status_code: int = 200, **extra):
     params = request.query_params
-    today = dt.date.today()
+    today = clock.today()
     year = _year(params.get("year"), today.year)
     context = await run_db(_detail_context, request.state.access, regime_id, year, _calendar(request),
                            _policy(request), today)
@@ -341,10 +339,13 @@ async def regime_new_version(request):
 
 def _reports_context(access, regime_id: int, period: str, unit_id: int | None) -> dict:
     regime = rg.get_regime(access, regime_id)
-    rows = rp.regime_reports(regime, period=period, unit_id=unit_id)
-    units = sorted({r.unit for r in rp.regime_reports(regime)}, key=lambda u: u.code)
-    return {"regime": regime, "rows": rows[:2000], "total": len(rows), "periods": rp.regime_periods(regime),
-            "report_units": units, "period_filter": period, "unit_filter": unit_id, "today": dt.date.today(),
+    # Only the reports this person may see: a commune its own, a receiver those it receives,
+    # the regime's drafters and issuers all (core.reports.regime_scope).
+    rows = rp.regime_reports(regime, period=period, unit_id=unit_id, access=access)
+    units = sorted({r.unit for r in rp.regime_reports(regime, access=access)}, key=lambda u: u.code)
+    return {"regime": regime, "rows": rows[:2000], "total": len(rows),
+            "periods": rp.regime_periods(regime, access=access),
+            "report_units": units, "period_filter": period, "unit_filter": unit_id, "today": clock.today(),
             "labels": _labels()}
 
 
@@ -362,7 +363,7 @@ def _request_context(access, regime_id: int, form: dict, errors: dict) -> dict:
     if not (regime.is_request and rg.can_issue(access, regime)):
         raise Forbidden("regimes.error.no_issue_right")
     return {"regime": regime, "form": form, "errors": errors, "recipients": rg.resolve_units(regime),
-            "periods": rp.regime_periods(regime), "labels": _labels(),
+            "periods": rp.regime_periods(regime, access=access), "labels": _labels(),
             "data_forms_list": data_form_choices(access, None, form.get("form_id"))}
 
 

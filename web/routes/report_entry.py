@@ -12,9 +12,6 @@ touched it. Without JavaScript the same form posts as a whole page and works.
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
-
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -23,10 +20,12 @@ from core import report_data as rd
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.form_engine import CellInputError, canonical, parse_number
-from core.i18n import VIETNAM_TZ, format_number
+from core import clock
+from core.numbers import input_text as number_text, parse_canonical
 from core.reports import STATUS_LABELS
 from web.middleware import MAX_FORM_FIELDS  # a grid posts two fields per input cell (value and base)
 from web.guards import require
+from web.params import parse_int
 from web.templating import render
 
 MAX_UPLOAD_SLACK = 64 * 1024  # multipart overhead above the attachment size limit
@@ -36,12 +35,10 @@ def cell_key(row: str, col: str) -> str:
     return f"{row}.{col}"
 
 
-def input_text(value) -> str:
-    """An input cell's text: always the Vietnamese way (``1.234,5``), whatever the page's language,
-    because that is the one way ``parse_number`` reads back without ambiguity."""
-    if value is None:
-        return ""
-    return format_number(Decimal(canonical(value)), "vi")
+def input_text(value, lang: str = "vi") -> str:
+    """An input cell's text, written the way the page's language writes numbers and read back as
+    the same number (``core.numbers.input_text``)."""
+    return number_text(value, lang)
 
 
 def _split_cell(text: str) -> tuple[str, str] | None:
@@ -54,7 +51,8 @@ def _split_cell(text: str) -> tuple[str, str] | None:
 class Posted:
     """What the grid form sent: typed texts and bases per input cell, sections and their bases."""
 
-    def __init__(self, form):
+    def __init__(self, form, lang: str = "vi"):
+        self.lang = lang  # typed texts are read the way this language writes numbers
         self.texts: dict[tuple[str, str], str] = {}
         self.bases: dict[tuple[str, str], str] = {}
         self.sections: dict[str, str] = {}
@@ -92,7 +90,7 @@ class Posted:
             elif cell := _split_cell(where):
                 self.bases[cell] = theirs
                 if not mine:
-                    self.texts[cell] = input_text(parse_number(theirs)) if theirs else ""
+                    self.texts[cell] = input_text(parse_canonical(theirs), self.lang) if theirs else ""
 
     def changed_cells(self) -> dict:
         """Cells whose typed value differs from their base (an unreadable text always counts)."""
@@ -100,7 +98,7 @@ class Posted:
         for cell, text in self.texts.items():
             base = self.bases.get(cell, "")
             try:
-                if canonical(parse_number(text)) == canonical(parse_number(base) if base else None):
+                if canonical(parse_number(text, self.lang)) == canonical(parse_canonical(base)):
                     continue
             except CellInputError:
                 pass
@@ -123,7 +121,7 @@ class Posted:
             if cell not in allowed:
                 continue
             try:
-                values[cell] = parse_number(text)
+                values[cell] = parse_number(text, self.lang)
             except CellInputError as exc:
                 errors[cell_key(*cell)] = exc
         return values, errors
@@ -136,11 +134,11 @@ def _input_cells(report) -> list[tuple[str, str]]:
     return rd.FormVersion.get_by_id(report.form_version_id).compiled().input_cells(report.period_index)
 
 
-def _indicator_names(sheet) -> dict[str, str]:
+def _indicator_names(version) -> dict[str, str]:
     from core.forms import current_indicators
 
     try:
-        return {code: ind.name for code, ind in current_indicators(sheet.version.data()).items()}
+        return {code: ind.name for code, ind in current_indicators(version.data()).items()}
     except Exception:  # noqa: BLE001 — a label is a nicety; the code is shown instead
         return {}
 
@@ -163,7 +161,7 @@ def page_context(access, report_id: int, *, posted: Posted | None = None, errors
     if posted is not None:
         overrides, _ = posted.overrides(_input_cells(report))
     sheet = rd.load_sheet(access, report_id, report=report, overrides=overrides)
-    context.update(sheet=sheet, editable=sheet.editable, indicator_names=_indicator_names(sheet),
+    context.update(sheet=sheet, editable=sheet.editable, indicator_names=_indicator_names(sheet.version),
                    form_code=sheet.version.form.code, can_fill=rd.can_fill(access, report))
     if posted is not None:
         # The page comes back with what the person typed, and the bases they started from.
@@ -174,19 +172,21 @@ def page_context(access, report_id: int, *, posted: Posted | None = None, errors
     return context
 
 
-def shown_text(where: str, text: str) -> str:
+def shown_text(where: str, text: str, lang: str = "vi") -> str:
     """A value of the conflict panel as the person would type it (a section: its first lines)."""
     if where.startswith("section:"):
         return text if len(text) <= 300 else text[:300] + "…"
     try:
-        return input_text(parse_number(text)) if text else ""
+        return input_text(parse_canonical(text), lang) if text else ""
     except CellInputError:
         return text
 
 
 async def _render(request, template: str, context: dict, **kwargs):
     settings = request.app.state.settings
-    helpers = {"input_text": input_text, "canon": canonical, "shown_text": shown_text,
+    lang = request.state.lang
+    helpers = {"input_text": lambda value: input_text(value, lang), "canon": canonical,
+               "shown_text": lambda where, text: shown_text(where, text, lang),
                "attachment_max_mb": settings.attachment_max_mb,
                "attachment_types": ", ".join(sorted(rd.ATTACHMENT_TYPES))}
     return await render(request, template, {**helpers, **context}, **kwargs)
@@ -207,9 +207,9 @@ async def entry_page(request):
     notice = {"saved": "report_entry.saved_now", "uploaded": "report_entry.attachments.uploaded",
               "deleted": "report_entry.attachments.deleted"}.get(request.query_params.get("done", ""))
     context = await run_db(page_context, request.state.access, _report_id(request), pm=request.app.state.pm, notice=notice)
-    imported = request.query_params.get("imported", "")
-    if imported.isdigit():  # back from a successful Excel upload (web/routes/report_excel.py)
-        context["imported"] = int(imported)
+    imported = parse_int(request.query_params.get("imported", ""), minimum=0, maximum=10**9)
+    if imported is not None:  # back from a successful Excel upload (web/routes/report_excel.py)
+        context["imported"] = imported
     return await _page(request, context)
 
 
@@ -221,12 +221,12 @@ def _calc(access, report_id: int, posted: Posted) -> dict:
         raise BaocaoError("report_data.error.no_form")
     overrides, errors = posted.overrides(_input_cells(report))
     sheet = rd.load_sheet(access, report_id, report=report, overrides=overrides)
-    return {"sheet": sheet, "errors": errors, "report": report}
+    return {"sheet": sheet, "errors": errors, "report": report, "menu": []}  # a fragment: no menu to build
 
 
 @require()
 async def entry_calc(request):
-    posted = Posted(await request.form(max_fields=MAX_FORM_FIELDS))
+    posted = Posted(await request.form(max_fields=MAX_FORM_FIELDS), request.state.lang)
     context = await run_db(_calc, request.state.access, _report_id(request), posted)
     return await _render(request, "core/report_entry/_calc.html", context)
 
@@ -234,18 +234,22 @@ async def entry_calc(request):
 # -- saving -----------------------------------------------------------------------------------
 
 def _save(access, report_id: int, posted: Posted) -> dict:
-    """Save what changed; the answer says what the screen must show whatever happened."""
+    """Save what changed, every valid cell even when others are refused; the outcome says what the
+    screen must show whatever happened."""
     posted.resolve()
     cells = posted.changed_cells()
     sections = posted.changed_sections()
-    outcome: dict = {"errors": {}, "conflicts": [], "saved_at": None, "failure": None, "status": 200}
+    outcome: dict = {"errors": {}, "conflicts": [], "saved_at": None, "failure": None, "status": 200,
+                     "result": None}
     try:
-        rd.save(access, report_id, cells, sections, source="screen")
-        outcome["saved_at"] = dt.datetime.now(VIETNAM_TZ)  # shown as HH:MM, Vietnam time like every time
-    except rd.CellErrors as exc:
-        outcome.update(errors=exc.errors, status=422)
+        result = rd.save(access, report_id, cells, sections, source="screen", lang=posted.lang, partial=True)
+        outcome.update(result=result, errors=result.errors, status=422 if result.errors else 200,
+                       saved_at=clock.now())  # shown as HH:MM, in the instance's time zone like every time
     except rd.SaveConflict as exc:
-        outcome.update(conflicts=exc.conflicts, status=409)
+        if exc.conflicts:
+            outcome.update(conflicts=exc.conflicts, status=409)
+        else:  # others kept saving between each of its tries: nothing clashes, it is only busy
+            outcome.update(failure=BaocaoError("report_entry.save.try_again"), status=503)
     except (NotFound, Forbidden):
         raise
     except BaocaoError as exc:
@@ -253,15 +257,19 @@ def _save(access, report_id: int, posted: Posted) -> dict:
     return outcome
 
 
-def _after_save(access, report_id: int, posted: Posted, outcome: dict) -> dict:
-    """What the htmx answer needs: the sheet as saved (plus what is typed), the new bases, the
-    cells and sections to refresh (someone else's change this person had not touched, or the
-    saved value they chose to take in a conflict)."""
-    report = rd.get_report(access, report_id)
-    inputs = _input_cells(report)
-    overrides, parse_errors = posted.overrides(inputs)
-    sheet = rd.load_sheet(access, report_id, report=report, overrides=overrides)
-    refreshed, new_bases, section_bases, taken = {}, {}, {}, {}
+def _answer(access, report, posted: Posted, outcome: dict) -> dict:
+    """What the autosave's answer carries: only what changes on the page. The new bases of the
+    cells and sections now stored; cells and sections someone else changed that this person had
+    not touched (or the saved value they chose to take in a conflict); the computed cells whose
+    value differs from the state the page started from (its bases); the validation panel only when
+    its messages changed; the cell errors; the revision the page now shows, for the sign form.
+    Nothing is read again: the save hands over the state it left."""
+    report_id, result = report.id, outcome["result"]
+    version = (result.version if result is not None and result.version is not None
+               else rd.FormVersion.get_by_id(report.form_version_id))
+    form, index = version.compiled(), report.period_index
+    inputs = rd.input_cells(form, index)
+    new_bases, refreshed, section_bases, taken = {}, {}, {}, {}
     # A conflict choice holds even when the save is refused for another cell.
     for where, mine in ((posted.keep, True), (posted.take, False)):
         if not where or where not in posted.theirs:
@@ -270,59 +278,114 @@ def _after_save(access, report_id: int, posted: Posted, outcome: dict) -> dict:
         if where.startswith("section:"):
             section_bases[where[8:]] = theirs
             if not mine:
-                taken[where] = theirs
-        elif _split_cell(where):
+                taken[where[8:]] = theirs
+        elif (cell := _split_cell(where)) and cell in inputs:
             new_bases[where] = theirs
             if not mine:
-                refreshed[where] = posted.texts[_split_cell(where)] if _split_cell(where) in posted.texts else ""
-    if outcome["status"] == 200:
-        stored = sheet.stored  # saved inputs (the overrides only change computed values)
+                refreshed[cell] = posted.texts.get(cell, "")
+    before: dict = {}  # the inputs as the page had them before this person typed (its bases)
+    changed_inputs = False
+    if result is not None:
+        stored = result.stored
         for cell in inputs:
             now = canonical(stored.get(cell))
-            base = posted.bases.get(cell, "")
+            base = posted.bases.get(cell)
             try:
-                base_value = canonical(parse_number(base)) if base else ""
+                base_value = parse_canonical(base) if base is not None else stored.get(cell)
             except CellInputError:
-                base_value = None
-            if base_value == now:
+                base_value = stored.get(cell)  # an unreadable base: as stored
+            before[cell] = base_value
+            if canonical(base_value) == now:
                 continue
+            changed_inputs = True
             new_bases[cell_key(*cell)] = now
             text = posted.texts.get(cell)
             try:
-                untouched = text is None or canonical(parse_number(text)) == base_value
+                untouched = text is None or canonical(parse_number(text, posted.lang)) == canonical(base_value)
             except CellInputError:
                 untouched = False
             if untouched:  # someone else changed a cell this person did not touch: show theirs
-                refreshed[cell_key(*cell)] = input_text(stored.get(cell))
-        for s in sheet.form.outline:
+                refreshed[cell] = input_text(stored.get(cell), posted.lang)
+        for s in form.outline:
             key = s["key"]
-            now = sheet.sections.get(key, "")
+            now = result.sections.get(key, "")
             base = posted.section_bases.get(key, "").replace("\r\n", "\n")
             if base == now:
                 continue
             section_bases[key] = now
             text = posted.sections.get(key)
             if text is None or text.replace("\r\n", "\n") == base:
-                taken[f"section:{key}"] = now
-    errors = dict(parse_errors)
-    errors.update(outcome["errors"])
-    return {"sheet": sheet, "report": report, "errors": errors, "conflicts": outcome["conflicts"],
-            "indicator_names": _indicator_names(sheet) if refreshed or outcome["conflicts"] else {},
+                taken[key] = now
+    sheet, changed_values, messages_changed = None, [], False
+    if outcome["conflicts"]:
+        sheet = rd.load_sheet(access, report_id, report=report)  # the conflict panel's labels
+    elif result is not None and (changed_inputs or refreshed):
+        sheet = rd.load_sheet(access, report_id, report=report, saved=result, version=version)
+        # Most often the state the previous autosave left, computed then (core.report_data.remember_state).
+        shown_before, messages_before = rd.computed_state(form, index, before, *sheet.prefill)
+        everything = bool(posted.take)  # the page showed this person's value, now the saved one
+        rows, columns = form.row_index, {c.key: c for c in sheet.columns}
+        changed_values = [(rows[r], columns[c]) for (r, c), kind in sheet.kinds.items() if kind == "computed"
+                          and (everything or canonical(shown_before.get((r, c))) != canonical(sheet.values.get((r, c))))]
+        messages_changed = everything or messages_before != sheet.messages
+    columns = {c.key: c for c in sheet.columns} if sheet else {}
+    rows = form.row_index
+    errors = outcome["errors"]
+    if result is None:  # refused as a whole: the unreadable cells are still marked
+        errors = {**posted.overrides(inputs)[1], **errors}
+    return {"report": report, "sheet": sheet, "errors": errors, "conflicts": outcome["conflicts"],
+            "indicator_names": _indicator_names(version) if refreshed or outcome["conflicts"] else {},
             "saved_at": outcome["saved_at"], "failure": outcome["failure"], "new_bases": new_bases,
-            "refreshed": refreshed, "section_bases_new": section_bases, "taken": taken}
+            "refreshed": [(rows[r], columns[c], cell_key(r, c), text) for (r, c), text in refreshed.items()
+                          if r in rows and c in columns],
+            "changed_values": changed_values, "messages_changed": messages_changed,
+            "section_bases_new": section_bases,
+            "taken": [(s, taken[s["key"]]) for s in form.outline if s["key"] in taken],
+            "revision": result.revision if result is not None else None, "menu": []}
+
+
+def _outcome_name(outcome: dict) -> str:
+    if outcome["status"] == 503:
+        return "busy"
+    if outcome["failure"] is not None:
+        return "failed"
+    if outcome["conflicts"]:
+        return "conflict"
+    return "partial" if outcome["errors"] else "saved"
+
+
+def _autosave(access, report_id: int, posted: Posted) -> dict:
+    outcome = _save(access, report_id, posted)
+    result = outcome["result"]  # saved: the report as the save left it, not read again
+    report = result.report if result is not None and result.report is not None else rd.get_report(access, report_id)
+    context = _answer(access, report, posted, outcome)
+    context["outcome"] = _outcome_name(outcome)
+    return context
+
+
+def _keep_refused(posted: Posted, errors: dict) -> None:
+    """After a partial save without JavaScript: the page comes back with the refused cells as typed
+    and every other cell as stored now."""
+    posted.texts = {c: t for c, t in posted.texts.items() if cell_key(*c) in errors}
+    posted.bases = {c: b for c, b in posted.bases.items() if cell_key(*c) in errors}
+    posted.sections = {k: t for k, t in posted.sections.items() if f"section:{k}" in errors}
+    posted.section_bases = {k: b for k, b in posted.section_bases.items() if f"section:{k}" in errors}
 
 
 @require()
 async def entry_save(request):
     access, report_id = request.state.access, _report_id(request)
-    posted = Posted(await request.form(max_fields=MAX_FORM_FIELDS))
-    outcome = await run_db(_save, access, report_id, posted)
-    if request.state.htmx:
-        context = await run_db(_after_save, access, report_id, posted, outcome)
-        # 200 even on refusal: the answer is a set of out-of-band fragments to show at once.
+    posted = Posted(await request.form(max_fields=MAX_FORM_FIELDS), request.state.lang)
+    if request.state.htmx:  # grid.js: the answer is a set of out-of-band fragments, 200 even on refusal
+        context = await run_db(_autosave, access, report_id, posted)
+        if context["outcome"] == "busy":  # grid.js asks again by itself
+            return Response(status_code=503, headers={"Retry-After": "1"})
         return await _render(request, "core/report_entry/_saved.html", context)
+    outcome = await run_db(_save, access, report_id, posted)
     if outcome["status"] == 200:
         return RedirectResponse(f"/reports/{report_id}?done=saved", status_code=303)
+    if outcome["result"] is not None:
+        _keep_refused(posted, outcome["errors"])
     context = await run_db(page_context, access, report_id, pm=request.app.state.pm, posted=posted, errors=outcome["errors"],
                            conflicts=outcome["conflicts"])
     if outcome["failure"] is not None:
@@ -393,7 +456,7 @@ async def attachment_upload(request):
     limit = settings.attachment_max_mb * 1024 * 1024 + MAX_UPLOAD_SLACK
     length = request.headers.get("content-length", "")
     error = None
-    if length.isdigit() and int(length) > limit:
+    if (parse_int(length, minimum=0) or 0) > limit:
         error = BaocaoError("report_data.error.file_too_big", limit=settings.attachment_max_mb)
     else:
         form = await request.form()

@@ -16,6 +16,7 @@ from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from web.guards import require
 from web.htmx import see_other
+from web.params import parse_int
 from web.templating import render
 
 UPLOAD_SLACK = 64 * 1024  # the multipart envelope around the file
@@ -73,7 +74,7 @@ async def upload(request):
     await run_db(_check_fill, access, report_id)  # 404/403 before reading anything
     error, filename, data = None, "", b""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > fx.MAX_UPLOAD_BYTES + UPLOAD_SLACK:
+    if (parse_int(length, minimum=0) or 0) > fx.MAX_UPLOAD_BYTES + UPLOAD_SLACK:
         error = fx.ExcelImportError("report_excel.error.too_big", limit=fx.MAX_UPLOAD_BYTES // (1024 * 1024))
     else:
         form = await request.form()
@@ -87,7 +88,7 @@ async def upload(request):
     if error is None:
         try:
             result = await run_db(fx.import_upload, access, report_id, data,
-                                  secret=request.app.state.settings.secret_key)
+                                  secret=request.app.state.settings.secret_key, lang=request.state.lang)
         except (NotFound, Forbidden):
             raise
         except BaocaoError as exc:

@@ -9,11 +9,11 @@ what accepting does are ``core.report_queue``'s.
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlencode
 
 from starlette.routing import Route
 
+from core import clock
 from core import report_queue as rq
 from core.db import run_db
 from core.errors import BaocaoError
@@ -32,7 +32,7 @@ def queue_context(access, params, *, result: rq.BulkResult | None = None, error:
 
     filtered = bool(filters.regime or filters.period or filters.unit or filters.late)
     return {"q": q, "f": filters, "link": link, "statuses": STATUSES, "status_labels": STATUS_LABELS,
-            "today": dt.date.today(), "filtered": filtered, "result": result, "bulk_error": error,
+            "today": clock.today(), "filtered": filtered, "result": result, "bulk_error": error,
             "max_bulk": rq.MAX_BULK}
 
 

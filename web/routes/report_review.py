@@ -29,6 +29,7 @@ from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.reports import STATUS_LABELS
 from web.guards import require
+from web.params import parse_int
 from web.templating import render
 
 SLOTS = 3  # comment lines shown at first, and added by "Add comment lines"
@@ -131,9 +132,10 @@ def diff_context(access, report_id: int, number: int, against: str) -> dict:
     if new is None:
         raise NotFound()
     if against:
-        if not against.isdigit() or int(against) == number:
+        against_number = parse_int(against, minimum=0)
+        if against_number is None or against_number == number:
             raise NotFound()
-        old = _version(report.id, int(against))
+        old = _version(report.id, against_number)
         if old is None:
             raise NotFound()
     else:

@@ -19,6 +19,7 @@ from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import Unit
 from web.guards import require
+from web.params import parse_int
 from web.templating import render
 
 MAX_FORM_BYTES = signing.MAX_P12_BYTES + 16 * 1024
@@ -37,7 +38,7 @@ async def prepare(request):
     revision = str(form.get("revision", "")).strip()
     from web.routes.report_workflow import _refusal
 
-    if not revision.isdigit():
+    if parse_int(revision, minimum=0) is None:
         return await _refusal(request, report_id, error=BaocaoError("report_workflow.error.stale_page"),
                               field="submit")
     try:
@@ -120,14 +121,14 @@ async def my_unit_seal(request):
     return RedirectResponse(f"/units/{request.state.actor.unit_id}/seal", status_code=303)
 
 
-@require()
+@require(reauth=True)  # SESS-06: the unit's seal is a credential
 async def seal_install(request):
     access, unit_id = request.state.access, request.path_params["id"]
     settings = request.app.state.settings
     await run_db(_seal_context, access, unit_id)  # 404 before reading a file for a unit one may not run
     error = None
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_FORM_BYTES:
+    if (parse_int(length, minimum=0) or 0) > MAX_FORM_BYTES:
         error = BaocaoError("signing.error.p12_too_large", limit=signing.MAX_P12_BYTES // 1024)
     else:
         form = await request.form(max_files=1, max_fields=5)
@@ -153,7 +154,7 @@ async def seal_install(request):
     return await _seal_page(request, context, status_code=422)
 
 
-@require()
+@require(reauth=True)  # SESS-06: the unit's seal is a credential
 async def seal_retire(request):
     access, unit_id = request.state.access, request.path_params["id"]
     await run_db(signing.retire_seal, access, unit_id)

@@ -21,6 +21,7 @@ from core import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from web.guards import require
+from web.params import parse_int
 
 DONE = ("submitted", "accepted", "returned", "reopened")
 DONE_NOTICES = {d: f"report_workflow.done.{d}" for d in DONE}
@@ -70,7 +71,7 @@ async def submit(request):
     access, report_id = request.state.access, request.path_params["id"]
     form = await request.form()
     revision = str(form.get("revision", "")).strip()
-    if not revision.isdigit():
+    if parse_int(revision, minimum=0) is None:
         return await _refusal(request, report_id, error=BaocaoError("report_workflow.error.stale_page"),
                               field="submit")
     settings = request.app.state.settings

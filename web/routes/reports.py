@@ -4,10 +4,9 @@ workflow on it). Which reports show is decided in ``core.reports.reports_for`` f
 
 from __future__ import annotations
 
-import datetime as dt
-
 from starlette.routing import Route
 
+from core import clock
 from core import reports as rp
 from core.db import run_db
 from web.guards import require
@@ -18,7 +17,7 @@ ROLES = ("send", "receive")
 
 def _context(access, role: str) -> dict:
     rows = rp.reports_for(access, role=role)
-    return {"rows": rows, "role_filter": role, "today": dt.date.today(), "status_labels": rp.STATUS_LABELS}
+    return {"rows": rows, "role_filter": role, "today": clock.today(), "status_labels": rp.STATUS_LABELS}
 
 
 @require()

@@ -115,12 +115,16 @@ async def password_page(request):
                         partial="core/_password_form.html")
 
 
-@require()
+@require(reauth=True)  # SESS-06: with an old login, confirm (password and code) first
 async def password_submit(request):
     form = await request.form()
+    settings = request.app.state.settings
     try:
-        await run_db(accounts.change_password, request.state.actor.id, str(form.get("current", "")),
-                     str(form.get("new", "")), str(form.get("confirm", "")))
+        # The other sessions end and the API tokens are revoked with the change; this one stays.
+        await run_db(accounts.change_password, request.state.actor.id, str(form.get("current", ""))[:128],
+                     str(form.get("new", "")), str(form.get("confirm", "")),
+                     keep_session_id=getattr(request.state.session, "session_id", None),
+                     lockout_threshold=settings.lockout_threshold, lockout_minutes=settings.lockout_minutes)
     except ValidationError as exc:
         return await render(request, "core/password.html", {"errors": exc.errors, "done": False},
                             partial="core/_password_form.html", status_code=422)

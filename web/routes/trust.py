@@ -4,9 +4,11 @@
 password re-entry, since a wrong anchor lets forged signatures through — or stop trusting one), each
 CA's current CRL with this/next update and whether it is fresh, stale or missing, a CRL upload, the
 CRL sources and "Cập nhật CRL ngay". ``/account/certificates``: a person's own signing certificates
-(register one after re-entering the password; stop using one). ``/users/{id}/certificates``: a unit
-administrator (``core.unit.admin`` over the person's unit) sees a colleague's certificates and may
-stop one (a lost token, a person who left).
+(register one after re-entering the password, proving the key is theirs by signing a challenge with
+their .p12 or their USB token; stop using one). ``/users/{id}/certificates``: a unit administrator
+(``core.unit.admin`` over the person's unit) sees a colleague's certificates, whether each matches
+the identity number recorded for the account (which they edit there), and may stop one (a lost
+token, a person who left).
 
 All decisions are ``core.trust``'s and ``core.certificates``'s. Success redirects (303) back with
 ``?done=…`` for the flash; a refusal answers 422 with the page and the message at the field.
@@ -15,21 +17,24 @@ All decisions are ``core.trust``'s and ``core.certificates``'s. Success redirect
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core import certificates, trust
+from core import certificates, signing, trust
 from core.access import ADMIN_CODE
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import utcnow
 from web.guards import require
+from web.params import parse_id
 from web.templating import render
 
 PERMISSION = trust.PERMISSION
 ADMIN_DONE = {d: f"trust.done.{d}" for d in ("anchor_added", "anchor_deactivated", "crl_uploaded", "source_added",
                                                "source_removed", "refreshed")}
-MINE_DONE = {d: f"trust.done.{d}" for d in ("certificate_registered", "certificate_deactivated")}
+MINE_DONE = {d: f"trust.done.{d}" for d in ("certificate_registered", "certificate_deactivated",
+                                              "identity_number_set")}
+IDENTITY_MAX = 32
 URL_MAX = 500
 NAME_MAX = 255
 
@@ -110,7 +115,7 @@ async def source_add(request):
     url = str(form.get("url", "")).strip()[:URL_MAX + 1]
     anchor = str(form.get("anchor", "")).strip()
     try:
-        await run_db(trust.add_source, request.state.access, url, int(anchor) if anchor.isdigit() else None)
+        await run_db(trust.add_source, request.state.access, url, parse_id(anchor))
     except NotFound:
         raise HTTPException(404) from None
     except BaocaoError as exc:
@@ -155,19 +160,42 @@ async def my_certificates(request):
     return await _mine_page(request, done=MINE_DONE.get(done))
 
 
+@require()
+async def my_certificate_challenge(request):
+    """Step 1 of registering with a USB token: download a fresh challenge to sign with the token's tool."""
+    challenge = await run_db(certificates.new_challenge, request.state.access, request.state.actor.id)
+    body = await run_db(certificates.challenge_bytes, challenge)
+    return Response(body, media_type="text/plain; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="xac-minh-chung-thu-so-{challenge.nonce[:8]}.txt"',
+        "Cache-Control": "no-store"})
+
+
 @require(reauth=True)
 async def my_certificate_add(request):
-    form = await request.form()
-    data = await _file(form, "certificate")
+    """Register with proof of possession: a .p12 used once (``way=p12``), or the .p7s the token's tool
+    made over the downloaded challenge (``way=p7s``). Neither the file nor the password is kept."""
+    form = await request.form(max_files=1, max_fields=6)
+    access, actor, settings = request.state.access, request.state.actor, request.app.state.settings
+    way = str(form.get("way", ""))
+    field = "p12" if way == "p12" else "p7s"
     try:
-        await run_db(certificates.register, request.state.access, request.state.actor.id, data)
+        if way == "p12":
+            data, password = await _file(form, "p12", signing.MAX_P12_BYTES), str(form.get("password", ""))
+            await form.close()
+            await run_db(certificates.register_with_p12, access, actor.id, data, password, settings=settings)
+        else:
+            data = await _file(form, "p7s", signing.MAX_P7S_BYTES)
+            await form.close()
+            await run_db(certificates.register, access, actor.id, data, settings=settings)
+    except NotFound:
+        raise HTTPException(404) from None
     except BaocaoError as exc:
-        return await _mine_page(request, 422, errors={"certificate": _error(exc)})
+        return await _mine_page(request, 422, errors={field: _error(exc)})
     return RedirectResponse(request.url_for("my_certificates").path + "?done=certificate_registered",
                             status_code=303)
 
 
-@require()
+@require(reauth=True)  # SESS-06: a credential of the account changes
 async def my_certificate_deactivate(request):
     # Only one's own here; a unit administrator uses core.certificates.deactivate for a colleague.
     certificate_id = request.path_params["certificate_id"]
@@ -183,7 +211,7 @@ async def my_certificate_deactivate(request):
 # -- a unit administrator over a colleague's certificates ---------------------------------------------
 
 
-def _colleague_context(access, user_id: int, *, done=None) -> dict:
+def _colleague_context(access, user_id: int, *, done=None, errors=None, form=None) -> dict:
     from core.access import check_manages_unit
     from core.models import User
 
@@ -191,8 +219,8 @@ def _colleague_context(access, user_id: int, *, done=None) -> dict:
     if owner is None:
         raise NotFound()
     check_manages_unit(access, owner.unit_id)  # NotFound outside one's subtree: existence is not told
-    return {"owner": owner, "certificates": certificates.certificates_of(owner.id), "errors": {}, "done": done,
-            "now": utcnow()}
+    return {"owner": owner, "certificates": certificates.certificates_of(owner.id), "errors": errors or {},
+            "done": done, "now": utcnow(), "form": form or {}}
 
 
 @require(ADMIN_CODE)
@@ -205,7 +233,25 @@ async def user_certificates(request):
     return await render(request, "core/trust/certificates.html", context)
 
 
-@require(ADMIN_CODE)
+@require(ADMIN_CODE, reauth=True)  # which certificates the account may register depends on it
+async def user_identity_number(request):
+    """A unit administrator records a colleague's CCCD/CMND number (or an organisation's MST)."""
+    access, user_id = request.state.access, request.path_params["id"]
+    form = await request.form(max_files=0, max_fields=3)
+    value = str(form.get("identity_number", ""))[:IDENTITY_MAX + 1]
+    try:
+        await run_db(certificates.set_identity_number, access, user_id, value)
+    except NotFound:
+        raise HTTPException(404) from None
+    except BaocaoError as exc:
+        context = await run_db(_colleague_context, access, user_id, errors={"identity_number": _error(exc)},
+                               form={"identity_number": value})
+        return await render(request, "core/trust/certificates.html", context, status_code=422)
+    return RedirectResponse(request.url_for("user_certificates", id=user_id).path + "?done=identity_number_set",
+                            status_code=303)
+
+
+@require(ADMIN_CODE, reauth=True)  # SESS-06: a credential of the account changes
 async def user_certificate_deactivate(request):
     user_id, certificate_id = request.path_params["id"], request.path_params["certificate_id"]
     owner = await run_db(lambda: certificates.UserCertificate.select(certificates.UserCertificate.user)
@@ -231,9 +277,12 @@ ROUTES = [
     Route("/admin/trust/refresh", refresh, methods=["POST"], name="trust_refresh"),
     Route("/account/certificates", my_certificates, methods=["GET"], name="my_certificates"),
     Route("/account/certificates", my_certificate_add, methods=["POST"], name="my_certificate_add"),
+    Route("/account/certificates/challenge", my_certificate_challenge, methods=["POST"],
+          name="my_certificate_challenge"),
     Route("/account/certificates/{certificate_id:int}/deactivate", my_certificate_deactivate, methods=["POST"],
           name="my_certificate_deactivate"),
     Route("/users/{id:int}/certificates", user_certificates, methods=["GET"], name="user_certificates"),
+    Route("/users/{id:int}/identity-number", user_identity_number, methods=["POST"], name="user_identity_number"),
     Route("/users/{id:int}/certificates/{certificate_id:int}/deactivate", user_certificate_deactivate,
           methods=["POST"], name="user_certificate_deactivate"),
 ]

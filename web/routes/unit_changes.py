@@ -19,6 +19,7 @@ import datetime as dt
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from core import clock
 from core import unit_history, units
 from core.db import run_db
 from core.errors import ValidationError
@@ -26,6 +27,7 @@ from core.i18n import fold
 from core.models import UNIT_KINDS, Unit
 from web.guards import require
 from web.htmx import see_other
+from web.params import parse_id
 from web.routes.units import EDIT, PERMISSION, _can_open, parse_day
 from web.templating import render, request_context
 
@@ -36,10 +38,7 @@ MAX_CHOICES = 400  # units listed in a picker; a national tree is narrowed by th
 
 
 def _int(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    return parse_id(str(value).strip())
 
 
 def _editable(access, unit_id: int | None) -> bool:
@@ -283,7 +282,7 @@ def _context(access, unit_id: int, data: dict | None, errors: dict | None = None
         return None
     if not _editable(access, target.id):
         return "forbidden"
-    today = dt.date.today()
+    today = clock.today()
     former = target.valid_to is not None and target.valid_to < today
     data = data or _blank(target)
     subtree = set(units.subtree_ids(target.id))
@@ -301,10 +300,10 @@ def _context(access, unit_id: int, data: dict | None, errors: dict | None = None
 
 
 def _unit_id(request) -> int:
-    try:
-        return int(request.path_params["unit_id"])
-    except ValueError:
-        raise HTTPException(404) from None
+    unit_id = parse_id(request.path_params["unit_id"])
+    if unit_id is None:
+        raise HTTPException(404)
+    return unit_id
 
 
 def sentence(request, found) -> str:

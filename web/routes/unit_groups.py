@@ -15,12 +15,12 @@ With htmx the same requests answer with the picker alone, swapped in place.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from core import clock
 from core import regimes as rg
 from core import units
 from core.db import run_db
@@ -28,6 +28,7 @@ from core.errors import NotFound, ValidationError
 from core.i18n import fold
 from core.models import Unit
 from web.guards import require
+from web.params import parse_id
 from web.templating import render
 
 EDIT = rg.EDIT
@@ -141,7 +142,8 @@ def _form_data(data) -> dict:
     ids = []
     for value in data.getlist("unit_ids")[:MAX_MEMBERS]:
         text = str(value).strip()[:20]
-        ids.append(int(text) if text.isdigit() and 0 < int(text) < 2**63 else text)
+        number = parse_id(text)
+        ids.append(text if number is None else number)
     return {"code": str(data.get("code", "")).strip()[:100], "name": str(data.get("name", ""))[:1000],
             "q": str(data.get("q", ""))[:100], "unit_ids": ids}
 
@@ -160,7 +162,7 @@ def _form_context(access, form: dict, errors: dict, group_id: int | None = None,
     group, former, used = None, [], []
     if group_id is not None:
         group, members = _group_or_404(access, group_id)
-        today = dt.date.today()
+        today = clock.today()
         former = [u for u in members if not units.is_valid(u, today)]
         used = [r for r in rg.group_usage().get(group.id, []) if rg.can_view(access, r)]
     # Values that are not unit ids (a tampered form) are kept for the message, not shown as ticks.
@@ -173,7 +175,7 @@ def _initial_form(access, group_id: int | None) -> dict:
     if group_id is None:
         return {"code": "", "name": "", "q": "", "unit_ids": []}
     group, members = _group_or_404(access, group_id)
-    today = dt.date.today()
+    today = clock.today()
     return {"code": group.code, "name": group.name, "q": "",
             "unit_ids": [u.id for u in members if units.is_valid(u, today)]}
 

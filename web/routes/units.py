@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core import clock
 from core import audit, unit_history, unit_io, units
 from core.db import run_db
 from core.i18n import fold
@@ -36,6 +37,7 @@ from core.models import Unit, User
 from web import signed_upload
 from web.guards import require
 from web.htmx import see_other
+from web.params import parse_id, parse_int
 from web.templating import render
 
 PERMISSION = "core.unit.view"
@@ -61,7 +63,7 @@ def _prune(nodes, visible: set[int], depth: int = 0):
 
 
 def _visible_nodes(roots: list[int] | None, day: dt.date | None):
-    if day is None or day == dt.date.today():
+    if day is None or day == clock.today():
         return [n for root in roots for n in units.tree(root)] if roots is not None else units.tree()
     if roots is None:
         return units.tree(at=day)
@@ -93,7 +95,7 @@ async def unit_list(request):
         day = parse_day(at_text)
     except ValueError:
         errors["at"] = "units.asat.error.date"
-    today = dt.date.today()
+    today = clock.today()
     nodes, matched, total = await run_db(_visible_tree, request.state.access.roots(PERMISSION), q, day)
     past = day is not None and day < today
     future = day is not None and day > today
@@ -114,7 +116,7 @@ def _can_open(access, unit_id: int, lineages=None) -> bool:
 
 
 def _history_context(unit: Unit, access, lineages) -> dict:
-    today = dt.date.today()
+    today = clock.today()
     changes = unit_history.changes_of(unit)
     lineage = unit_history.predecessors(unit)
     later = unit_history.successors(unit) if not units.is_valid(unit, today) else []
@@ -141,7 +143,7 @@ def _unit_page(unit_id: int, access):
         return None
     current = units.is_valid(unit)
     # Today's units list today's children; a former unit the ones it had on its last day.
-    day = dt.date.today() if current or unit.valid_to is None else unit.valid_to
+    day = clock.today() if current or unit.valid_to is None else unit.valid_to
     children = sorted(Unit.select().where((Unit.parent == unit) & units.valid_at(day)), key=units.sort_key)
     chain = [Unit.get_by_id(uid) for uid in reversed(units.ancestor_ids(unit.id))]
     # Only the ancestors the user may open become links in the breadcrumb.
@@ -153,10 +155,10 @@ def _unit_page(unit_id: int, access):
 
 
 def _unit_id(request) -> int:
-    try:
-        return int(request.path_params["unit_id"])
-    except ValueError:
-        raise HTTPException(404) from None
+    unit_id = parse_id(request.path_params["unit_id"])
+    if unit_id is None:
+        raise HTTPException(404)
+    return unit_id
 
 
 @require(PERMISSION)
@@ -183,7 +185,7 @@ def _export(access, day: dt.date | None, fmt: str) -> tuple[bytes, int]:
     rows = unit_io.export_rows(day, only={n.unit.id for n in nodes})
     body = unit_io.to_xlsx(rows) if fmt == "xlsx" else unit_io.to_csv(rows)
     audit.record("unit.export", actor=access.actor, object_type="unit", object_id="",
-                 details={"at": (day or dt.date.today()).isoformat(), "format": fmt, "rows": len(rows) - 1})
+                 details={"at": (day or clock.today()).isoformat(), "format": fmt, "rows": len(rows) - 1})
     return body, len(rows) - 1
 
 
@@ -197,7 +199,7 @@ async def unit_export(request):
     except ValueError:
         raise HTTPException(400) from None
     body, _ = await run_db(_export, request.state.access, day, fmt)
-    name = f"don-vi-{(day or dt.date.today()).isoformat()}.{fmt}"
+    name = f"don-vi-{(day or clock.today()).isoformat()}.{fmt}"
     media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
              else "text/csv; charset=utf-8")
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -234,10 +236,8 @@ async def _import_page(request, **context):
 async def unit_import_form(request):
     done = None
     if "created" in request.query_params:
-        try:
-            done = {k: int(request.query_params.get(k, "0")) for k in ("created", "updated", "unchanged")}
-        except ValueError:
-            done = None
+        done = {k: parse_int(request.query_params.get(k, "0"), minimum=0) for k in ("created", "updated", "unchanged")}
+        done = None if None in done.values() else done
     return await _import_page(request, done=done)
 
 

@@ -32,6 +32,7 @@ from core.models import User
 from core.units import ancestor_ids
 from web.guards import require
 from web.middleware import cookie_names
+from web.params import parse_id
 from web.templating import render
 
 PERMISSION = ADMIN_CODE
@@ -53,11 +54,7 @@ MY_DONE = {"ended": "sessions.done.ended", "others": "sessions.done.others"}
 
 
 def _int(value) -> int | None:
-    try:
-        number = int(str(value or "").strip())
-    except ValueError:
-        return None
-    return number if 0 < number < 2**63 else None
+    return parse_id(str(value or "").strip())
 
 
 def describe_agent(agent: str | None) -> str:
@@ -116,7 +113,7 @@ async def user_new(request):
     return await render(request, "core/users/new.html", context, partial="core/users/_new_form.html")
 
 
-@require(PERMISSION)
+@require(PERMISSION, reauth=True)  # SESS-06: issues a password and grants roles
 async def user_create(request):
     data = await request.form()
     # Only these fields are read: is_admin, must_change_password and the like are ignored (ACL-03).
@@ -269,7 +266,7 @@ async def user_grant(request):
     return RedirectResponse(request.url_for("user_detail", id=user_id).path + "?done=granted", status_code=303)
 
 
-@require(PERMISSION)
+@require(PERMISSION, reauth=True)  # SESS-06: a recent login or re-authentication
 async def user_reset_password(request):
     user_id = request.path_params["id"]
     settings = request.app.state.settings
