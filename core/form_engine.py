@@ -601,6 +601,7 @@ def parse_number(text, lang: str = "vi") -> Decimal | None:
     return parse(text, lang)
 
 
+@lru_cache(maxsize=16384, typed=True)  # every autosave compares a few hundred cells by this text
 def canonical(number: Decimal | None) -> str:
     """Stable text of a stored number (no exponent, no trailing zeros): what the locks compare."""
     if number is None:

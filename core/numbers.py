@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from core.errors import BaocaoError
 
@@ -154,7 +155,15 @@ def parse(value, lang: str = "vi") -> Decimal | None:
         if value != value or value in (float("inf"), float("-inf")):
             raise NumberError("forms.error.number_too_big", value=_short(value))
         return storable(Decimal(repr(value)), _short(value))
-    text = str(value).translate(_SPACES).strip()
+    return _parse_text(str(value), lang)
+
+
+# An autosave posts every cell of the grid with its base; the same few hundred texts come back
+# request after request. Reading them is pure (text → Decimal), so the answers are kept; a text
+# that is refused raises each time (exceptions are not cached).
+@lru_cache(maxsize=16384)
+def _parse_text(value: str, lang: str) -> Decimal | None:
+    text = value.translate(_SPACES).strip()
     if text == "":
         return None
     shown = _short(text)
@@ -169,7 +178,11 @@ def parse_canonical(value) -> Decimal | None:
         return None
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return parse(value)
-    text = str(value).strip()
+    return _parse_canonical_text(str(value).strip())
+
+
+@lru_cache(maxsize=16384)
+def _parse_canonical_text(text: str) -> Decimal | None:
     if not re.fullmatch(r"[+-]?[0-9]+(\.[0-9]+)?", text):
         raise NumberError(value=_short(text))
     return storable(Decimal(text), _short(text))

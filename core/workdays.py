@@ -207,8 +207,10 @@ def _refresh_deadlines(day: dt.date, calendar: WorkCalendar) -> int:
     from core.reports import Report, level_deadlines
 
     moved = 0
+    # A unit's report and a receiving unit's consolidated report alike: both keep the deadline of
+    # their level (Report.level) under the regime's rules.
     query = Report.select().where((Report.status.in_(("not_started", "draft", "returned")))
-                                  & (Report.kind == "unit") & (Report.period_end < day)
+                                  & (Report.kind.in_(("unit", "consolidated"))) & (Report.period_end < day)
                                   & (Report.nominal_deadline >= day - dt.timedelta(days=400)))
     computed: dict[tuple, dict | None] = {}  # one computation per regime and window, not per report
     for report in query:

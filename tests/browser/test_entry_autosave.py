@@ -122,3 +122,29 @@ def test_one_unreadable_cell_does_not_hold_back_the_others(open_session):
     expect(status).to_have_text(re.compile(r"^Đã lưu lúc \d\d:\d\d$"), timeout=15_000)
     expect(bad).not_to_have_attribute("aria-invalid", "true")
     assert not admin.page_errors and not admin.csp_violations()
+
+
+def test_an_expired_session_keeps_the_input_and_saves_it_after_logging_in_again(open_session):
+    """Item 3: the session ends while a figure is being typed (expired, or logged out in another
+    tab). The page says so, keeps the figure, and saves it once the person has logged in again."""
+    admin = open_session("autosave-expired")
+    admin.login("quantri")
+    page = _open_report(admin, "Vinh Linh", "Vĩnh Linh")
+    report_url = page.url
+    page.context.clear_cookies(name="baocao_session")  # the session is gone; the rest stays
+    _type(page, "#i-kx0401-cur", "31")
+    status = page.locator("#save-status")
+    expect(status).to_contain_text("Phiên đăng nhập đã hết hạn", timeout=15_000)
+    expect(page.locator("#i-kx0401-cur")).to_have_value("31")  # nothing typed is lost
+    status.get_by_role("link", name="Đăng nhập lại").click()
+    page.fill("#username", "quantri")
+    page.fill("#password", admin.demo.logins["quantri"])
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(report_url)  # back on the report, where the kept figure is saved
+    expect(page.locator("#save-status")).to_contain_text("Đã lưu", timeout=15_000)
+    other = page.context.new_page()
+    other.goto(report_url)
+    expect(other.locator("#i-kx0401-cur")).to_have_value("31")
+    other.close()
+    assert not admin.page_errors and not admin.csp_violations()

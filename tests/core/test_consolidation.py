@@ -237,6 +237,26 @@ def test_the_deadline_is_the_rule_for_the_units_level(w):
     assert report.level == "Tỉnh → Trung ương" and report.deadline > w.report.deadline
 
 
+def test_a_day_off_entered_later_moves_the_consolidated_reports_deadline_too(w):
+    """The working-day calendar (issue 12 item 21) is used by every deadline: an extra day off
+    entered on the consolidated report's deadline moves it to the next working day, and back."""
+    from core import accounts, workdays
+    from core.permissions import core_access
+
+    send(w.p["reporter"], w.report.id, "10", "5")
+    wf.accept(w.p["issuer"], w.report.id)
+    report = cs.open_consolidated(w.p["province"], w.regime.id, w.period)
+    before = report.deadline
+    admin = core_access(accounts.create_user("quantri_lich", "Quản trị", accounts.random_password(),
+                                             w.u["province"], is_admin=True))
+    workdays.add_day(admin, before, workdays.DAY_OFF, "Thông báo số 1/TB-BNV về ngày nghỉ bù")
+    moved = Report.get_by_id(report.id).deadline
+    assert moved > before and workdays.work_calendar().is_working_day(moved)
+    entry = workdays.CalendarDay.get(workdays.CalendarDay.day == before)
+    workdays.remove_day(admin, entry.id, "Thông báo đã được thay thế")
+    assert Report.get_by_id(report.id).deadline == before
+
+
 def test_a_receiving_units_own_unsent_report_becomes_its_consolidated_report(w):
     own = Report.create(**{f: getattr(w.report, f) for f in (
         "regime", "frequency", "year", "period_index", "period_start", "period_end", "label", "level",

@@ -284,6 +284,19 @@
     timer = window.setTimeout(function () { saveNow(); }, AUTOSAVE_MS);
   });
 
+  // The live recalculation is an htmx request: on an ended session its 401 carries HX-Redirect,
+  // which htmx would follow to the login page, dropping what was typed. The page stays instead
+  // and says so, as the save does.
+  document.addEventListener('htmx:beforeOnLoad', function (event) {
+    const calc = document.getElementById('entry-calc');
+    if (event.detail.xhr.status !== 401 || !calc || event.detail.elt !== calc) { return; }
+    event.preventDefault();
+    expiredSession = true;
+    window.clearTimeout(timer);
+    stash();
+    showExpired();
+  });
+
   // The Save button and the conflict choices: saved in place, the page stays.
   document.addEventListener('submit', function (event) {
     const f = event.target;
