@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField
 
-from core.db import CoreModel, transaction
+from core.db import CoreModel, Prepared, transaction
 from core.errors import Forbidden, NotFound
 from core.models import Session, Unit, User, utcnow
 from core.units import ancestor_ids, subtree_ids
@@ -52,13 +52,15 @@ class Grant(CoreModel):
         indexes = ((("user", "role", "unit"), True),)
 
 
+_GRANTS = Prepared(lambda p: Grant.select(Grant.id, Grant.unit, RolePermission.code)
+                   .join(RolePermission, on=(RolePermission.role == Grant.role))
+                   .where(Grant.user == p.user_id).tuples())  # every request: compiled once
+
+
 def grants_of(user_id: int) -> tuple[tuple[int, frozenset[str]], ...]:
     """(unit id, codes) per grant of the user: one query, for the request's Access."""
     by_grant: dict[int, tuple[int, set[str]]] = {}
-    query = (Grant.select(Grant.id, Grant.unit, RolePermission.code)
-             .join(RolePermission, on=(RolePermission.role == Grant.role))
-             .where(Grant.user == user_id).tuples())
-    for grant_id, unit_id, code in query:
+    for grant_id, unit_id, code in _GRANTS.run(user_id=user_id):
         by_grant.setdefault(grant_id, (unit_id, set()))[1].add(code)
     return tuple((unit_id, frozenset(codes)) for unit_id, codes in by_grant.values())
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from peewee import BooleanField, Case, CharField, DateTimeField
 
 from core import audit, passwords
-from core.db import CoreModel, db, is_sqlite, transaction
+from core.db import CoreModel, Prepared, db, is_sqlite, transaction
 from core.errors import ValidationError
 from core.models import Session, Unit, User, utcnow
 from core.passwords import check_password_policy
@@ -253,6 +253,11 @@ class SessionState:
     reauth_at: dt.datetime | None = None
 
 
+# Every request asks it: compiled once (core.db.Prepared).
+_SESSION = Prepared(lambda p: Session.select(Session, User, Unit).join(User).join(Unit)
+                    .where(Session.token_hash == p.token_hash).limit(1))
+
+
 def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
                    admin_idle_minutes: int | None = None, now: dt.datetime | None = None) -> SessionState:
     """Look up the session for a cookie token, ending it if it has timed out.
@@ -264,8 +269,7 @@ def resume_session(token: str | None, *, idle_minutes: int, lifetime_hours: int,
         return SessionState(None)
     now = now or utcnow()
     # The user's unit comes in the same query: every request needs it (its rights, its plugins).
-    session = (Session.select(Session, User, Unit).join(User).join(Unit)
-               .where(Session.token_hash == _digest(token)).first())
+    session = _SESSION.first(token_hash=_digest(token))
     if session is None:
         return SessionState(None)
     idle = dt.timedelta(minutes=idle_minutes)

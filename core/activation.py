@@ -8,7 +8,7 @@ plugin's default (``enabled_by_default`` on its domain, overridable in
 from __future__ import annotations
 
 from core import audit
-from core.db import transaction
+from core.db import Prepared, transaction
 from core.errors import NotFound, ValidationError
 from core.models import PluginActivation, Unit, User, utcnow
 from core.units import ancestor_ids, is_valid, subtree_ids
@@ -21,6 +21,11 @@ def default_enabled(registry, settings, plugin: str) -> bool:
     return registry.domains[plugin].enabled_by_default
 
 
+_ACTIVATIONS = Prepared(lambda p: PluginActivation.select(PluginActivation.unit, PluginActivation.plugin,
+                                                          PluginActivation.enabled)
+                        .where(PluginActivation.unit.in_(p.chain)).tuples())  # every request: compiled once
+
+
 def enabled_plugins(unit_id: int | None, registry, settings, healthy, chain=None) -> frozenset[str]:
     """Names of the plugins enabled for ``unit_id`` (two queries, whatever the tree's depth).
     ``chain``: the unit's ancestor ids when the caller has them already (one query less)."""
@@ -30,10 +35,10 @@ def enabled_plugins(unit_id: int | None, registry, settings, healthy, chain=None
     chain = list(chain) if chain is not None else ancestor_ids(unit_id)
     rank = {uid: i for i, uid in enumerate(chain)}
     nearest: dict[str, tuple[int, bool]] = {}
-    for row in PluginActivation.select().where(PluginActivation.unit.in_(chain)):
-        depth = rank[row.unit_id]
-        if row.plugin not in nearest or depth < nearest[row.plugin][0]:
-            nearest[row.plugin] = (depth, row.enabled)
+    for row_unit, plugin, enabled in _ACTIVATIONS.run(chain=tuple(chain)):
+        depth = rank[row_unit]
+        if plugin not in nearest or depth < nearest[plugin][0]:
+            nearest[plugin] = (depth, enabled)
     return frozenset(n for n in names
                      if (nearest[n][1] if n in nearest else default_enabled(registry, settings, n)))
 

@@ -14,6 +14,7 @@ opened and closed on the thread that uses it.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -172,3 +173,87 @@ def plugin_base(name: str) -> type[BaseModel]:
 
     meta = type("Meta", (), {"table_function": staticmethod(table_function)})
     return type(f"{name}_Base", (BaseModel,), {"Meta": meta, "__module__": __name__})
+
+
+class _Slot(peewee.Node):
+    """A parameter of a ``Prepared`` query: compiled as a placeholder, filled at each run."""
+
+    def __init__(self, name: str, position: int | None = None):
+        self.name, self.position = name, position
+
+    def __sql__(self, ctx):
+        # The converter the comparison would apply (the field's db_value) runs at each run instead.
+        return ctx.value(_Marker(self.name, self.position, ctx.state.converter), converter=False)
+
+
+class _SlotList(peewee.Node):
+    """``(?, ?, …)`` for a tuple value of a ``Prepared`` query (``field.in_(p.codes)``)."""
+
+    def __init__(self, name: str, size: int):
+        self.name, self.size = name, size
+
+    def __sql__(self, ctx):
+        return ctx.sql(peewee.EnclosedNodeList([_Slot(self.name, i) for i in range(self.size)]))
+
+
+@dataclass(frozen=True)
+class _Marker:
+    name: str
+    position: int | None
+    converter: object
+
+
+class _Slots:
+    def __init__(self, values: dict):
+        self._values = values
+
+    def __getattr__(self, name):
+        value = self._values[name]
+        return _SlotList(name, len(value)) if isinstance(value, (tuple, list, frozenset, set)) else _Slot(name)
+
+
+class Prepared:
+    """A SELECT built and compiled by peewee once, then run with new values.
+
+    Building the SQL of a query is pure Python and not cheap (the report with its regime: some 60
+    columns, about 1 ms); the hot paths (every autosave, every request's session) ran the same
+    few queries again and again. ``build(p)`` returns the peewee query with ``p.name`` where a
+    value goes (a tuple value gives one placeholder per item); ``run(**values)`` returns the rows
+    as peewee would have (models, tuples…). One compiled text per database type and tuple sizes.
+    """
+
+    def __init__(self, build):
+        self.build, self._compiled, self._lock = build, {}, threading.Lock()
+
+    def _compile(self, database, values: dict):
+        key = (type(database), database.param, database.quote,
+               tuple(len(v) if isinstance(v, (tuple, list, frozenset, set)) else None for v in values.values()),
+               tuple(values))
+        hit = self._compiled.get(key)
+        if hit is None:
+            query = self.build(_Slots(values))
+            sql, params = database.get_sql_context().sql(query).query()
+            hit = (query, sql, tuple(params))
+            with self._lock:
+                self._compiled[key] = hit
+        return hit
+
+    def run(self, **values):
+        database = db.obj
+        query, sql, template = self._compile(database, values)
+        values = {k: tuple(v) if isinstance(v, (list, frozenset, set)) else v for k, v in values.items()}
+        params = []
+        for param in template:
+            if isinstance(param, _Marker):
+                value = values[param.name]
+                if param.position is not None:
+                    value = value[param.position]
+                params.append(param.converter(value) if param.converter else value)
+            else:
+                params.append(param)
+        return query._get_cursor_wrapper(database.execute_sql(sql, params))
+
+    def first(self, **values):
+        """The first row or None (the query itself says ``.limit(1)`` where it wants one row)."""
+        rows = list(self.run(**values))  # read to the end: the cursor is closed
+        return rows[0] if rows else None

@@ -30,7 +30,7 @@ from pathlib import Path
 from peewee import JOIN, BigIntegerField, CharField, DateTimeField, DecimalField, ForeignKeyField, TextField, fn
 
 from core import audit
-from core.db import CoreModel, db, is_sqlite, transaction
+from core.db import CoreModel, Prepared, db, is_sqlite, transaction
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.form_engine import CellInputError, CompiledForm, Message, canonical, column_label, parse_number
 from core.forms import FormVersion
@@ -123,8 +123,13 @@ def can_read(access, report: Report) -> bool:
     return receiver is not None and access.allowed(RECEIVE, access.ancestors(receiver))
 
 
+# Compiled once (core.db.Prepared): every screen of a report, each autosave, reads these.
+_REPORT = Prepared(lambda p: Report.select(Report, Regime).join(Regime).where(Report.id == p.report_id).limit(1))
+_FORM_VERSION = Prepared(lambda p: FormVersion.select().where(FormVersion.id == p.version_id).limit(1))
+
+
 def get_report(access, report_id: int) -> Report:
-    report = (Report.select(Report, Regime).join(Regime).where(Report.id == report_id).first())
+    report = _REPORT.first(report_id=report_id)
     if report is None or not can_read(access, report):
         raise NotFound()  # a report the user may not read does not exist for them (ACL-02)
     return report
@@ -258,16 +263,23 @@ def preview_sheet(version: FormVersion, frequency: str, year: int, index: int, *
                  False)
 
 
+_STORED_VALUES = Prepared(lambda p: ReportValue.select(ReportValue.row, ReportValue.column, ReportValue.value)
+                          .where(ReportValue.report == p.report_id).tuples())
+
+
 def stored_values(report_id: int) -> dict:
     # Tuples, not model objects: a sheet holds hundreds of values and every save reads them.
     return {(row, column): (None if value is None else Decimal(value))
-            for row, column, value in ReportValue.select(ReportValue.row, ReportValue.column, ReportValue.value)
-            .where(ReportValue.report == report_id).tuples()}
+            for row, column, value in _STORED_VALUES.run(report_id=report_id)}
 
 
 _FIGURES: OrderedDict = OrderedDict()  # (database, unit, codes, year) → (fingerprint, figures)
 _FIGURES_SIZE = 512
 _FIGURES_LOCK = threading.Lock()
+_FIGURES_FINGERPRINT = Prepared(lambda p: IndicatorValue.select(
+    fn.COUNT(IndicatorValue.id), fn.MAX(IndicatorValue.updated_at), fn.SUM(IndicatorValue.value))
+    .where((IndicatorValue.unit == p.unit_id) & (IndicatorValue.code.in_(p.codes))
+           & (IndicatorValue.year.between(p.first_year, p.last_year))).tuples().limit(1))
 
 
 def _unit_figures(unit_id: int, codes: tuple, year: int) -> dict:
@@ -279,8 +291,8 @@ def _unit_figures(unit_id: int, codes: tuple, year: int) -> dict:
     rows, one aggregate the database answers from its index."""
     where = ((IndicatorValue.unit == unit_id) & (IndicatorValue.code.in_(codes))
              & (IndicatorValue.year.between(year - 1, year + 1)))
-    fingerprint = tuple(IndicatorValue.select(fn.COUNT(IndicatorValue.id), fn.MAX(IndicatorValue.updated_at),
-                                              fn.SUM(IndicatorValue.value)).where(where).tuples().first() or ())
+    fingerprint = tuple(_FIGURES_FINGERPRINT.first(unit_id=unit_id, codes=codes, first_year=year - 1,
+                                                   last_year=year + 1) or ())
     key = (id(db.obj), getattr(db.obj, "database", None), unit_id, codes, year)
     with _FIGURES_LOCK:
         hit = _FIGURES.get(key)
@@ -350,6 +362,10 @@ def remember_state(form: CompiledForm, index: int, inputs: dict, prefill: dict, 
              _STATES, _STATES_SIZE)
 
 
+_SUMMABLE = Prepared(lambda p: Indicator.select(Indicator.code).where(
+    Indicator.code.in_(p.codes) & Indicator.valid_to.is_null() & (Indicator.aggregation == "sum")).tuples())
+
+
 def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
     """(pre-filled cells, year-so-far before this period per ``accumulate`` cell) from the figures
     store: one query for the unit's figures of last year, this year and next."""
@@ -359,9 +375,7 @@ def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
     freq, year, index = report.frequency, report.year, report.period_index
     codes = sorted({r.indicator for r in wanted})
     figures = _unit_figures(report.unit_id, tuple(codes), year)
-    summable = frozenset(i.code for i in Indicator.select(Indicator.code, Indicator.aggregation)
-                         .where(Indicator.code.in_(codes) & Indicator.valid_to.is_null()
-                                & (Indicator.aggregation == "sum")))
+    summable = frozenset(code for code, in _SUMMABLE.run(codes=tuple(codes)))
     # Derived from the shared figures alone: built again only when they (or the form) change.
     return _derived(("prefill", id(form), id(figures), freq, year, index, summable), (form, figures),
                     lambda: _prefill_cells(form, wanted, figures, summable, freq, year, index))
@@ -517,7 +531,9 @@ def save(access, report_id: int, cells: dict | None = None, sections: dict | Non
     cells, sections = cells or {}, sections or {}
     report = get_report(access, report_id)
     _editable(access, report)
-    version = FormVersion.get_by_id(report.form_version_id)
+    version = _FORM_VERSION.first(version_id=report.form_version_id)
+    if version is None:
+        raise FormVersion.DoesNotExist(f"form version {report.form_version_id}")
     form = version.compiled()
     parsed, errors = parse_cells(form, report.period_index, cells, lang)
     outline = {s["key"] for s in form.outline}
@@ -580,6 +596,10 @@ class _RevisionMoved(Exception):
     """Another save committed between the reading and the writing: the transaction rolls back."""
 
 
+_SECTIONS = Prepared(lambda p: ReportSection.select(ReportSection.key, ReportSection.text)
+                    .where(ReportSection.report == p.report_id).tuples())
+
+
 def _plan_save(report_id: int, parsed: dict, sections: dict, expected_revision: int | None, *,
                current: Report | None = None) -> _SavePlan:
     """Read the report as it is now (``current``: as just read) and decide what to write; raises on
@@ -600,8 +620,7 @@ def _plan_save(report_id: int, parsed: dict, sections: dict, expected_revision: 
             conflicts.append(Conflict(_cell_key(cell), canonical(new), canonical(now_value)))
             continue
         writes[cell] = new
-    saved_sections = {s.key: s.text for s in ReportSection.select(ReportSection.key, ReportSection.text)
-                      .where(ReportSection.report == report_id)}
+    saved_sections = dict(_SECTIONS.run(report_id=report_id))
     section_writes = {}
     for key, (base, text) in sections.items():
         now_text = saved_sections.get(key, "")
