@@ -89,14 +89,24 @@ IDENTITY_VALUE = re.compile(r"^\s*(?:(CCCD|CMND|CMT|MST|HC|PASSPORT)\s*[:\-]\s*)
 IDENTITY_NUMBER = re.compile(r"^[0-9][0-9\-]{5,19}$")
 
 
+def certificate_identities(cert: x509.Certificate) -> list[tuple[str, str, str]]:
+    """(kind, number, attribute text) of each identity the subject names in its UID or
+    serialNumber: kind "CCCD", "MST", … upper-cased, "" for a bare number."""
+    found = []
+    for oid in IDENTITY_OIDS:
+        for attribute in cert.subject.get_attributes_for_oid(oid):
+            match = IDENTITY_VALUE.match(str(attribute.value))
+            if match:
+                found.append(((match.group(1) or "").upper(), match.group(2), str(attribute.value)))
+    return found
+
+
 def certificate_identity_numbers(cert: x509.Certificate) -> list[str]:
     """The CCCD/CMND/MST numbers the certificate's subject names (UID or serialNumber)."""
     numbers = []
-    for oid in IDENTITY_OIDS:
-        for attribute in cert.subject.get_attributes_for_oid(oid):
-            found = IDENTITY_VALUE.match(str(attribute.value))
-            if found and found.group(2) not in numbers:
-                numbers.append(found.group(2))
+    for _, number, _ in certificate_identities(cert):
+        if number not in numbers:
+            numbers.append(number)
     return numbers
 
 

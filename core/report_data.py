@@ -305,12 +305,17 @@ def _unit_figures(unit_id: int, codes: tuple, year: int) -> dict:
     for code, option, f, y, i, kind, value in query:
         if value is not None:
             figures[(code, option, f, y, i, kind)] = Decimal(value)
-    with _FIGURES_LOCK:
-        _FIGURES[key] = (fingerprint, figures)
-        _FIGURES.move_to_end(key)
-        while len(_FIGURES) > _FIGURES_SIZE:
-            _FIGURES.popitem(last=False)
+    _remember(_FIGURES, key, (fingerprint, figures), _FIGURES_SIZE)
     return figures
+
+
+def _remember(cache: OrderedDict, key: tuple, entry: tuple, size: int) -> None:
+    """Keep ``entry`` as the newest of ``cache``, dropping the oldest past ``size`` (shared by threads)."""
+    with _FIGURES_LOCK:
+        cache[key] = entry
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
 
 
 _DERIVED: OrderedDict = OrderedDict()  # key → (anchors, value): see _derived
@@ -328,11 +333,7 @@ def _derived(key: tuple, anchors: tuple, make, cache: OrderedDict = _DERIVED, si
     if hit is not None and len(hit[0]) == len(anchors) and all(a is b for a, b in zip(hit[0], anchors)):
         return hit[1]
     value = make()
-    with _FIGURES_LOCK:
-        cache[key] = (anchors, value)
-        cache.move_to_end(key)
-        while len(cache) > size:
-            cache.popitem(last=False)
+    _remember(cache, key, (anchors, value), size)
     return value
 
 

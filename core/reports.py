@@ -265,13 +265,13 @@ def regime_scope(access, regime: Regime):
     return readable(access)
 
 
-def regime_periods(regime: Regime, *, access=None) -> list[dict]:
-    """The periods opened for a regime's code: start, end, label, count — newest first. With
-    ``access``, counting only the reports the person may see (``regime_scope``)."""
+def regime_periods(regime: Regime, *, access) -> list[dict]:
+    """The periods opened for a regime's code: start, end, label, count — newest first, counting
+    only the reports ``access`` may see (``regime_scope``)."""
     query = (Report.select(Report.period_start, Report.period_end, fn.MIN(Report.label).alias("label"),
                            fn.COUNT(Report.id).alias("count"))
              .join(Regime).where(Regime.code == regime.code))
-    scope = regime_scope(access, regime) if access is not None else None
+    scope = regime_scope(access, regime)
     if scope is False:
         return []
     if scope is not None:

@@ -536,14 +536,12 @@ def _check_seal_subject(cert: x509.Certificate, unit: Unit) -> None:
     names no person (UID or serialNumber with a CCCD, CMND or passport number) and names the unit,
     by its common name ("UBND xã Ái Tử" names "Xã Ái Tử") or by the unit's electronic code in any
     attribute. The O attribute alone does not do: every employee's own certificate carries it."""
-    from core.certificates import IDENTITY_OIDS, IDENTITY_VALUE
+    from core.certificates import certificate_identities
     from core.trust import common_name
 
-    for oid in IDENTITY_OIDS:
-        for attribute in cert.subject.get_attributes_for_oid(oid):
-            found = IDENTITY_VALUE.match(str(attribute.value))
-            if found and (found.group(1) or "").upper() in PERSONAL_IDS:
-                raise BaocaoError("signing.error.seal_personal", identity=str(attribute.value)[:40])
+    for kind, _, text in certificate_identities(cert):
+        if kind in PERSONAL_IDS:
+            raise BaocaoError("signing.error.seal_personal", identity=text[:40])
     names = [str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
     named = any(_name_words(unit.name) in _name_words(name) for name in names)
     code = _name_words(unit.agency_code or "")
