@@ -73,15 +73,16 @@ def definition() -> dict:
 def seed(today: dt.date):
     """The bench form, a regime issued with it, one commune's report, its stored past figures and
     a reporter of that commune. Returns (report id, username, password)."""
-    from core import accounts, indicators
-    from core import forms as fm
-    from core import regimes as rg
-    from core.access import Grant, Role
-    from core.indicator_values import Figure, put_values
+    from core.accounts import login as accounts
+    from core.catalogue import indicators
+    from core.regimes import forms as fm
+    from core.regimes import regimes as rg
+    from core.accounts.access import Grant, Role
+    from core.catalogue.figures import Figure, put_values
     from core.models import Unit, User
-    from core.permissions import core_access
-    from core.reports import Report
-    from core.workdays import WorkCalendar
+    from core.accounts.permissions import core_access
+    from core.reporting.opening import Report
+    from core.regimes.workdays import WorkCalendar
 
     admin = core_access(User.get(User.username == "quantri"))
     province = Unit.get(Unit.code == "44")
@@ -143,9 +144,9 @@ def run_forms(client, settings, login, measure, rounds: int) -> dict:
     from core.db import db
     from openpyxl import load_workbook
 
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.models import User
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
     from web.middleware import csrf_token_for
 
     with db.connection_context():
@@ -348,6 +349,6 @@ def _grid_fields(html: str) -> dict:
 
 def _input_addresses(book, secret: str) -> dict:
     """(row, col) → A1 address, read from the template's signed hidden sheet."""
-    from core.form_excel import read_payload
+    from core.reporting.excel import read_payload
 
     return {(row, col): address for row, col, address, _ in read_payload(book, secret=secret)["inputs"]}

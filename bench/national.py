@@ -68,7 +68,7 @@ def seed_indicators() -> int:
     """50 groups × 100 current indicators = 5,000."""
     from core.db import transaction
     from core.i18n import fold
-    from core.indicators import Indicator, IndicatorGroup
+    from core.catalogue.indicators import Indicator, IndicatorGroup
 
     with transaction():
         _bulk(IndicatorGroup, [{"code": g, "name": f"Nhóm thử nghiệm {g}", "level": LEVEL[g[0]]} for g in GROUPS])

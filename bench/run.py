@@ -120,7 +120,7 @@ def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True
 
 def run_national(client, rounds):
     """Seed 5,000 indicators and 4,000 units into the bench database, then time the pages and the API."""
-    from core import api_tokens
+    from core.accounts import api_tokens
     from core.db import db
     from core.models import User
     from national import seed_indicators, seed_units

@@ -19,9 +19,10 @@ PASSWORD = "bench-p12"
 
 
 def _pki_setup(username: str):
-    from core import certificates, trust
+    from core.signatures import certificates
+    from core.signatures import trust
     from core.models import User
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
     from tests.fixtures.pki import der, pem, pki
 
     admin = core_access(User.get(User.username == "quantri"))
@@ -39,12 +40,14 @@ def _pki_setup(username: str):
 def _consolidation_setup(report_id: int, values: dict) -> tuple[int, int]:
     """A second regime on the bench form for every commune, each report filled and accepted; the
     planning department's consolidated report over them. Returns its id and the number of sources."""
-    from core import consolidation, report_workflow as wf, report_data as rd
-    from core import regimes as rg
+    from core.reporting import consolidation
+    from core.reporting import workflow as wf
+    from core.reporting import data as rd
+    from core.regimes import regimes as rg
     from core.models import Unit, User
-    from core.permissions import core_access
-    from core.reports import Report
-    from core.workdays import WorkCalendar
+    from core.accounts.permissions import core_access
+    from core.reporting.opening import Report
+    from core.regimes.workdays import WorkCalendar
 
     admin = core_access(User.get(User.username == "quantri"))
     report = Report.get_by_id(report_id)
@@ -74,14 +77,15 @@ def run_workflow(client, settings, login_admin, measure, rounds: int) -> dict:
     system administrator (who receives the bench report at the province)."""
     from forms import REPORTER, values_for
 
-    from core import consolidation, signing
-    from core import report_data as rd
-    from core import report_workflow as wf
+    from core.reporting import consolidation
+    from core.signatures import signing
+    from core.reporting import data as rd
+    from core.reporting import workflow as wf
     from core.db import db
     from core.models import User
-    from core.permissions import core_access
-    from core.regimes import Regime
-    from core.reports import Report
+    from core.accounts.permissions import core_access
+    from core.regimes.regimes import Regime
+    from core.reporting.opening import Report
     from core.settings import with_overrides
 
     heavy = max(10, rounds // 10)

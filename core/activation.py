@@ -11,7 +11,7 @@ from core import audit
 from core.db import Prepared, transaction
 from core.errors import NotFound, ValidationError
 from core.models import PluginActivation, Unit, User, utcnow
-from core.units import ancestor_ids, is_valid, subtree_ids
+from core.units.tree import ancestor_ids, is_valid, subtree_ids
 
 
 def default_enabled(registry, settings, plugin: str) -> bool:

@@ -11,16 +11,16 @@ from core.db import BaseModel, db, plugin_base, run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, PluginError, ValidationError
 from core.hookspecs import hookimpl
 from core.i18n import fold, format_date, format_number
-from core.indicator_values import Figure, put_values as put_figures, table as figures_table
-from core.indicator_values import latest_period as figures_latest_period
-from core.indicators import current as current_indicator, groups_with_prefix as indicator_groups_of
-from core.indicators import save_group as save_indicator_group, save_indicator
+from core.catalogue.figures import Figure, put_values as put_figures, table as figures_table
+from core.catalogue.figures import latest_period as figures_latest_period
+from core.catalogue.indicators import current as current_indicator, groups_with_prefix as indicator_groups_of
+from core.catalogue.indicators import save_group as save_indicator_group, save_indicator
 from core.models import Unit, User
-from core.periods import window as period_window, windows as period_windows
+from core.regimes.periods import window as period_window, windows as period_windows
 from core.registry import Domain, MenuItem, Permission, Widget
-from core.regimes import RegimeSpec
+from core.regimes.regimes import RegimeSpec
 from core.settings import Settings
-from core.units import ancestor_ids as unit_chain
+from core.units.tree import ancestor_ids as unit_chain
 
 __all__ = [
     "CORE_API", "__version__", "audit_record", "BaseModel", "db", "plugin_base", "run_db", "transaction",

@@ -24,7 +24,7 @@ from core.db import CoreModel, db, is_sqlite, transaction
 from core import clock
 from core.i18n import fold
 from core.models import Unit, User, utcnow
-from core.units import subtree_ids
+from core.units.tree import subtree_ids
 
 GENESIS = "0" * 64
 RESULTS = ("ok", "denied", "failed")

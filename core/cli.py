@@ -75,7 +75,7 @@ def _settings(args, server: bool = False):
 
 def _prepare(settings, *, strict=False):
     """Database, plugins and schema: what every command that touches data needs."""
-    from core import passwords
+    from core.accounts import passwords
     from core.db import init_db
     from core.migrate import migrate_all
     from core.plugins import build_plugin_manager
@@ -102,7 +102,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from core import accounts
+    from core.accounts import login as accounts
     from core.db import db
     from core.models import Unit, User
 
@@ -261,7 +261,8 @@ def cmd_worker(args) -> int:
 def cmd_regimes_open_due(args) -> int:
     """Open the started periods of every issued periodic regime now (what the worker's hourly
     ``core.open_periods`` job does); running it again creates nothing new."""
-    from core import regimes, reports
+    from core.regimes import regimes
+    from core.reporting import opening as reports
     from core.db import db
 
     settings = _settings(args)
@@ -275,7 +276,7 @@ def cmd_regimes_open_due(args) -> int:
 
 def cmd_units_export(args) -> int:
     """Write the units in force on a date (default today) as CSV or XLSX (issue 4)."""
-    from core import unit_io
+    from core.units import files as unit_io
     from core.db import db
 
     settings = _settings(args)
@@ -299,7 +300,7 @@ def cmd_units_export(args) -> int:
 
 def cmd_units_import(args) -> int:
     """Check a CSV/XLSX file of units and, unless --dry-run, write it all or nothing (issue 4)."""
-    from core import unit_io
+    from core.units import files as unit_io
     from core.db import db
 
     settings = _settings(args)
@@ -372,9 +373,9 @@ def cmd_periods(args) -> int:
     deadline, checked against Art. 8 cl. 5. Pure computation: no settings, no database."""
     import json
 
-    from core.deadlines import DeadlineRule, check_chain
-    from core.periods import check_frequency, check_year, windows
-    from core.workdays import WorkCalendar
+    from core.regimes.deadlines import DeadlineRule, check_chain
+    from core.regimes.periods import check_frequency, check_year, windows
+    from core.regimes.workdays import WorkCalendar
 
     check_frequency(args.frequency)
     check_year(args.year)

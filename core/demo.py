@@ -7,14 +7,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
-from core import accounts
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.accounts.access import Grant, Role
 from core.db import transaction
 from core.models import Unit, User
+from core.units import history
 
-DATA = Path(__file__).with_name("data") / "units" / "quang_tri_2025_communes.csv"
 TWO_LEVEL_FROM = dt.date(2025, 7, 1)
 COMMUNE_KIND = {"xã": "commune", "phường": "commune", "đặc khu": "commune"}
 
@@ -53,12 +52,12 @@ def load_units() -> Unit:
                                agency_code="000.00.00.H50", valid_from=TWO_LEVEL_FROM)
         for code, name in DEPARTMENTS:
             Unit.create(code=code, name=name, kind="department", parent=province, valid_from=TWO_LEVEL_FROM)
-        with DATA.open(encoding="utf-8") as fh:
+        with history.DATA.open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 Unit.create(code=row["code"], name=row["name"], kind=COMMUNE_KIND[row["unit_type"]],
                             parent=province, admin_code=row["code"], valid_from=TWO_LEVEL_FROM)
     # The three-level tree valid until 30/06/2025 and the changes of 01/07/2025 (issue 4).
-    from core.unit_history import load_quang_tri_history
+    from core.units.history import load_quang_tri_history
 
     load_quang_tri_history()
     return province
@@ -67,7 +66,7 @@ def load_units() -> Unit:
 def seed_demo(settings, certs_folder=None) -> DemoData:
     province = load_units()
     # The shipped indicator groups and coded rows, so the catalogue screens are not empty (issue 4).
-    from core.indicators import load_reference
+    from core.catalogue.indicators import load_reference
 
     load_reference()
     people = [
@@ -90,7 +89,7 @@ def seed_demo(settings, certs_folder=None) -> DemoData:
                 Grant.create(user=user, role=Role.get(Role.code == code), unit=unit)
         logins.append(DemoLogin(username, password, full_name, unit.name, role))
     # Unit groups for choosing reporting units in a regime.
-    from core.regimes import save_group
+    from core.regimes.regimes import save_group
 
     current = [u for u in Unit.select().where(Unit.parent == province.id) if u.valid_to is None]
     save_group("SO_NGANH", "Các sở, ban, ngành", [u.id for u in current if u.kind == "department"])
@@ -114,8 +113,8 @@ def issue_demo_regimes(pm, settings, today: dt.date) -> int:
     departments and communes of the demo have reports to fill (issue 5). The quarterly and longer
     ones stay the plugin's drafts for the administrator to complete and issue. Returns the reports
     opened."""
-    from core.permissions import core_access
-    from core.regimes import Regime, issue, load_plugin_regimes, work_calendar
+    from core.accounts.permissions import core_access
+    from core.regimes.regimes import Regime, issue, load_plugin_regimes, work_calendar
 
     load_plugin_regimes(pm, settings)
     access = core_access(User.get(User.username == "quantri"))

@@ -83,11 +83,13 @@ def seed_demo_pki(settings, folder: Path | None = None) -> str:
     commune's seal for its clerk. The .p12 files go to ``folder`` (``baocao demo`` chooses it; None:
     no files, as for the bench). Returns the files' password (``baocao demo`` prints it with the
     logins). Needs the demo accounts."""
-    from core import certificates, signing, trust
-    from core.access import Grant, Role
+    from core.signatures import certificates
+    from core.signatures import signing
+    from core.signatures import trust
+    from core.accounts.access import Grant, Role
     from core.db import transaction
     from core.models import User
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
 
     now = clock.now_utc().replace(microsecond=0)
     admin = core_access(User.get(User.username == "quantri"))

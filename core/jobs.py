@@ -26,7 +26,7 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
     @huey.periodic_task(crontab(minute="*/30"), name="core.purge_expired_sessions")
     def purge_expired_sessions():
         # Expired sessions are refused at once anyway; this only keeps the table small.
-        from core import accounts
+        from core.accounts import login as accounts
         from core.db import db, init_db
 
         if db.obj is None:
@@ -42,7 +42,7 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
     @huey.periodic_task(crontab(minute="45"), name="core.purge_login_attempts")
     def purge_login_attempts():
         # The rate limit reads only the last minute; older rows are kept a while for administrators.
-        from core import accounts
+        from core.accounts import login as accounts
         from core.db import db, init_db
 
         if db.obj is None:
@@ -55,7 +55,7 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
     # Daily at 01:15 (UTC): accounts unused for ``inactive_days`` are disabled (AUTH-10).
     @huey.periodic_task(crontab(hour="1", minute="15"), name="core.disable_inactive_accounts")
     def disable_inactive_accounts():
-        from core import account_admin
+        from core.accounts import admin as account_admin
         from core.db import db, init_db
 
         if db.obj is None:
@@ -70,7 +70,8 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
     # a second worker, creates nothing new.
     @huey.periodic_task(crontab(minute="5"), name="core.open_periods")
     def open_periods():
-        from core import regimes, reports
+        from core.regimes import regimes
+        from core.reporting import opening as reports
         from core.db import db, init_db
 
         if db.obj is None:
@@ -84,7 +85,7 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
     # at once anyway; the audit trail keeps their story).
     @huey.periodic_task(crontab(hour="1", minute="35"), name="core.purge_api_tokens")
     def purge_api_tokens():
-        from core import api_tokens
+        from core.accounts import api_tokens
         from core.db import db, init_db
 
         if db.obj is None:
@@ -111,11 +112,11 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
                 log.info("mail: %d sent, %d failed", result.sent, result.failed)
             return result.sent
 
-    # Hourly, at twenty past: fetch the CRLs of the pinned CAs (core.trust), so that signature checks
+    # Hourly, at twenty past: fetch the CRLs of the pinned CAs (core.signatures.trust), so that signature checks
     # find a current one. A source that fails keeps its previous CRL and is tried again next hour.
     @huey.periodic_task(crontab(minute="20"), name="core.refresh_crls")
     def refresh_crls():
-        from core import trust
+        from core.signatures import trust
         from core.db import db, init_db
 
         if db.obj is None:

@@ -1,8 +1,8 @@
 """Keys derived from ``settings.secret_key`` for data encrypted at rest.
 
 One HKDF-SHA256 derivation, each use with its own ``info`` label, so that two uses never share a key:
-the two-factor secrets and recovery codes (core.mfa), the organisation seals' private keys
-(core.signing). Changing ``secret_key`` makes everything encrypted under it unreadable.
+the two-factor secrets and recovery codes (core.accounts.mfa), the organisation seals' private keys
+(core.signatures.signing). Changing ``secret_key`` makes everything encrypted under it unreadable.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ class Settings:
     log_file: str = ""  # full log with tracebacks; empty: standard error
     files_dir: str = ""  # report attachments, outside the web root; empty: beside a SQLite database, else ./baocao-files
     attachment_max_mb: int = 20  # one attachment's size limit
-    # E-mail notifications (core.notifications): sent only when smtp_host is set.
+    # E-mail notifications (core.reporting.notifications): sent only when smtp_host is set.
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""
@@ -116,7 +116,7 @@ class Settings:
     # Consolidation counts accepted reports; this also counts submitted ones not yet reviewed.
     consolidate_submitted: bool = False
     time_zone: str = DEFAULT_TIME_ZONE  # the day people live in (core.clock); stored times stay UTC
-    # The Government's yearly moves of working days (core.workdays), besides those an administrator
+    # The Government's yearly moves of working days (core.regimes.workdays), besides those an administrator
     # enters on /admin/calendar: extra days off (Tết bridges) and Saturdays worked in exchange.
     extra_days_off: tuple[dt.date, ...] = ()
     make_up_days: tuple[dt.date, ...] = ()

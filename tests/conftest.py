@@ -119,7 +119,7 @@ def database_url(request, tmp_path, _migrated_database) -> str:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(request, monkeypatch):
     if request.node.get_closest_marker("production_hashing") is None:
-        from core import passwords
+        from core.accounts import passwords
 
         # Argon2's smallest cost: a login in a test is then microseconds, not 40 ms of CPU.
         monkeypatch.setattr(passwords, "MEMORY_KIB", 8)
@@ -208,7 +208,7 @@ def csrf_from(html: str) -> str:
 @pytest.fixture
 def make_user(app):
     """Create a unit (or reuse one) and a user in it; return (user, password)."""
-    from core import accounts
+    from core.accounts import login as accounts
     from core.db import db
     from core.models import Unit
 

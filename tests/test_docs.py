@@ -77,7 +77,7 @@ def test_the_guide_explains_opt_in_arguments_and_isolation():
 
 def test_the_formula_examples_of_the_forms_guide_are_valid_rules():
     """docs/forms.md shows designers rules in ```formula blocks: each must parse as a condition."""
-    from core import expressions
+    from core.regimes import expressions
 
     text = (ROOT / "docs" / "forms.md").read_text(encoding="utf-8")
     examples = re.findall(r"```formula\n(.+?)\n```", text, flags=re.S)

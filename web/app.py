@@ -22,7 +22,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from core import clock, passwords
+from core import clock
+from core.accounts import passwords
 from core.db import close_db, init_db
 from core.errors import Forbidden, NotFound, PluginError
 from core.migrate import migrate_all
@@ -183,7 +184,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
 
 def _load_plugin_regimes(pm, settings) -> None:
     from core.db import db
-    from core.regimes import load_plugin_regimes
+    from core.regimes.regimes import load_plugin_regimes
 
     try:
         with db.connection_context():

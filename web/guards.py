@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from core import mfa
+from core.accounts import mfa
 from core.db import run_db
 
 PUBLIC = "public"

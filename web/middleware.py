@@ -20,11 +20,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from core import accounts, api_tokens, audit
-from core.access import grants_of
+from core import audit
+from core.accounts import login as accounts
+from core.accounts import api_tokens
+from core.accounts.access import grants_of
 from core.activation import enabled_plugins
-from core.permissions import Access
-from core.units import ancestor_ids
+from core.accounts.permissions import Access
+from core.units.tree import ancestor_ids
 from core.db import run_db
 from core.i18n import LANGUAGES, negotiate
 from core.safe_input import parse_int
@@ -37,7 +39,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 MFA_VERIFY_PATH = "/login/verify"
 API_PREFIX = "/api/v1/"  # the read-only JSON API: GET and HEAD only, a bearer token or the session cookie
 # ...but for one path: a report's values may be written (PUT) by a session with the CSRF header or a
-# token created with "may write" (core.api_tokens.ApiToken.can_write).
+# token created with "may write" (core.accounts.api_tokens.ApiToken.can_write).
 WRITABLE_API = re.compile(r"^/api/v1/reports/\d+/values$")
 MAX_FORM_BYTES = 10 * 1024 * 1024
 MAX_FORM_FIELDS = 40_000  # the largest form grid (400 rows × 40 columns) posts 2 fields per cell
@@ -240,7 +242,7 @@ BODY_MARGIN = 1 * MB
 def body_limits(settings) -> tuple[tuple[str, re.Pattern, int], ...]:
     """Routes whose body limit is not ``MAX_FORM_BYTES``: (method, path, bytes), each with its
     reason. The limit is the documented one, the one a refusal names."""
-    from core.trust import MAX_CRL_BYTES
+    from core.signatures.trust import MAX_CRL_BYTES
     from web.params import MAX_JSON_BYTES
 
     return (

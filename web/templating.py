@@ -85,7 +85,7 @@ def request_context(request) -> dict:
 
 
 def _describe_rule(rule, translate, frequency):
-    from core.regimes import describe_deadline_rule  # the domain's wording, loaded on first use
+    from core.regimes.regimes import describe_deadline_rule  # the domain's wording, loaded on first use
 
     return describe_deadline_rule(rule, translate, frequency)
 

@@ -6,7 +6,7 @@ protection). ``core_recovery_code`` holds keyed hashes of one-time recovery code
 ``core_session`` gains ``mfa_pending`` (password given, second factor not yet) and
 ``reauth_at`` (last login or re-authentication).
 
-Frozen like 0001: nothing here imports ``core.models`` or ``core.mfa``.
+Frozen like 0001: nothing here imports ``core.models`` or ``core.accounts.mfa``.
 """
 
 import datetime

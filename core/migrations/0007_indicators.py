@@ -4,9 +4,9 @@
 one row per version of an indicator: a change never overwrites, it adds version n+1,
 closes the previous one (``valid_to``, ``is_current`` false), so reports and forms
 that point at a row keep the version they used. Value kinds (plan, estimate, actual,
-official) are a fixed list in ``core.indicators``, not a table.
+official) are a fixed list in ``core.catalogue.indicators``, not a table.
 
-Frozen like 0001: nothing here imports ``core.indicators``.
+Frozen like 0001: nothing here imports ``core.catalogue.indicators``.
 """
 
 from peewee import (BooleanField, CharField, Check, DateField, ForeignKeyField, IntegerField, Model,

@@ -7,7 +7,7 @@ change of level of the same row keeps the old and new values so the past can be 
 The new right ``core.unit.edit`` (non-delegable) is given to no built-in role: system
 administrators hold it; a custom role may carry it.
 
-Frozen: nothing here imports ``core.unit_history``.
+Frozen: nothing here imports ``core.units.history``.
 """
 
 import datetime

@@ -7,7 +7,7 @@ existing role: a new built-in role ``catalogue_admin`` ("Quản lý danh mục c
 tiêu") holds it, with core.unit.view and core.indicator.view. System
 administrators have every right already.
 
-Frozen like 0002: nothing here imports ``core.access``.
+Frozen like 0002: nothing here imports ``core.accounts.access``.
 """
 
 from peewee import BooleanField, CharField, ForeignKeyField, Model

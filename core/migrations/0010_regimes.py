@@ -6,7 +6,7 @@ regime makes a new draft version, and issuing it retires the previous one. ``cor
 the exact regime version it was opened with; UNIQUE(regime, unit, period_start, period_end) makes
 opening a period twice create nothing.
 
-Frozen like 0001: nothing here imports ``core.regimes`` or ``core.reports``.
+Frozen like 0001: nothing here imports ``core.regimes.regimes`` or ``core.reporting.opening``.
 """
 
 import datetime

@@ -4,7 +4,7 @@ One row per token: its owner, a name, the SHA-256 of the token (never the token)
 a short prefix to recognise it, when it expires, when it was last used and when it
 was revoked. Deleting an account deletes its tokens.
 
-Frozen like 0001: nothing here imports ``core.api_tokens`` or ``core.models``.
+Frozen like 0001: nothing here imports ``core.accounts.api_tokens`` or ``core.models``.
 """
 
 import datetime

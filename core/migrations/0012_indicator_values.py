@@ -1,6 +1,6 @@
 """Figures of indicators: one value per indicator code, unit, period and value kind.
 
-Frozen like 0001: nothing here imports ``core.indicator_values``.
+Frozen like 0001: nothing here imports ``core.catalogue.figures``.
 """
 
 import datetime

@@ -5,7 +5,7 @@ filled: cell values, narrative sections, cell comments and attachments.
 raises (optimistic locking); ``core_api_token`` gains ``can_write`` (a token that may write a
 report's values through the API; existing tokens stay read-only).
 
-Frozen like 0001: nothing here imports ``core.forms`` or ``core.report_data``.
+Frozen like 0001: nothing here imports ``core.regimes.forms`` or ``core.reporting.data``.
 """
 
 import datetime

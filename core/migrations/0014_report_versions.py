@@ -2,7 +2,7 @@
 events of the workflow (submit, return, accept, reopen, with reasons), and on the report the time
 of its latest submission and whether it was late.
 
-Frozen like 0001: nothing here imports ``core.report_workflow``.
+Frozen like 0001: nothing here imports ``core.reporting.workflow``.
 """
 
 import datetime

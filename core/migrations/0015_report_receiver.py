@@ -6,7 +6,7 @@ unit's report, the regime's receiving unit when the period opened; for a consoli
 regime so that the queue of "reports waiting for me" is one indexed query at every level.
 Existing reports get their regime version's receiving unit.
 
-Frozen like 0001: nothing here imports ``core.reports``.
+Frozen like 0001: nothing here imports ``core.reporting.opening``.
 """
 
 from peewee import SQL, CharField, ForeignKeyField, Model

@@ -5,7 +5,7 @@ CRL rows are never deleted (the evidence of a verification names them by SHA-256
 certificates are deactivated, not deleted. System administrators hold ``core.trust.admin`` like every
 permission, so no role changes are needed.
 
-Frozen like 0001: nothing here imports ``core.trust`` or ``core.certificates``.
+Frozen like 0001: nothing here imports ``core.signatures.trust`` or ``core.signatures.certificates``.
 """
 
 import datetime

@@ -2,7 +2,7 @@
 kept with each version and the later checks of it, the units' organisation seals (key encrypted),
 and the built-in role "clerk" (Văn thư, TT 41/2017 Art. 6) that may apply the unit's seal.
 
-Frozen like 0001: nothing here imports ``core.signing``.
+Frozen like 0001: nothing here imports ``core.signatures.signing``.
 """
 
 import datetime

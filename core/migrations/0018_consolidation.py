@@ -2,7 +2,7 @@
 source reports — at which version — that refresh counted. Staleness is computed from these rows
 against the sources eligible now, so nothing here is a flag to keep in step.
 
-Frozen like 0001: nothing here imports ``core.consolidation``.
+Frozen like 0001: nothing here imports ``core.reporting.consolidation``.
 """
 
 import datetime

@@ -1,7 +1,7 @@
 """Notifications of the report workflow (issue 6): the in-app notifications, the address each person
 wants them e-mailed to (accounts have no e-mail field), and the outbox of e-mails to send.
 
-Frozen like 0001: nothing here imports ``core.notifications`` or ``core.mailer``.
+Frozen like 0001: nothing here imports ``core.reporting.notifications`` or ``core.mailer``.
 """
 
 import datetime

@@ -3,7 +3,7 @@
 notice that decided it. System administrators hold ``core.calendar.admin`` like every permission,
 so no role changes are needed.
 
-Frozen like 0001: nothing here imports ``core.workdays``.
+Frozen like 0001: nothing here imports ``core.regimes.workdays``.
 """
 
 import datetime

@@ -5,7 +5,7 @@ registered (single use, short-lived). ``core_user.identity_number``: the person'
 or an organisation's MST, optional, recorded by a unit administrator; a certificate carrying another
 number in its subject (UID or serialNumber) is not registered to the account.
 
-Frozen like 0001: nothing here imports ``core.certificates`` or ``core.models``.
+Frozen like 0001: nothing here imports ``core.signatures.certificates`` or ``core.models``.
 """
 
 import datetime

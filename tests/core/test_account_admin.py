@@ -1,4 +1,4 @@
-"""Unit administrators and the account lifecycle in the core (issue 3): ``core.account_admin``.
+"""Unit administrators and the account lifecycle in the core (issue 3): ``core.accounts.admin``.
 
 Tree: Tỉnh Quảng Trị → Huyện Gio Linh (→ Xã Gio Mỹ, Xã Gio Hải), Huyện Cam Lộ (→ Xã Cam Hiếu,
 Xã Cam Thành). Each unit has an administrator (``unit_admin`` granted at the unit; Cam Lộ's a
@@ -17,16 +17,16 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from core import account_admin as admin
-from core import accounts
-from core.access import Grant, Role, RolePermission, grants_of
+from core.accounts import admin
+from core.accounts import login as accounts
+from core.accounts.access import Grant, Role, RolePermission, grants_of
 from core.audit import AuditEvent, verify
 from core.db import db
 from core.errors import Forbidden, NotFound, ValidationError
 from core.models import Session, Unit, User, utcnow
-from core.permissions import Access
+from core.accounts.permissions import Access
 from core.registry import CORE_DOMAIN
-from core.units import ancestor_ids
+from core.units.tree import ancestor_ids
 
 REGISTRY = SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions})
 T0 = dt.datetime(2026, 3, 2, 8, 0, 0)
@@ -89,7 +89,7 @@ def org(db_session):
 
 
 def subtree_of(org, unit_id) -> set[int]:
-    """Computed from the parent map, not from core.units."""
+    """Computed from the parent map, not from core.units.tree."""
     def above(uid):
         while uid is not None:
             yield uid
@@ -269,7 +269,7 @@ def test_auth05_a_reset_issues_a_new_temporary_password_ends_sessions_and_lifts_
 
 def _make_tokens(user) -> list[str]:
     """A read token and a write token of ``user``."""
-    from core import api_tokens
+    from core.accounts import api_tokens
 
     return [api_tokens.create_token(user, "Đọc", 30)[1],
             api_tokens.create_token(user, "Ghi số liệu", 30, can_write=True)[1]]
@@ -277,7 +277,7 @@ def _make_tokens(user) -> list[str]:
 
 def _live(secrets: list[str]) -> list[str]:
     """Those of the tokens that still authenticate."""
-    from core import api_tokens
+    from core.accounts import api_tokens
 
     return [secret for secret in secrets if api_tokens.authenticate(secret) is not None]
 

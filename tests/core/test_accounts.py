@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from hypothesis import HealthCheck, assume, example, given, settings as hyp_settings, strategies as st
 
-from core import accounts, passwords
+from core.accounts import login as accounts
+from core.accounts import passwords
 from core.db import db
 from core.errors import ValidationError
 from core.models import Session, Unit, User

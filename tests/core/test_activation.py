@@ -13,12 +13,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import accounts
+from core.accounts import login as accounts
 from core.activation import default_enabled, enabled_plugins, explain, overrides, set_activation
 from core.errors import NotFound, ValidationError
 from core.i18n import core_catalog
 from core.models import PluginActivation, Unit
-from core.permissions import allowed
+from core.accounts.permissions import allowed
 from core.registry import CORE_DOMAIN, Domain, Permission, Registry
 from core.settings import PluginSettings
 

@@ -7,8 +7,9 @@ import datetime as dt
 
 import pytest
 
-from core import accounts, api_tokens
-from core.api_tokens import ApiToken
+from core.accounts import login as accounts
+from core.accounts import api_tokens
+from core.accounts.api_tokens import ApiToken
 from core.audit import AuditEvent
 from core.errors import NotFound, ValidationError
 from core.models import Session, Unit, User, utcnow

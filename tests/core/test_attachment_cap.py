@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from core import report_data as rd
+from core.reporting import data as rd
 from core.db import db
 from core.errors import BaocaoError
 from tests.fixtures.forms import form_world

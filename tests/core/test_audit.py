@@ -256,13 +256,13 @@ def test_log01_the_switch_and_its_record_commit_together(people, monkeypatch):
 
 def recorded_actions() -> set[str]:
     """Every action the core and its screens record: literal first arguments of ``audit.record``,
-    and the verbs of ``f"regime.{action}"`` (the lifecycle actions of core/regimes.py)."""
+    and the verbs of ``f"regime.{action}"`` (the lifecycle actions of core/regimes/regimes.py)."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     found = set()
-    for path in [*(root / "core").glob("*.py"), *(root / "web").rglob("*.py")]:
+    for path in [*(root / "core").rglob("*.py"), *(root / "web").rglob("*.py")]:
         text = path.read_text(encoding="utf-8")
         found |= set(re.findall(r"audit\.record\(\s*\"([a-z_.]+)\"", text))
         found |= set(re.findall(r"audit\.record\(\"([a-z_.]+)\"", text))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import accounts
+from core.accounts import login as accounts
 from core.migrate import CORE_MIGRATIONS
 from core.db import close_db, db, init_db
 from core.models import Session, Unit, User

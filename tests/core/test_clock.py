@@ -75,8 +75,8 @@ def test_freeze_stops_the_clock_for_a_block_only():
 def test_a_report_is_late_by_the_vietnamese_date(frozen_clock, db_session):
     """A deadline computed "today": 06/12/2026 has passed once it is 07/12 in Vietnam, whatever
     the server's UTC date says; it has not at 23:00 on the 6th."""
-    from core.report_workflow import is_late
-    from core.reports import Report
+    from core.reporting.workflow import is_late
+    from core.reporting.opening import Report
 
     report = Report(status="draft", deadline=dt.date(2026, 12, 6))
     frozen_clock(VN_EVENING)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from asn1crypto import cms as a_cms
 from asn1crypto import pem as a_pem
 
-from core import cms
+from core.signatures import cms
 from tests.fixtures.pki import NOW, build_cms, change_signed_attribute, pki
 
 DATA = "Báo cáo quý I/2026".encode("utf-8")

@@ -9,14 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from core import consolidation as cs
-from core import report_data as rd
-from core import report_workflow as wf
-from core.access import Grant, Role
+from core.reporting import consolidation as cs
+from core.reporting import data as rd
+from core.reporting import workflow as wf
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.indicators import Indicator
-from core.reports import Report
+from core.catalogue.indicators import Indicator
+from core.reporting.opening import Report
 from tests.fixtures.forms import access_of, form_world
 
 
@@ -31,7 +31,7 @@ def w(db_session):
 
 
 def person(w, name, unit, *roles):
-    from core import accounts
+    from core.accounts import login as accounts
 
     user = accounts.create_user(name, name, accounts.random_password(), w.u[unit])
     for role in roles:
@@ -226,7 +226,7 @@ def test_only_the_receiving_units_people_open_and_refresh(w):
 def test_the_deadline_is_the_rule_for_the_units_level(w):
     import json
 
-    from core.regimes import Regime
+    from core.regimes.regimes import Regime
 
     rules = [{"level": "Xã → tỉnh", "from_kind": "commune", "rule": "2wd"},
              {"level": "Tỉnh → Trung ương", "from_kind": "province", "rule": "+3wd"}]
@@ -240,8 +240,9 @@ def test_the_deadline_is_the_rule_for_the_units_level(w):
 def test_a_day_off_entered_later_moves_the_consolidated_reports_deadline_too(w):
     """The working-day calendar (issue 12 item 21) is used by every deadline: an extra day off
     entered on the consolidated report's deadline moves it to the next working day, and back."""
-    from core import accounts, workdays
-    from core.permissions import core_access
+    from core.accounts import login as accounts
+    from core.regimes import workdays
+    from core.accounts.permissions import core_access
 
     send(w.p["reporter"], w.report.id, "10", "5")
     wf.accept(w.p["issuer"], w.report.id)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from core.deadlines import DeadlineRule, check_chain, deadline_for, nominal_deadline
+from core.regimes.deadlines import DeadlineRule, check_chain, deadline_for, nominal_deadline
 from core.errors import BaocaoError, ValidationError
-from core.periods import FREQUENCIES, window, windows
-from core.workdays import WorkCalendar
+from core.regimes.periods import FREQUENCIES, window, windows
+from core.regimes.workdays import WorkCalendar
 
 D = dt.date
 CAL = WorkCalendar()
@@ -201,7 +201,7 @@ def test_after_counts_from_the_previous_effective_deadline_across_a_weekend():
 
 
 def test_after_on_the_first_level_is_refused():
-    from core.deadlines import DeadlineAfterFirstError
+    from core.regimes.deadlines import DeadlineAfterFirstError
 
     with pytest.raises(DeadlineAfterFirstError) as exc:
         check_chain(window("monthly", 2026, 10), {"units": "+1wd"}, CAL)

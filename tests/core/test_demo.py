@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from core import units
+from core.units import tree as units
 from core.demo import DEMO_REGIMES, issue_demo_regimes, seed_demo
-from core.forms import FormVersion
-from core.indicators import Indicator
+from core.regimes.forms import FormVersion
+from core.catalogue.indicators import Indicator
 from core.models import Unit
-from core.regimes import Regime
-from core.reports import Report
+from core.regimes.regimes import Regime
+from core.reporting.opening import Report
 
 TODAY = dt.date(2026, 11, 26)
 PROVINCE_ONLY = ("KX0201", "KX0306", "KX0302", "KX0303", "KX0101", "KX0301")  # IIP, CPI, exports, GRDP, retail

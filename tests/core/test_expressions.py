@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings, strategies as st
 
-from core.expressions import (FUNCTIONS, MAX_DEPTH, MAX_LENGTH, MAX_NODES, RESERVED, Binary, Bool, Call,
+from core.regimes.expressions import (FUNCTIONS, MAX_DEPTH, MAX_LENGTH, MAX_NODES, RESERVED, Binary, Bool, Call,
                               ExpressionError, Num, Ref, Unary, compile, evaluate, infer, parse, references,
                               rename, unparse, valid_name)
 
@@ -354,7 +354,7 @@ def test_valid_name():
 # -- messages ------------------------------------------------------------------------------------------
 
 def test_every_error_key_used_exists_in_both_languages_with_its_placeholders():
-    source = (ROOT / "core" / "expressions.py").read_text(encoding="utf-8")
+    source = (ROOT / "core" / "regimes" / "expressions.py").read_text(encoding="utf-8")
     used = set(re.findall(r'"(expr\.error\.[a-z_]+)"', source))
     assert len(used) >= 20
     catalogues = {lang: json.loads((ROOT / "core" / "locale" / f"{lang}.expressions.json").read_text("utf-8"))

@@ -14,13 +14,13 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from core import form_excel as fx
-from core import forms as fm
-from core import report_data as rd
+from core.reporting import excel as fx
+from core.regimes import forms as fm
+from core.reporting import data as rd
 from core.audit import AuditEvent
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.indicator_values import Figure, put_values
-from core.reports import Report
+from core.catalogue.figures import Figure, put_values
+from core.reporting.opening import Report
 from tests.fixtures.forms import definition, form_world
 
 SECRET = "excel-test-secret-" + "y" * 30
@@ -316,7 +316,7 @@ def test_the_export_holds_values_sections_and_messages(w):
 
 
 def test_formulas_translate_functions_and_fall_back_to_values(w):
-    from core.form_engine import compile_form
+    from core.regimes.form_engine import compile_form
 
     d = definition()
     d["rows"].append({"key": "f1", "kind": "computed", "label": "Tổng hợp",

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from core import forms as fm
-from core import regimes as rg
+from core.regimes import forms as fm
+from core.regimes import regimes as rg
 from core.audit import AuditEvent
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
-from core.form_engine import (CellInputError, FormDesignError, canonical, check_definition, column_label,
+from core.regimes.form_engine import (CellInputError, FormDesignError, canonical, check_definition, column_label,
                               compile_form, normalise, parse_number)
 from tests.fixtures.forms import CAL, TODAY, definition, form_world
 

@@ -210,7 +210,7 @@ def dynamic_keys() -> dict[str, set[str]]:
         "password.": {f"password.{f}" for f in ("current", "new", "confirm")},
         "activation.filter.": {f"activation.filter.{v}" for v in ("all", "off", "on", "own")},
         "unit.kind.": {f"unit.kind.{k}" for k in UNIT_KINDS},
-        "calendar.kind.": {f"calendar.kind.{k}" for k in ("day_off", "make_up")},  # core.workdays.KINDS
+        "calendar.kind.": {f"calendar.kind.{k}" for k in ("day_off", "make_up")},  # core.regimes.workdays.KINDS
         "calendar.weekday.": {f"calendar.weekday.{d}" for d in range(7)},
         **_indicator_keys(),
         **_unit_history_keys(),
@@ -220,8 +220,8 @@ def dynamic_keys() -> dict[str, set[str]]:
 
 def _form_designer_keys() -> dict[str, set[str]]:
     """The form designer (issue 5) names tabs, kinds, periods and severities by prefix."""
-    from core.form_engine import COLUMN_KINDS, PERIOD_OFFSETS, ROW_KINDS, SEVERITIES
-    from core.indicators import VALUE_KINDS
+    from core.regimes.form_engine import COLUMN_KINDS, PERIOD_OFFSETS, ROW_KINDS, SEVERITIES
+    from core.catalogue.indicators import VALUE_KINDS
     from web.routes.forms import TABS
 
     parts = {"tab": TABS, "severity": SEVERITIES, "row_kind": ROW_KINDS, "column_kind": COLUMN_KINDS,
@@ -231,7 +231,7 @@ def _form_designer_keys() -> dict[str, set[str]]:
 
 def _unit_history_keys() -> dict[str, set[str]]:
     """The unit history and import screens (issue 4) name change kinds and import actions by prefix."""
-    from core.unit_history import CHANGE_KINDS
+    from core.units.history import CHANGE_KINDS
     screen_kinds = ("merge", "split", "rename", "reparent", "level_change", "dissolve")  # web.routes.unit_changes
 
     return {"units.history.kind.": {f"units.history.kind.{k}" for k in CHANGE_KINDS},
@@ -243,7 +243,7 @@ def _unit_history_keys() -> dict[str, set[str]]:
 
 def _indicator_keys() -> dict[str, set[str]]:
     """The indicator catalogue screens (issue 4) name levels, kinds, fields and columns by prefix."""
-    from core import indicators as ind
+    from core.catalogue import indicators as ind
 
     fields = set(ind.VERSIONED_FIELDS) | {"code", "validity", "version"}
     columns = {"header", "stt", "file", *ind.FIELD_LABELS}
@@ -374,7 +374,7 @@ def test_a_key_in_two_topic_files_is_refused(tmp_path):
 def test_every_builtin_role_is_named_in_both_languages(db_session, lang):
     """A built-in role is shown by its key ``role.<code>`` (``Role.label_key``): the screens showed the
     raw key "role.clerk" when a migration added a role without naming it."""
-    from core.access import Role
+    from core.accounts.access import Role
 
     keys = [role.label_key for role in Role.select().where(Role.is_builtin == True)]  # noqa: E712
     assert "role.clerk" in keys
@@ -390,7 +390,7 @@ def test_every_builtin_role_is_named_in_both_languages(db_session, lang):
     ("xyz", "monthly", "xyz", "xyz"),  # unreadable: shown as typed, so the mistake stays visible
 ])
 def test_deadline_rules_are_shown_in_plain_words(rule, frequency, vi, en):
-    from core.regimes import describe_deadline_rule
+    from core.regimes.regimes import describe_deadline_rule
 
     catalog = core_catalog()
     assert describe_deadline_rule(rule, lambda k, **p: catalog.gettext("vi", k, **p), frequency) == vi

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from core import indicators as ind
+from core.catalogue import indicators as ind
 from core.audit import AuditEvent
 from core.errors import ValidationError
 from core.i18n import core_catalog
-from core.indicator_values import Figure, IndicatorValue, latest_period, put_values, series, table
-from core.indicators import IndicatorGroup
+from core.catalogue.figures import Figure, IndicatorValue, latest_period, put_values, series, table
+from core.catalogue.indicators import IndicatorGroup
 from core.models import Unit
 
 

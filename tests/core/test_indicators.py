@@ -9,10 +9,10 @@ import io
 
 import pytest
 
-from core import indicators as ind
+from core.catalogue import indicators as ind
 from core.audit import AuditEvent
 from core.errors import ValidationError
-from core.indicators import Indicator, IndicatorGroup
+from core.catalogue.indicators import Indicator, IndicatorGroup
 
 HEADER = ["STT", "Mã số", "Nhóm/tên chỉ tiêu", "Phân tổ chủ yếu", "Kỳ công bố",
           "Cơ quan chịu trách nhiệm thu thập/tổng hợp", "Mã số ở hệ thống cấp cao hơn"]
@@ -304,7 +304,7 @@ def test_browse_reads_one_page_with_counts_per_group_and_level(group):
 
 
 def test_version_history_lists_the_changed_fields_and_who_saved(group, db_session):
-    from core import accounts
+    from core.accounts import login as accounts
     from core.models import Unit
 
     unit = Unit.create(code="44", name="Tỉnh", kind="province")
@@ -317,7 +317,7 @@ def test_version_history_lists_the_changed_fields_and_who_saved(group, db_sessio
 
 
 def test_the_rights_migration_gives_view_to_the_built_in_roles_and_edit_to_catalogue_admin(db_session):
-    from core.access import Role
+    from core.accounts.access import Role
 
     for code in ("viewer", "reporter", "receiver", "unit_admin"):
         codes = Role.get(Role.code == code).codes()

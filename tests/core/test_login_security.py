@@ -13,8 +13,9 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from core import accounts, passwords
-from core.accounts import LoginAttempt
+from core.accounts import login as accounts
+from core.accounts import passwords
+from core.accounts.login import LoginAttempt
 from core.db import db
 from core.errors import ValidationError
 from core.models import Session, Unit, User

@@ -1,4 +1,4 @@
-"""Two-factor authentication in the core (issue 3): ``core.mfa``.
+"""Two-factor authentication in the core (issue 3): ``core.accounts.mfa``.
 
 security.md AUTH-08 (TOTP for administrators, single use, 30 s step, out-of-skew codes
 refused), AUTH-06 (wrong codes count towards the lockout), SESS-06 (re-authentication).
@@ -18,16 +18,17 @@ from types import SimpleNamespace
 import pyotp
 import pytest
 
-from core import accounts, mfa
-from core.access import Grant, Role, grants_of
+from core.accounts import login as accounts
+from core.accounts import mfa
+from core.accounts.access import Grant, Role, grants_of
 from core.audit import AuditEvent
 from core.db import db
 from core.errors import SettingsError, ValidationError
 from core.models import Session, Unit, User
-from core.permissions import Access
+from core.accounts.permissions import Access
 from core.registry import CORE_DOMAIN
 from core.settings import load_settings
-from core.units import ancestor_ids
+from core.units.tree import ancestor_ids
 from tests.conftest import TEST_SECRET
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, 10)  # 10 s into a 30-second step

@@ -11,14 +11,14 @@ from email import message_from_bytes, policy
 import pytest
 
 from core import mailer
-from core import notifications as nt
-from core import report_data as rd
-from core import report_workflow as wf
-from core.access import Grant, Role
+from core.reporting import notifications as nt
+from core.reporting import data as rd
+from core.reporting import workflow as wf
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.errors import NotFound, ValidationError
 from core.models import User, utcnow
-from core.reports import Report
+from core.reporting.opening import Report
 from tests.fixtures.forms import access_of, form_world
 
 REGIME = "Báo cáo tình hình kinh tế - xã hội hằng tháng"

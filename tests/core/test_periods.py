@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from core.errors import BaocaoError
-from core.periods import FREQUENCIES, custom_window, window, windows
-from core.workdays import WorkCalendar
+from core.regimes.periods import FREQUENCIES, custom_window, window, windows
+from core.regimes.workdays import WorkCalendar
 
 D = dt.date
 years = st.integers(min_value=1991, max_value=2099)

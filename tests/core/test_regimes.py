@@ -12,17 +12,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import accounts
-from core import regimes as rg
-from core.access import Grant, Role, grants_of
+from core.accounts import login as accounts
+from core.regimes import regimes as rg
+from core.accounts.access import Grant, Role, grants_of
 from core.audit import AuditEvent
 from core.errors import Forbidden, NotFound, SettingsError, ValidationError
 from core.models import Unit, User
-from core.permissions import Access
+from core.accounts.permissions import Access
 from core.registry import CORE_DOMAIN
 from core.settings import RegimeSettings, load_settings
-from core.units import ancestor_ids
-from core.workdays import WorkCalendar
+from core.units.tree import ancestor_ids
+from core.regimes.workdays import WorkCalendar
 
 REGISTRY = SimpleNamespace(permissions={p.code: p for p in CORE_DOMAIN.permissions})
 CAL = WorkCalendar()

@@ -9,12 +9,12 @@ from decimal import Decimal
 
 import pytest
 
-from core import forms as fm
-from core import report_data as rd
+from core.regimes import forms as fm
+from core.reporting import data as rd
 from core.audit import AuditEvent
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.indicator_values import Figure, put_values
-from core.reports import Report
+from core.catalogue.figures import Figure, put_values
+from core.reporting.opening import Report
 from tests.fixtures.forms import definition, form_world
 
 D = Decimal

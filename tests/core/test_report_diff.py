@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from core import forms as fm
-from core import report_data as rd
-from core import report_diff as rdf
-from core import report_workflow as wf
+from core.regimes import forms as fm
+from core.reporting import data as rd
+from core.reporting import diff as rdf
+from core.reporting import workflow as wf
 from tests.fixtures.forms import definition, form_world
 
 

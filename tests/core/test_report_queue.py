@@ -8,14 +8,14 @@ import datetime as dt
 
 import pytest
 
-from core import report_data as rd
-from core import report_queue as rq
-from core import report_workflow as wf
-from core.access import Grant, Role
+from core.reporting import data as rd
+from core.reporting import queue as rq
+from core.reporting import workflow as wf
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.errors import BaocaoError
 from core.models import Unit
-from core.reports import Report
+from core.reporting.opening import Report
 from tests.fixtures.forms import access_of, form_world
 
 
@@ -62,7 +62,7 @@ def test_nobody_else_sees_the_queue(w):
     assert rq.queue(w.p["reporter"]).rows == [] and rq.queue(w.p["viewer"]).total == 0
     # A receiver of another province sees nothing of this one.
     other = Unit.create(code="45", name="Tỉnh Khác", kind="province")
-    from core import accounts
+    from core.accounts import login as accounts
 
     user = accounts.create_user("nhan_khac", "Người nhận khác", accounts.random_password(), other)
     Grant.create(user=user, role=Role.get(Role.code == "receiver"), unit=other)
@@ -214,7 +214,8 @@ def test_a_report_accepted_meanwhile_keeps_no_comment(w, monkeypatch):
 
 
 def test_the_queue_shows_each_signature_and_its_latest_check(db_session, make_settings):
-    from core import signing, trust
+    from core.signatures import signing
+    from core.signatures import trust
     from tests.fixtures.pki import der
     from tests.fixtures.signing import fill, sign_p12, signed_world
 

@@ -11,11 +11,11 @@ import json
 
 import pytest
 
-from core import report_data as rd
-from core import report_workflow as wf
+from core.reporting import data as rd
+from core.reporting import workflow as wf
 from core.audit import AuditEvent
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.reports import Report
+from core.reporting.opening import Report
 from tests.fixtures.forms import form_world
 
 
@@ -111,8 +111,8 @@ def test_an_accepted_report_s_figures_prefill_the_next_period(w):
     import datetime as dt
     from decimal import Decimal
 
-    from core.indicator_values import IndicatorValue
-    from core.reports import open_due_periods
+    from core.catalogue.figures import IndicatorValue
+    from core.reporting.opening import open_due_periods
 
     saved = fill(w, banle="10", dulich="5")
     wf.submit(w.p["reporter"], w.report.id, revision=saved.revision)

@@ -9,11 +9,11 @@ import datetime as dt
 
 import pytest
 
-from core import regimes as rg
-from core import reports as rp
+from core.regimes import regimes as rg
+from core.reporting import opening as rp
 from core.audit import AuditEvent
 from core.errors import Forbidden, ValidationError
-from core.workdays import WorkCalendar
+from core.regimes.workdays import WorkCalendar
 from tests.core.test_regimes import CAL, TODAY, periodic, thematic, world  # noqa: F401 — the fixture
 
 D = dt.date
@@ -89,7 +89,7 @@ def test_a_new_version_keeps_the_old_reports_on_the_old_version(world):
 
 def test_configured_days_off_move_deadlines():
     calendar = WorkCalendar(extra_days_off=[D(2026, 3, 16)])
-    from core.periods import window
+    from core.regimes.periods import window
 
     assert rp.check_chain(window("monthly", 2026, 3), {"x": "2wd"}, calendar)[0].deadline == D(2026, 3, 18)
 
@@ -137,8 +137,8 @@ def test_only_the_issuer_opens_requests_and_only_for_requests(world):
 
 
 def test_reports_to_send_and_to_receive(world):
-    from core import accounts
-    from core.access import Grant, Role
+    from core.accounts import login as accounts
+    from core.accounts.access import Grant, Role
     from tests.core.test_regimes import access_of
 
     issued(world)

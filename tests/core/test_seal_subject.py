@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from cryptography.x509.oid import NameOID
 
-from core import signing
+from core.signatures import signing
 from core.errors import BaocaoError
 from core.models import Unit
 from tests.fixtures.signing import signed_world

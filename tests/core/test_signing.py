@@ -10,13 +10,16 @@ import json
 
 import pytest
 
-from core import certificates, signing, trust, verification
-from core import report_data as rd
-from core import report_workflow as wf
+from core.signatures import certificates
+from core.signatures import signing
+from core.signatures import trust
+from core.signatures import verification
+from core.reporting import data as rd
+from core.reporting import workflow as wf
 from core.audit import AuditEvent
 from core.db import db
 from core.errors import BaocaoError
-from core.reports import Report
+from core.reporting.opening import Report
 from tests.fixtures.signing import PASSWORD, fill, sign_p12, signed_world
 from tests.fixtures.pki import DAY, NOW, der
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from core import audit
-from core import report_data as rd
-from core import report_workflow as wf
+from core.reporting import data as rd
+from core.reporting import workflow as wf
 from core.db import db
-from core.reports import Report
+from core.reporting.opening import Report
 from tests.fixtures.forms import form_world
 
 ROOT = Path(__file__).resolve().parents[2]

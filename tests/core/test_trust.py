@@ -10,11 +10,15 @@ import threading
 
 import pytest
 
-from core import accounts, audit, certificates, trust, verification
-from core.access import Grant, Role
+from core import audit
+from core.accounts import login as accounts
+from core.signatures import certificates
+from core.signatures import trust
+from core.signatures import verification
+from core.accounts.access import Grant, Role
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import Unit
-from core.permissions import core_access
+from core.accounts.permissions import core_access
 from tests.fixtures.pki import DAY, NOW, der, pem, pki, rsa_key
 
 DATA = b"bao cao"

@@ -9,12 +9,14 @@ from collections import Counter
 
 import pytest
 
-from core import account_admin, unit_history as uh, units
+from core.accounts import admin as account_admin
+from core.units import history as uh
+from core.units import tree as units
 from core.audit import AuditEvent
 from core.demo import DATA, load_units
 from core.errors import NotFound, ValidationError
 from core.models import Unit
-from core.unit_history import UnitChange, UnitChangeLink
+from core.units.history import UnitChange, UnitChangeLink
 
 EVE, REFORM = dt.date(2025, 6, 30), dt.date(2025, 7, 1)
 

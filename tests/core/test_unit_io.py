@@ -10,7 +10,7 @@ import io
 import openpyxl
 import pytest
 
-from core import unit_io
+from core.units import files as unit_io
 from core.audit import AuditEvent
 from core.demo import load_units
 from core.errors import ValidationError

@@ -8,9 +8,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from core import accounts, trust, verification
+from core.accounts import login as accounts
+from core.signatures import trust
+from core.signatures import verification
 from core.models import Unit
-from core.permissions import core_access
+from core.accounts.permissions import core_access
 from tests.fixtures.pki import DAY, NOW, build_cms, change_signed_attribute, der, make_ca, pem, pki, rsa_key
 
 DATA = "Báo cáo tháng 3/2026 — Xã Ái Tử\nTổng mức bán lẻ: 12,5 tỷ đồng\n".encode("utf-8")

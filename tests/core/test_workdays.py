@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from core import workdays
+from core.regimes import workdays
 from core.errors import Forbidden, NotFound, SettingsError, ValidationError
 from core.settings import load_settings
 
@@ -43,8 +43,8 @@ def test_a_bad_calendar_setting_is_refused_naming_it(tmp_path, text, setting):
 
 
 def test_the_regimes_calendar_uses_the_settings(make_settings, db_session):
-    """core.regimes.work_calendar read keys the loader refused: the settings' days were never used."""
-    from core.regimes import work_calendar
+    """core.regimes.regimes.work_calendar read keys the loader refused: the settings' days were never used."""
+    from core.regimes.regimes import work_calendar
 
     settings = make_settings(extra_days_off=(D(2026, 10, 16),), make_up_days=(D(2026, 10, 17),))
     calendar = work_calendar(settings)
@@ -60,9 +60,9 @@ def world(db_session):
 
 
 def test_stored_days_count_in_every_deadline(world, settings):
-    from core import accounts
+    from core.accounts import login as accounts
     from core.models import Unit
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
 
     root = Unit.get(Unit.code == "44")
     sysadmin = accounts.create_user("quantri", "Quản trị", accounts.random_password(), root, is_admin=True)
@@ -88,9 +88,9 @@ def test_stored_days_count_in_every_deadline(world, settings):
 
 
 def test_adding_and_removing_is_refused_with_reasons(world):
-    from core import accounts
+    from core.accounts import login as accounts
     from core.models import Unit
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
 
     root = Unit.get(Unit.code == "44")
     plain = core_access(accounts.create_user("thuong", "Người thường", accounts.random_password(), root))
@@ -118,10 +118,10 @@ def test_adding_and_removing_is_refused_with_reasons(world):
 
 def test_a_stored_day_moves_the_deadline_of_reports_not_yet_sent(world, settings):
     """Reports opened before the notice was entered get the deadline the new calendar gives."""
-    from core import accounts
+    from core.accounts import login as accounts
     from core.models import Unit
-    from core.permissions import core_access
-    from core.reports import Report
+    from core.accounts.permissions import core_access
+    from core.reporting.opening import Report
 
     report = Report.select().order_by(Report.id).first()
     assert report is not None

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
-from core import indicators as ind
+from core.catalogue import indicators as ind
 from core.db import db
-from core.indicator_values import IndicatorValue, put_values
+from core.catalogue.figures import IndicatorValue, put_values
 from core.models import Unit
 from plugins.kinhte_xahoi.catalogue import ensure_catalogue, rows
 from plugins.kinhte_xahoi.figures import demo_figures
@@ -97,7 +97,7 @@ def test_the_overview_page_shows_the_latest_month_and_any_earlier_one(site, make
 
 
 def test_a_commune_sees_its_own_empty_state_not_the_provinces_figures(site, make_user):
-    from core.access import Grant, Role
+    from core.accounts.access import Grant, Role
 
     client, login, _, commune = site
     user, password = make_user("canbo_xa", unit_code="18880")
@@ -111,7 +111,7 @@ def test_a_commune_sees_its_own_empty_state_not_the_provinces_figures(site, make
 
 @pytest.mark.parametrize("year", [2026, 2027, 2028])
 def test_the_shipped_regimes_load_as_drafts_that_only_lack_the_provinces_decision(province, year):
-    from core import regimes as rg
+    from core.regimes import regimes as rg
     from plugins.kinhte_xahoi.regimes import planning_unit_code, regime_specs
 
     stc = Unit.create(code="QT.STC", name="Sở Tài chính", kind="department", parent=province)
@@ -137,7 +137,7 @@ PROVINCE_ONLY = {"KX0101", "KX0102", "KX0201", "KX0202", "KX0301", "KX0302", "KX
 
 
 def _form_of(spec):
-    from core.form_engine import compile_form
+    from core.regimes.form_engine import compile_form
 
     return compile_form(spec.form["definition"])
 
@@ -184,7 +184,7 @@ def test_the_catalogue_gives_commune_indicators_their_level(province):
 
 
 def test_a_regime_shows_its_deadlines_in_plain_words(site):
-    from core import regimes as rg
+    from core.regimes import regimes as rg
     from plugins.kinhte_xahoi.regimes import regime_specs
 
     client, login, admin, _ = site

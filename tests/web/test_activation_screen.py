@@ -12,14 +12,14 @@ from types import SimpleNamespace
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts
+from core.accounts import login as accounts
 from core.activation import enabled_plugins, overrides
-from core.access import Grant, Role, RolePermission, grants_of
+from core.accounts.access import Grant, Role, RolePermission, grants_of
 from core.db import db
 from core.i18n import core_catalog
 from core.models import Unit
-from core.units import ancestor_ids
-from core.permissions import allowed
+from core.units.tree import ancestor_ids
+from core.accounts.permissions import allowed
 from tests.conftest import HX
 from tests.fixtures.plugins import fx, log_in
 

@@ -12,8 +12,9 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from core import accounts, api_tokens
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.accounts import api_tokens
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.db import db
 from core.models import Unit, User
@@ -36,7 +37,7 @@ def assert_error(response, status, code=None):
 def world(make_app):
     """A province with a department and two communes (one abolished on 30/06/2025), people with
     the viewer role at different units, and a small indicator catalogue."""
-    from core import indicators
+    from core.catalogue import indicators
 
     app = make_app(builtins=())  # the core alone: no plugin adds its own indicators or regimes
     with TestClient(app) as client:
@@ -292,9 +293,9 @@ def test_an_indicator_its_versions_and_the_groups(world):
 # -- periods ----------------------------------------------------------------------------------
 
 def test_periods_are_the_windows_of_baocao_periods(world):
-    from core.deadlines import DeadlineRule, deadline_for
-    from core.periods import windows
-    from core.workdays import WorkCalendar
+    from core.regimes.deadlines import DeadlineRule, deadline_for
+    from core.regimes.periods import windows
+    from core.regimes.workdays import WorkCalendar
 
     client = world["as_user"]("nobody")
     data = client.get("/api/v1/periods?frequency=monthly&year=2026&deadline=2wd").json()
@@ -328,7 +329,7 @@ def test_bad_period_parameters_get_400_with_a_message_per_parameter(world, query
 
 
 def test_a_merged_commune_its_history_and_who_sees_it_as_at_a_date(world):
-    from core import unit_history
+    from core.units import history as unit_history
 
     with db.connection_context():
         former = Unit.create(code="19111", name="Xã Lộc Ninh", kind="commune", parent=world["units"]["province"])
@@ -357,7 +358,7 @@ def test_a_merged_commune_its_history_and_who_sees_it_as_at_a_date(world):
 
 @pytest.fixture
 def regimes(world):
-    from core.regimes import Regime
+    from core.regimes.regimes import Regime
 
     province = world["units"]["province"]
     with db.connection_context():
@@ -536,7 +537,7 @@ def test_the_menu_offers_the_tokens_page(world):
 
 
 def test_a_renamed_unit_shows_the_name_it_had_on_the_date(world):
-    from core import unit_history
+    from core.units import history as unit_history
 
     with db.connection_context():
         unit_history.rename(world["units"]["department"], "Sở Tài chính - Kế hoạch", effective_date=dt.date(2026, 1, 1),

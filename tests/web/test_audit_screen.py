@@ -17,8 +17,9 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts, audit
-from core.access import Grant, Role
+from core import audit
+from core.accounts import login as accounts
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.db import db
 from core.models import Unit

@@ -46,14 +46,14 @@ def _baocao() -> str:
 def _seed(database_url: str, count: int) -> list[tuple[int, str]]:
     """tests/fixtures/forms.py's world with ``count`` communes, each with a reporter and its
     report; returns (report id, session token) per reporter."""
-    from core import accounts
-    from core import forms as fm
-    from core import regimes as rg
-    from core.access import Grant, Role
+    from core.accounts import login as accounts
+    from core.regimes import forms as fm
+    from core.regimes import regimes as rg
+    from core.accounts.access import Grant, Role
     from core.db import close_db, db, init_db
     from core.migrate import migrate_core
     from core.models import Unit
-    from core.reports import Report
+    from core.reporting.opening import Report
     from tests.fixtures.forms import CAL, TODAY, form_world
 
     init_db(database_url)
@@ -190,7 +190,7 @@ def test_fifty_people_saving_at_once_get_no_500_and_every_save_lands(server, dat
     assert len([a for a in answers if a == 200]) == len(sessions)
 
     from core.db import close_db, db, init_db
-    from core.report_data import stored_values
+    from core.reporting.data import stored_values
 
     init_db(database_url)
     try:

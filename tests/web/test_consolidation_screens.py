@@ -16,12 +16,12 @@ from tests.web.test_report_entry import log_in
 
 @pytest.fixture
 def world(client):
-    from core import accounts
-    from core import report_data as rd
-    from core import report_workflow as wf
-    from core.access import Grant, Role
+    from core.accounts import login as accounts
+    from core.reporting import data as rd
+    from core.reporting import workflow as wf
+    from core.accounts.access import Grant, Role
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
     from tests.fixtures.forms import access_of, form_world
 
     with db.connection_context():
@@ -50,7 +50,7 @@ def open_it(client, world, token):
 
 def consolidated_id(world) -> int:
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     with db.connection_context():
         return Report.get(Report.kind == "consolidated").id
@@ -102,7 +102,7 @@ def test_the_drill_down_shows_each_units_figure_as_a_page_and_a_panel(client, wo
 
 
 def test_a_returned_source_shows_an_amber_banner_until_refreshed(client, world):
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -146,8 +146,8 @@ def test_rights_on_the_consolidation_screens(client, world):
 
 
 def test_a_refusal_answers_422_with_the_message(client, world):
-    from core import report_data as rd
-    from core import report_workflow as wf
+    from core.reporting import data as rd
+    from core.reporting import workflow as wf
     from core.db import db
     from tests.fixtures.forms import access_of
 

@@ -15,8 +15,11 @@ from types import SimpleNamespace
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts, api_tokens, certificates, mfa
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.accounts import api_tokens
+from core.signatures import certificates
+from core.accounts import mfa
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.db import db
 from core.models import Unit, User, utcnow

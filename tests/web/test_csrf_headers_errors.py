@@ -106,8 +106,8 @@ def concrete(path: str) -> str:
     """The account routes' paths with a real account, one of its grants and one of its sessions."""
     if "{" not in path:
         return path
-    from core import accounts
-    from core.access import Grant, Role
+    from core.accounts import login as accounts
+    from core.accounts.access import Grant, Role
     from core.db import db
     from core.models import Session, Unit, User
 

@@ -14,7 +14,7 @@ from tests.web.test_report_entry import app, grid_data, log_in, stored, world  #
 
 def _revision(report_id: int) -> int:
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     with db.connection_context():
         return Report.get_by_id(report_id).revision
@@ -40,7 +40,7 @@ def test_an_autosave_hands_the_sign_form_its_revision(client, world):
 
 def test_a_change_by_someone_else_still_refuses_an_old_revision(client, world):
     """Item 2: only someone else's change makes the page's revision stale."""
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -94,7 +94,7 @@ def test_a_save_that_loses_the_race_is_planned_again(client, world, monkeypatch)
     """Item 23: what to write is decided before the write transaction, which only checks that the
     revision read is still current; when another save committed in between, the save reads and
     decides again instead of failing, and both saves' figures are kept."""
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -130,7 +130,7 @@ def test_the_page_reads_figures_then_narrative_then_signing(client, world):
 
 def test_a_save_beaten_at_every_try_answers_busy_and_the_page_retries(client, world, monkeypatch):
     """Item 23: never a 500 — "busy, try again" (503 with Retry-After), which grid.js retries."""
-    from core import report_data as rd
+    from core.reporting import data as rd
 
     def always_beaten(*args):
         raise rd._RevisionMoved()

@@ -13,7 +13,7 @@ from tests.conftest import HX, csrf_from
 
 
 def _catalogue():
-    from core import indicators as ind
+    from core.catalogue import indicators as ind
     from core.db import db
 
     with db.connection_context():
@@ -38,7 +38,7 @@ def _unit(code, name, kind, parent_code=None):
 
 
 def grant(user, role: str, unit_code: str):
-    from core.access import Grant, Role
+    from core.accounts.access import Grant, Role
     from core.db import db
     from core.models import Unit
 
@@ -87,7 +87,7 @@ class Designer:
         return response.text
 
     def definition(self) -> dict:
-        from core import forms as fm
+        from core.regimes import forms as fm
         from core.db import db
 
         with db.connection_context():
@@ -133,9 +133,9 @@ def test_a_designer_builds_previews_publishes_and_links_a_form(client, admin):
     # The preview: sample numbers, computed cells filled.
     preview = client.get(f"/forms/{form_id}/design/preview", params={"index": "3"}, headers=HX)
     assert "Số liệu mẫu" in preview.text and "Tháng 3/" in preview.text
-    from core import forms as fm
+    from core.regimes import forms as fm
     from core.db import db
-    from core.report_data import preview_sheet
+    from core.reporting.data import preview_sheet
 
     with db.connection_context():
         sheet = preview_sheet(fm.draft_of(fm.Form.get_by_id(form_id)), "monthly", 2026, 3)
@@ -287,10 +287,10 @@ def test_publishing_an_unfinished_form_lists_its_problems(client, admin):
 
 
 def test_a_request_gets_its_form_from_the_request_screen(client, admin):
-    from core import regimes as rg
+    from core.regimes import regimes as rg
     from core.db import db
     from core.models import Unit
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     token = admin
     form_id = create(client, token, frequency="")

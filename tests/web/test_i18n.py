@@ -75,7 +75,7 @@ def test_the_switch_stores_the_preference_of_a_logged_in_user(client, login):
 
 
 def test_the_users_preference_applies_at_the_next_login(client, make_user):
-    from core import accounts
+    from core.accounts import login as accounts
     from core.db import db
 
     user, password = make_user()

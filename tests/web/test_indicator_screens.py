@@ -12,11 +12,12 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts, indicators as ind
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.catalogue import indicators as ind
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.db import db
-from core.indicators import Indicator, IndicatorGroup
+from core.catalogue.indicators import Indicator, IndicatorGroup
 from core.models import Unit
 from tests.conftest import HX, csrf_from
 from tests.fixtures.plugins import log_in

@@ -10,7 +10,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts
+from core.accounts import login as accounts
 from core.db import db
 from core.models import Session, User, utcnow
 from tests.conftest import csrf_from

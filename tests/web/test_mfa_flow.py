@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from core import accounts, mfa
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.accounts import mfa
+from core.accounts.access import Grant, Role
 from core.audit import AuditEvent
 from core.db import db
 from core.models import Session, Unit, User, utcnow

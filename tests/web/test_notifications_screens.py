@@ -158,7 +158,7 @@ def test_a_mail_server_that_is_down_does_not_break_the_submission(make_app, make
     with TestClient(app) as client:
         with db.connection_context():
             world = form_world()
-            from core.notifications import EmailAddress
+            from core.reporting.notifications import EmailAddress
 
             EmailAddress.create(user=world.users["issuer"], address="issuer@quangtri.gov.vn")
         fill(world)

@@ -29,7 +29,7 @@ def _units():
 
 
 def grant(user, role: str, unit_code: str):
-    from core.access import Grant, Role
+    from core.accounts.access import Grant, Role
     from core.db import db
     from core.models import Unit
 

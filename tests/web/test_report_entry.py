@@ -32,7 +32,7 @@ def world(client):
 
 def log_in(client, user):
     """A session for ``user`` without the login form (the fixture's people have random passwords)."""
-    from core import accounts
+    from core.accounts import login as accounts
     from core.db import db
     from core.models import utcnow
 
@@ -47,7 +47,7 @@ def log_in(client, user):
 
 def stored(report_id):
     from core.db import db
-    from core.report_data import stored_values
+    from core.reporting.data import stored_values
 
     with db.connection_context():
         return stored_values(report_id)
@@ -129,7 +129,7 @@ def test_save_then_reload_finds_the_values_and_new_bases(client, world):
     assert re.search(r'id="v-tong-cur">1\.254,5<', page)
     # Saving the page again unchanged writes nothing (same revision).
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     with db.connection_context():
         revision = Report.get_by_id(rid).revision
@@ -185,7 +185,7 @@ def test_one_unreadable_cell_does_not_hold_back_the_others(client, world):
 def test_a_conflict_shows_both_values_and_either_can_be_kept(client, world):
     from decimal import Decimal
 
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -224,7 +224,7 @@ def test_a_conflict_shows_both_values_and_either_can_be_kept(client, world):
 
 
 def test_a_receiver_reads_without_inputs_and_cannot_save(client, world):
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -246,7 +246,7 @@ def test_a_receiver_reads_without_inputs_and_cannot_save(client, world):
 
 
 def test_another_units_reporter_and_a_viewer_are_refused(client, world):
-    """A report the user may not read does not exist for them (core.report_data.get_report: ACL-02)."""
+    """A report the user may not read does not exist for them (core.reporting.data.get_report: ACL-02)."""
     token = log_in(client, world.users["other"])  # reporter of Xã Cam Lộ
     assert client.get(f"/reports/{world.report.id}").status_code == 404
     assert client.post(f"/reports/{world.report.id}/save", data={"cell.banle.cur": "1"},
@@ -263,7 +263,7 @@ def test_another_units_reporter_and_a_viewer_are_refused(client, world):
 
 def test_a_report_without_form_says_so(client, world):
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     with db.connection_context():
         Report.update(form_version=None).where(Report.id == world.report.id).execute()
@@ -373,7 +373,7 @@ def test_the_grid_partial_renders_a_designer_preview_from_the_sheet_alone(app, w
     """The form designer includes _grid.html with a preview sheet and ``editable`` only."""
     from core.db import db
     from core.i18n import format_number
-    from core.report_data import preview_sheet
+    from core.reporting.data import preview_sheet
 
     with db.connection_context():
         sheet = preview_sheet(world.version, "monthly", 2026, 5)

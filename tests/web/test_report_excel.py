@@ -13,8 +13,8 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from core import passwords
-from core import report_data as rd
+from core.accounts import passwords
+from core.reporting import data as rd
 from core.db import db
 from core.models import User
 from tests.conftest import csrf_from

@@ -36,9 +36,9 @@ def text_of(page) -> str:
 
 def last_row_and_column(world) -> tuple[str, str]:
     """The form's last row label and the last column header shown in the report's period."""
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
-    from core.form_engine import column_label
+    from core.regimes.form_engine import column_label
 
     with db.connection_context():
         report = rd.Report.get_by_id(world.report.id)
@@ -48,7 +48,7 @@ def last_row_and_column(world) -> tuple[str, str]:
 
 
 def fill(world, banle="1234,5", ketqua="Bán lẻ tăng khá nhờ mùa lễ hội."):
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
 
     with db.connection_context():
@@ -110,7 +110,7 @@ def test_a_signed_report_prints_the_signer_the_time_and_the_verdict(client, worl
 
 
 def test_a_version_prints_as_it_was_sent_even_after_the_report_changed(client, world):
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
 
     fill(world, banle="100")
@@ -134,9 +134,9 @@ def test_a_version_prints_as_it_was_sent_even_after_the_report_changed(client, w
 
 
 def test_an_unsigned_version_says_so_and_who_sent_it(client, world):
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     fill(world)
     with db.connection_context():
@@ -190,12 +190,12 @@ def test_the_print_page_in_english_keeps_the_national_header(client, world):
 
 
 def test_a_consolidated_report_prints_with_its_sources(client, world):
-    from core import accounts
-    from core import report_data as rd
-    from core import report_workflow as wf
-    from core.access import Grant, Role
+    from core.accounts import login as accounts
+    from core.reporting import data as rd
+    from core.reporting import workflow as wf
+    from core.accounts.access import Grant, Role
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
     from tests.fixtures.forms import access_of
 
     with db.connection_context():

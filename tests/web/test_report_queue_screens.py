@@ -21,8 +21,8 @@ def world(client):
 
 
 def send(world, report, who):
-    from core import report_data as rd
-    from core import report_workflow as wf
+    from core.reporting import data as rd
+    from core.reporting import workflow as wf
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -80,7 +80,7 @@ def test_bulk_accept_names_the_report_that_changed_in_between(client, world):
     page = client.get("/inbox")
     assert f'value="{world.other_report.id}"' in page.text
     # A colleague returns Cam Lộ's report while this list is open.
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
     from tests.fixtures.forms import access_of
 

@@ -22,8 +22,8 @@ def world(client):
 
 
 def send(world, dulich="15", ketqua="Tăng trưởng khá."):
-    from core import report_data as rd
-    from core import report_workflow as wf
+    from core.reporting import data as rd
+    from core.reporting import workflow as wf
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -36,7 +36,7 @@ def send(world, dulich="15", ketqua="Tăng trưởng khá."):
 
 
 def give_back(world):
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -45,7 +45,7 @@ def give_back(world):
 
 
 def stored_comments(world):
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
 
     with db.connection_context():

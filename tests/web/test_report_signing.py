@@ -169,7 +169,7 @@ def _user(username):
 
 
 def test_receiver_checks_an_undetermined_signature_again(client, make_settings):
-    from core import trust
+    from core.signatures import trust
     from core.db import db
     from tests.fixtures.pki import der
 
@@ -199,7 +199,8 @@ def test_a_recheck_shows_the_revocation_date_next_to_the_receipt_time(client):
     # Issue 12 item 14: revoked after the report arrived — still valid, and the screen says when.
     import datetime as dt
 
-    from core import signing, trust
+    from core.signatures import signing
+    from core.signatures import trust
     from core.db import db
     from tests.fixtures.pki import der
 

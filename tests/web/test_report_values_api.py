@@ -22,7 +22,7 @@ def world(client):
 
 
 def bearer(user, *, can_write=False) -> dict:
-    from core import api_tokens
+    from core.accounts import api_tokens
     from core.db import db
 
     with db.connection_context():
@@ -35,7 +35,7 @@ def url(world) -> str:
 
 
 def test_get_reads_the_grid_with_canonical_values_and_checks(client, world):
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -138,7 +138,7 @@ def test_a_session_writes_with_the_csrf_header_only(client, world):
 
 def test_a_submitted_report_is_409(client, world):
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     with db.connection_context():
         Report.update(status="submitted").where(Report.id == world.report.id).execute()
@@ -156,7 +156,7 @@ def test_the_openapi_document_describes_get_and_put(client, world):
 
 
 def test_the_token_form_offers_may_write(client, world):
-    from core.api_tokens import ApiToken
+    from core.accounts.api_tokens import ApiToken
     from core.db import db
 
     token = log_in(client, world.users["reporter"])

@@ -29,7 +29,7 @@ def world(client):
 
 def fill(world, banle="120", dulich="15", ketqua="Tăng trưởng khá."):
     """The reporter's figures and the required section, saved as the grid would."""
-    from core import report_data as rd
+    from core.reporting import data as rd
     from core.db import db
     from tests.fixtures.forms import access_of
 
@@ -41,14 +41,14 @@ def fill(world, banle="120", dulich="15", ketqua="Tăng trưởng khá."):
 
 def report_now(world):
     from core.db import db
-    from core.reports import Report
+    from core.reporting.opening import Report
 
     with db.connection_context():
         return Report.get_by_id(world.report.id)
 
 
 def versions(world):
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
 
     with db.connection_context():
@@ -56,7 +56,7 @@ def versions(world):
 
 
 def events(world):
-    from core import report_workflow as wf
+    from core.reporting import workflow as wf
     from core.db import db
 
     with db.connection_context():

@@ -25,7 +25,7 @@ def world(client):
 
 
 def log_in(client, user) -> str:
-    from core import accounts
+    from core.accounts import login as accounts
     from core.db import db
     from core.models import utcnow
 
@@ -170,7 +170,7 @@ def test_a_body_past_its_limit_is_a_413_as_it_streams(client, world):
 
 def stored_nothing(report_id) -> bool:
     from core.db import db
-    from core.report_data import stored_values
+    from core.reporting.data import stored_values
 
     with db.connection_context():
         return stored_values(report_id) == {}
@@ -180,7 +180,7 @@ def stored_nothing(report_id) -> bool:
 
 def test_a_15_mb_attachment_by_plain_form_is_stored_and_21_mb_refused(client, world):
     from core.db import db
-    from core.report_data import ReportAttachment as Attachment
+    from core.reporting.data import ReportAttachment as Attachment
 
     token = log_in(client, world.users["reporter"])
     url = f"/reports/{world.report.id}/attachments"
@@ -204,7 +204,7 @@ def test_a_15_mb_attachment_by_plain_form_is_stored_and_21_mb_refused(client, wo
 def test_a_database_still_locked_after_the_busy_wait_is_a_503_with_retry_after(client, world, monkeypatch):
     import peewee
 
-    from core import report_data
+    from core.reporting import data as report_data
 
     token = log_in(client, world.users["reporter"])
 

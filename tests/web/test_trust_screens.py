@@ -79,7 +79,7 @@ def test_admin_refusals_answer_422_with_the_reason(client, admin):
 
 
 def test_admin_deactivates_an_anchor_and_manages_sources(client, admin):
-    from core.trust import CrlSource, TrustAnchor
+    from core.signatures.trust import CrlSource, TrustAnchor
 
     post(client, "/admin/trust/anchors", "/admin/trust", files=cer(pki().root))
     with db.connection_context():
@@ -119,8 +119,8 @@ def test_menu_shows_the_screens(client, admin):
 @pytest.fixture
 def pinned(make_user):
     """The test root and intermediate pinned by a system administrator."""
-    from core import trust
-    from core.permissions import core_access
+    from core.signatures import trust
+    from core.accounts.permissions import core_access
 
     p = pki()
     admin, _ = make_user("qt_trust", is_admin=True)
@@ -153,7 +153,7 @@ def test_clerk_registers_and_deactivates_own_certificate(client, login, pinned):
     day = (NOW - 3 * DAY).astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d/%m/%Y")
     assert "đã hết hạn" in refused.text and day in refused.text
 
-    from core.certificates import UserCertificate
+    from core.signatures.certificates import UserCertificate
     with db.connection_context():
         row = UserCertificate.get(UserCertificate.user == clerk.id)
     done = post(client, f"/account/certificates/{row.id}/deactivate", "/account/certificates")
@@ -162,8 +162,8 @@ def test_clerk_registers_and_deactivates_own_certificate(client, login, pinned):
 
 
 def test_someone_elses_certificate_cannot_be_deactivated_here(client, login, make_user, pinned):
-    from core import certificates
-    from core.permissions import core_access
+    from core.signatures import certificates
+    from core.accounts.permissions import core_access
 
     other, _ = make_user("thib")
     p = pinned
@@ -191,10 +191,10 @@ def test_registering_needs_a_recent_password(client, login, pinned):
 
 
 def test_unit_administrator_stops_a_colleagues_certificate(client, login, make_user, pinned):
-    from core import certificates
-    from core.access import Grant, Role
+    from core.signatures import certificates
+    from core.accounts.access import Grant, Role
     from core.models import Unit
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
 
     with db.connection_context():
         province = Unit.get_or_none(Unit.code == "ROOT") or Unit.create(code="ROOT", name="Tỉnh Quảng Trị",
@@ -257,10 +257,10 @@ def test_usb_token_registration_downloads_a_challenge_and_uploads_the_p7s(client
 
 
 def test_unit_administrator_records_the_identity_number_and_sees_the_match(client, login, make_user, pinned):
-    from core import certificates
-    from core.access import Grant, Role
+    from core.signatures import certificates
+    from core.accounts.access import Grant, Role
     from core.models import Unit, User
-    from core.permissions import core_access
+    from core.accounts.permissions import core_access
 
     with db.connection_context():
         province = Unit.get_or_none(Unit.code == "ROOT") or Unit.create(code="ROOT", name="Tỉnh Quảng Trị",

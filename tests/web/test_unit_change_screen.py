@@ -10,12 +10,13 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts, units
-from core.access import Grant, Role, RolePermission
+from core.accounts import login as accounts
+from core.units import tree as units
+from core.accounts.access import Grant, Role, RolePermission
 from core.audit import AuditEvent
 from core.db import db
 from core.models import Unit
-from core.unit_history import UnitChange
+from core.units.history import UnitChange
 from tests.conftest import HX, csrf_from
 from tests.fixtures.plugins import log_in
 

@@ -34,7 +34,7 @@ def _units() -> dict:
 
 
 def grant(user, role: str, unit_code: str):
-    from core.access import Grant, Role
+    from core.accounts.access import Grant, Role
     from core.db import db
     from core.models import Unit
 
@@ -54,7 +54,7 @@ def log_in(client, user, password) -> str:
 def members(code: str) -> set[str]:
     from core.db import db
     from core.models import Unit
-    from core.regimes import UnitGroup, UnitGroupMember
+    from core.regimes.regimes import UnitGroup, UnitGroupMember
 
     with db.connection_context():
         group = UnitGroup.get_or_none(UnitGroup.code == code)
@@ -66,7 +66,7 @@ def members(code: str) -> set[str]:
 
 def group_id(code: str) -> int:
     from core.db import db
-    from core.regimes import UnitGroup
+    from core.regimes.regimes import UnitGroup
 
     with db.connection_context():
         return UnitGroup.get(UnitGroup.code == code).id
@@ -74,7 +74,7 @@ def group_id(code: str) -> int:
 
 def group_count() -> int:
     from core.db import db
-    from core.regimes import UnitGroup
+    from core.regimes.regimes import UnitGroup
 
     with db.connection_context():
         return UnitGroup.select().count()
@@ -224,7 +224,7 @@ def test_a_user_groups_only_units_they_may_see(client, make_user):
 
 def test_a_group_a_regime_uses_cannot_be_deleted(client, admin):
     from core.db import db
-    from core.regimes import Regime
+    from core.regimes.regimes import Regime
 
     units, token = admin
     assert save(client, token, units, code="UBND_XA", codes=("AT", "CL")).status_code == 303

@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.accounts.access import Grant, Role
 from core.db import db
 from core.demo import load_units
 from core.models import Unit

@@ -8,8 +8,8 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts
-from core.access import Grant, Role
+from core.accounts import login as accounts
+from core.accounts.access import Grant, Role
 from core.db import db
 from core.models import Unit
 from tests.conftest import HX

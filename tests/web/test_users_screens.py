@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import pytest
 from starlette.testclient import TestClient
 
-from core import accounts
-from core.access import Grant, Role, RolePermission
+from core.accounts import login as accounts
+from core.accounts.access import Grant, Role, RolePermission
 from core.db import db
 from core.models import Session, Unit, User, utcnow
 from tests.conftest import HX, csrf_from
@@ -32,7 +32,7 @@ INSTRUCTION = ("Gửi mật khẩu tạm này cho người dùng bằng kênh an
 
 
 def below(node: str) -> set[str]:
-    """The node and everything under it, from the map above (not from core.units)."""
+    """The node and everything under it, from the map above (not from core.units.tree)."""
     def chain(n):
         while n is not None:
             yield n
@@ -312,7 +312,7 @@ def test_auth10_sess05_the_target_is_logged_out_at_their_next_request(org, actio
 
 
 def _api_token(user, can_write=False) -> str:
-    from core import api_tokens
+    from core.accounts import api_tokens
 
     with db.connection_context():
         return api_tokens.create_token(user, "Máy chủ thống kê", 30, can_write=can_write)[1]

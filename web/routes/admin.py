@@ -6,7 +6,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import activation, units
+from core import activation
+from core.units import tree as units
 from core.db import run_db
 from core.errors import NotFound, ValidationError
 from core.settings import redact

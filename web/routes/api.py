@@ -6,7 +6,7 @@ One declarative list, ``ENDPOINTS``, drives everything: the routes mounted under
 page at ``/api``. Adding an endpoint anywhere else is impossible by construction.
 
 Who may call: the browser session (cookie) or ``Authorization: Bearer bc_…`` (a token
-from ``/account/tokens``, see ``core.api_tokens``); the caller then has exactly the
+from ``/account/tokens``, see ``core.accounts.api_tokens``); the caller then has exactly the
 grants of that user. Only GET and HEAD are served; anything else is refused with 405
 before the request is read (``web.middleware.RequestContextMiddleware``). Errors are
 JSON, never a redirect or an HTML page::
@@ -35,7 +35,9 @@ from starlette.routing import Mount, Route
 
 import core
 from core import clock
-from core import api_tokens, indicators, units
+from core.accounts import api_tokens
+from core.catalogue import indicators
+from core.units import tree as units
 from core.db import run_db
 from core.errors import BaocaoError, NotFound, ValidationError
 from core.i18n import LANGUAGES, core_catalog, fold
@@ -229,11 +231,11 @@ def page(items: list, total: int, limit: int, offset: int) -> dict:
 # -- units ---------------------------------------------------------------------------------------
 # The same visibility as the unit screens (web/routes/units.py): today's units in the subtrees
 # where the caller holds core.unit.view; a former unit is visible to whoever may view one of its
-# anchors, the unit(s) of today it leads to (core.unit_history.Lineages).
+# anchors, the unit(s) of today it leads to (core.units.history.Lineages).
 
 def _history_module():
     try:
-        from core import unit_history
+        from core.units import history as unit_history
     except ImportError:
         return None
     return unit_history
@@ -395,7 +397,7 @@ def indicator_json(ind) -> dict:
 
 
 def _indicator_list(q, level, group, limit, offset):
-    """One page of current versions: the query of ``core.indicators`` (every word of ``q`` in the
+    """One page of current versions: the query of ``core.catalogue.indicators`` (every word of ``q`` in the
     folded name or the code), counted and cut in the database, not 5,000 rows read for 100."""
     Indicator, Group = indicators.Indicator, indicators.IndicatorGroup
     filtered = getattr(indicators, "_filtered", None)
@@ -484,15 +486,15 @@ def _error_messages(exc: BaocaoError) -> dict[str, str]:
 
 
 def _calendar(settings):
-    from core.workdays import work_calendar
+    from core.regimes.workdays import work_calendar
 
     return work_calendar(settings)
 
 
 def periods_data(frequency: str, year_text: str, deadline: str | None, calendar) -> list[dict]:
-    """The windows of ``baocao periods`` (core.periods, core.deadlines), or BadParameters."""
-    from core.deadlines import DeadlineRule, check_chain
-    from core.periods import check_frequency, check_year, windows
+    """The windows of ``baocao periods`` (core.regimes.periods, core.regimes.deadlines), or BadParameters."""
+    from core.regimes.deadlines import DeadlineRule, check_chain
+    from core.regimes.periods import check_frequency, check_year, windows
 
     fields: dict[str, dict[str, str]] = {}
     if not frequency:
@@ -545,12 +547,12 @@ async def periods_index(request):
 
 
 # -- regimes -------------------------------------------------------------------------------------
-# core.regimes decides who sees a regime (issuing, preparing or receiving unit in the caller's
+# core.regimes.regimes decides who sees a regime (issuing, preparing or receiving unit in the caller's
 # scope); drafts only for those who may edit that regime.
 
 def _regimes_module():
     try:
-        from core import regimes
+        from core.regimes import regimes
     except ImportError:
         return None
     return regimes if hasattr(regimes, "visible_regimes") else None
@@ -641,13 +643,13 @@ async def regime_one(request):
 
 
 # -- a report's values (issue 5): read, and write with the screen's validation -----------------
-# core.report_data decides who may read (the reporting unit, the receiver) and write (the reporting
+# core.reporting.data decides who may read (the reporting unit, the receiver) and write (the reporting
 # unit while the report is open); PUT goes through the same ``save`` as the screen and the Excel
 # upload. Writing needs a session with the CSRF header, or a token created with "may write".
 
 def _report_values(access, report_id: int) -> dict:
-    from core import report_data as rd
-    from core.form_engine import canonical
+    from core.reporting import data as rd
+    from core.regimes.form_engine import canonical
 
     sheet = rd.load_sheet(access, report_id)
     report = sheet.report
@@ -694,7 +696,7 @@ async def report_values(request):
 
 def _values_body(body) -> tuple[dict, dict, int | None, dict]:
     """(cells, sections, revision, per-field errors) of a PUT body."""
-    from core import report_data as rd
+    from core.reporting import data as rd
 
     fields: dict[str, dict] = {}
     if not isinstance(body, dict):
@@ -734,7 +736,7 @@ def _values_body(body) -> tuple[dict, dict, int | None, dict]:
 def _put_values(access, report_id: int, body, lang: str = "vi") -> tuple[int, dict]:
     """``lang``: how value strings are read (docs/api.md): the caller's language, as for the
     screens; JSON numbers are numbers in every language."""
-    from core import report_data as rd
+    from core.reporting import data as rd
 
     cells, sections, revision, bad = _values_body(body)
     if bad:

@@ -21,7 +21,8 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import audit, export_safety, units
+from core import audit, export_safety
+from core.units import tree as units
 from core.db import run_db
 from core import clock
 from core.i18n import fold, format_date, format_datetime, format_number

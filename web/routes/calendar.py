@@ -4,9 +4,9 @@ Each year the Government moves working days around the public holidays: extra da
 bridges) and Saturdays worked in exchange, by a notice of the Prime Minister (or of the Ministry of
 Home Affairs for the public sector). The administrator lists them per year, adds one with its legal
 basis and takes one back saying why; the days from the settings are shown beside them, read-only.
-Every deadline is computed with this calendar (``core.workdays.work_calendar``).
+Every deadline is computed with this calendar (``core.regimes.workdays.work_calendar``).
 
-All decisions are ``core.workdays``'s. Success redirects (303) back to the year with ``?done=…``;
+All decisions are ``core.regimes.workdays``'s. Success redirects (303) back to the year with ``?done=…``;
 a refusal answers 422 with the page and the message at the field.
 """
 
@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import clock, workdays
+from core import clock
+from core.regimes import workdays
 from core.db import run_db
 from core.errors import BaocaoError, NotFound, ValidationError
 from web.guards import require

@@ -3,7 +3,7 @@ that opens its consolidated report), the consolidation page of a consolidated re
 the refresh button, a read-only grid where every consolidated cell links to its drill-down), and
 one cell's drill-down (each unit's figure, the rule, the result, who has not sent yet).
 
-Every decision is ``core.consolidation``'s. The buttons are plain forms that redirect (303) on
+Every decision is ``core.reporting.consolidation``'s. The buttons are plain forms that redirect (303) on
 success, so they work without JavaScript; a refusal answers 422 with the page and the message. The
 cell drill-down is a page of its own, and an htmx partial in the panel beside the grid. The report
 entry page shows ``_banner.html`` for a consolidated report (``banner_context``).
@@ -14,12 +14,12 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import consolidation as cs
-from core import report_data as rd
-from core import regimes as rg
+from core.reporting import consolidation as cs
+from core.reporting import data as rd
+from core.regimes import regimes as rg
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.reports import STATUS_LABELS
+from core.reporting.opening import STATUS_LABELS
 from web.guards import require
 from web.params import parse_id
 from web.templating import render

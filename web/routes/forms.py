@@ -2,11 +2,11 @@
 publishing, and the designer of its draft — rows, columns, greyed cells, rules, outline, preview.
 
 Every designer action is a small POST that reads the whole draft, changes one thing and saves
-the whole definition again through ``core.forms.save_draft`` with the stamp the page was drawn
+the whole definition again through ``core.regimes.forms.save_draft`` with the stamp the page was drawn
 from, so two people designing at once never overwrite each other silently. A change the engine
 refuses (``FormDesignError``) is not saved: the panel comes back with the form still open with
 what was typed and every problem shown at its place. The rules of what a sound form is live in
-``core.form_engine``; this module only turns screen input into a definition and back.
+``core.regimes.form_engine``; this module only turns screen input into a definition and back.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core import clock
-from core import expressions
-from core import forms as fm
-from core import indicators as ind
-from core import regimes as rg
+from core.regimes import expressions
+from core.regimes import forms as fm
+from core.catalogue import indicators as ind
+from core.regimes import regimes as rg
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
-from core.form_engine import (COLUMN_KINDS, PERIOD_OFFSETS, SEVERITIES, FormDesignError,
+from core.regimes.form_engine import (COLUMN_KINDS, PERIOD_OFFSETS, SEVERITIES, FormDesignError,
                               check_definition)
 from core.i18n import fold
-from core.periods import periods_per_year
-from core.indicators import VALUE_KINDS
-from core.report_data import preview_sheet
-from core.units import flatten, subtree_ids, tree
+from core.regimes.periods import periods_per_year
+from core.catalogue.indicators import VALUE_KINDS
+from core.reporting.data import preview_sheet
+from core.units.tree import flatten, subtree_ids, tree
 from web.guards import require
 from web.htmx import see_other
 from web.params import parse_id, parse_int

@@ -3,7 +3,7 @@ versions, edit, create, and the importer of the official QĐ 05/2023 table.
 
 The catalogue is the same for every unit: ``core.indicator.view`` lets a user read
 it, ``core.indicator.edit`` change it (an edit makes version n+1; old versions stay
-readable at ``/indicators/<code>/v/<n>``). The rules live in ``core.indicators``.
+readable at ``/indicators/<code>/v/<n>``). The rules live in ``core.catalogue.indicators``.
 
 Import. The upload is parsed and shown (nothing written). Between that preview and
 "Apply" the file is kept in the page itself, not on the server: the preview form
@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core import indicators as ind
+from core.catalogue import indicators as ind
 from core.db import run_db
 from core.errors import NotFound, ValidationError
 from web import signed_upload

@@ -18,7 +18,8 @@ import secrets
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import accounts, mfa
+from core.accounts import login as accounts
+from core.accounts import mfa
 from core.db import run_db
 from core.errors import ValidationError
 from core.models import utcnow

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from core import mailer
-from core import notifications as nt
+from core.reporting import notifications as nt
 from core.db import run_db
 from core.errors import ValidationError
 from web.guards import AUTHENTICATED, require

@@ -2,7 +2,7 @@
 draft with a live calendar preview, the regime's page with its calendar, issuing and the other
 actions, the reports it opened, and opening a thematic or ad-hoc request.
 
-Every rule lives in ``core.regimes`` and ``core.reports``: the routes only read forms, call them
+Every rule lives in ``core.regimes.regimes`` and ``core.reporting.opening``: the routes only read forms, call them
 and render. A regime the user may not see answers 404 (ACL-02); an action they may not take, 403.
 """
 
@@ -15,13 +15,13 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core import clock
-from core import regimes as rg
-from core import reports as rp
+from core.regimes import regimes as rg
+from core.reporting import opening as rp
 from core.db import run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.models import UNIT_KINDS, Unit
-from core.periods import MAX_YEAR, MIN_YEAR
-from core.units import ancestor_ids, flatten, subtree_ids, tree
+from core.regimes.periods import MAX_YEAR, MIN_YEAR
+from core.units.tree import ancestor_ids, flatten, subtree_ids, tree
 from web.guards import require
 from web.params import parse_id
 from web.templating import render
@@ -111,7 +111,7 @@ def _org_units(access) -> list:
 def data_form_choices(access, frequency: str | None, selected=None) -> list:
     """Published forms the user may view that fit a regime of ``frequency`` (None: any), and the
     one already chosen: the picker of components 9 and 10."""
-    from core import forms as fm
+    from core.regimes import forms as fm
 
     chosen = str(selected or "")
     out = []
@@ -340,7 +340,7 @@ async def regime_new_version(request):
 def _reports_context(access, regime_id: int, period: str, unit_id: int | None) -> dict:
     regime = rg.get_regime(access, regime_id)
     # Only the reports this person may see: a commune its own, a receiver those it receives,
-    # the regime's drafters and issuers all (core.reports.regime_scope).
+    # the regime's drafters and issuers all (core.reporting.opening.regime_scope).
     rows = rp.regime_reports(regime, period=period, unit_id=unit_id, access=access)
     units = sorted({r.unit for r in rp.regime_reports(regime, access=access)}, key=lambda u: u.code)
     return {"regime": regime, "rows": rows[:2000], "total": len(rows),

@@ -1,7 +1,7 @@
 """The data-entry page of a report: the grid of its form, the live recalculation, the save with
 optimistic locking, cell comments, the narrative sections and the attachments.
 
-Everything is decided in ``core.report_data`` (who may fill or read, what a cell accepts, what
+Everything is decided in ``core.reporting.data`` (who may fill or read, what a cell accepts, what
 clashes); this module turns a posted grid into ``save`` calls and answers with the page, or —
 for htmx — with out-of-band fragments: computed cells, the validation panel, the cell errors,
 the new bases. The grid posts every input with the value the person started from (``base.r.c``);
@@ -16,13 +16,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core import report_data as rd
+from core.reporting import data as rd
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.form_engine import CellInputError, canonical, parse_number
+from core.regimes.form_engine import CellInputError, canonical, parse_number
 from core import clock
 from core.numbers import input_text as number_text, parse_canonical
-from core.reports import STATUS_LABELS
+from core.reporting.opening import STATUS_LABELS
 from web.middleware import MAX_FORM_FIELDS  # a grid posts two fields per input cell (value and base)
 from web.guards import require
 from web.params import parse_int
@@ -135,7 +135,7 @@ def _input_cells(report) -> list[tuple[str, str]]:
 
 
 def _indicator_names(version) -> dict[str, str]:
-    from core.forms import current_indicators
+    from core.regimes.forms import current_indicators
 
     try:
         return {code: ind.name for code, ind in current_indicators(version.data()).items()}
@@ -321,7 +321,7 @@ def _answer(access, report, posted: Posted, outcome: dict) -> dict:
         sheet = rd.load_sheet(access, report_id, report=report)  # the conflict panel's labels
     elif result is not None and (changed_inputs or refreshed):
         sheet = rd.load_sheet(access, report_id, report=report, saved=result, version=version)
-        # Most often the state the previous autosave left, computed then (core.report_data.remember_state).
+        # Most often the state the previous autosave left, computed then (core.reporting.data.remember_state).
         shown_before, messages_before = rd.computed_state(form, index, before, *sheet.prefill)
         everything = bool(posted.take)  # the page showed this person's value, now the saved one
         rows, columns = form.row_index, {c.key: c for c in sheet.columns}
@@ -404,7 +404,7 @@ def _comments_context(access, report_id: int, cell_text: str, *, error=None, tex
     if cell is None or cell[0] not in form.row_index or cell[1] not in form.column_index:
         raise NotFound()
     row, col = form.row_index[cell[0]], form.column_index[cell[1]]
-    from core.form_engine import column_label
+    from core.regimes.form_engine import column_label
 
     return {"report": report, "cell": cell_key(*cell), "row": row,
             "column_label": column_label(col, report.frequency, report.year, report.period_index),

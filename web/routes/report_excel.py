@@ -1,5 +1,5 @@
 """A report as an Excel file: the template to fill offline, the filled report, and the upload of
-a filled template (``core.form_excel``). Reading either file needs the right to read the report;
+a filled template (``core.reporting.excel``). Reading either file needs the right to read the report;
 the upload needs the right to fill it. An upload that is refused changes nothing and lists every
 cell with its reason."""
 
@@ -10,8 +10,8 @@ from urllib.parse import quote
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import form_excel as fx
-from core import report_data as rd
+from core.reporting import excel as fx
+from core.reporting import data as rd
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from web.guards import require

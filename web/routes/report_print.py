@@ -21,16 +21,16 @@ from decimal import Decimal, InvalidOperation
 from starlette.routing import Route
 
 from core import clock
-from core import consolidation as cs
-from core import report_data as rd
-from core import report_diff as rdf
-from core import report_workflow as wf
-from core import signing
+from core.reporting import consolidation as cs
+from core.reporting import data as rd
+from core.reporting import diff as rdf
+from core.reporting import workflow as wf
+from core.signatures import signing
 from core.db import run_db
 from core.errors import NotFound
-from core.form_engine import column_label
+from core.regimes.form_engine import column_label
 from core.models import Unit
-from core.reports import STATUS_LABELS
+from core.reporting.opening import STATUS_LABELS
 from web.guards import require
 from web.routes.report_entry import _indicator_names
 from web.routes.report_review import _in_outline_order, _version

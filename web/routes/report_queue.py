@@ -4,7 +4,7 @@ The filters are a GET form, so a filtered view is a link one can keep or send, a
 without JavaScript; with htmx a filter change swaps only the table. The bulk accept posts the
 ticked reports with the filters as hidden fields and answers with the same view and the outcome:
 how many were accepted, and each one that was not, by unit, with why. Which reports show and
-what accepting does are ``core.report_queue``'s.
+what accepting does are ``core.reporting.queue``'s.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 from starlette.routing import Route
 
 from core import clock
-from core import report_queue as rq
+from core.reporting import queue as rq
 from core.db import run_db
 from core.errors import BaocaoError
-from core.reports import STATUS_LABELS, STATUSES
+from core.reporting.opening import STATUS_LABELS, STATUSES
 from web.guards import require
 from web.templating import render
 

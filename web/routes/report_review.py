@@ -4,7 +4,7 @@
 narrative, the attachments), what changed since the previous version, the accept button (it posts
 to the workflow's own ``/reports/<id>/accept``) and the return form: a required reason and comment
 lines, each a cell picked from the version's cells and a text. The return is
-``core.report_queue.return_with_comments``: all or nothing. A refusal answers 422 with the page as
+``core.reporting.queue.return_with_comments``: all or nothing. A refusal answers 422 with the page as
 typed and each message at its field; "Add comment lines" answers the same page with more empty
 lines and nothing saved, so it works without JavaScript.
 
@@ -20,14 +20,14 @@ from peewee import fn
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import report_data as rd
-from core import report_diff as rdf
-from core import report_queue as rq
-from core import report_workflow as wf
-from core import signing
+from core.reporting import data as rd
+from core.reporting import diff as rdf
+from core.reporting import queue as rq
+from core.reporting import workflow as wf
+from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.reports import STATUS_LABELS
+from core.reporting.opening import STATUS_LABELS
 from web.guards import require
 from web.params import parse_int
 from web.templating import render

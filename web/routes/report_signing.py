@@ -3,7 +3,7 @@ signature, the receiver's "check again", and the page where a unit administrator
 unit's seal.
 
 Signing and submitting itself goes through the submit route (web/routes/report_workflow.py) with a
-``provider`` field; every decision is ``core.signing``'s. Uploaded .p12 files and their passwords
+``provider`` field; every decision is ``core.signatures.signing``'s. Uploaded .p12 files and their passwords
 live only in this request's memory.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core import report_data as rd
-from core import report_workflow as wf
-from core import signing
+from core.reporting import data as rd
+from core.reporting import workflow as wf
+from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import Unit

@@ -1,9 +1,9 @@
 """The workflow buttons of the report page: the reporter submits, the receiver accepts, returns
 or reopens (with a reason), and everyone who may read the report sees its versions and events.
 
-Every decision (who may, from which status, what blocks a submission) is ``core.report_workflow``'s;
+Every decision (who may, from which status, what blocks a submission) is ``core.reporting.workflow``'s;
 this module turns the plain forms of ``_workflow.html`` into its calls. A submission names a
-signature ``provider`` (``core.signing``: a .p12 file and its password, an uploaded .p7s, the unit's
+signature ``provider`` (``core.signatures.signing``: a .p12 file and its password, an uploaded .p7s, the unit's
 seal) or none; the uploaded files and the password stay in this request's memory. Success redirects (303)
 back to the report page with ``?done=…`` for the flash, so the buttons work without JavaScript; a
 refusal answers 422 with the whole page, the blockers or the message at the reason field, and
@@ -15,9 +15,9 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import report_data as rd
-from core import report_workflow as wf
-from core import signing
+from core.reporting import data as rd
+from core.reporting import workflow as wf
+from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from web.guards import require

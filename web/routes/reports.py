@@ -1,5 +1,5 @@
 """The reports a user's units must send or receive, soonest deadline first (issue 6 builds the
-workflow on it). Which reports show is decided in ``core.reports.reports_for`` from the grants:
+workflow on it). Which reports show is decided in ``core.reporting.opening.reports_for`` from the grants:
 ``core.report.submit`` for sending, ``core.report.receive`` for receiving."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from core import clock
-from core import reports as rp
+from core.reporting import opening as rp
 from core.db import run_db
 from web.guards import require
 from web.templating import render

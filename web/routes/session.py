@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core import accounts
+from core.accounts import login as accounts
 from core.db import db, run_db
 from core.errors import ValidationError
 from core.i18n import LANGUAGES
-from core.mfa import mark_reauthenticated
+from core.accounts.mfa import mark_reauthenticated
 from core.models import utcnow
-from core.passwords import verify_password
+from core.accounts.passwords import verify_password
 from web.guards import public, require, safe_next
 from web.middleware import cookie_header, cookie_names
 from web.templating import render

@@ -10,7 +10,7 @@ their .p12 or their USB token; stop using one). ``/users/{id}/certificates``: a 
 the identity number recorded for the account (which they edit there), and may stop one (a lost
 token, a person who left).
 
-All decisions are ``core.trust``'s and ``core.certificates``'s. Success redirects (303) back with
+All decisions are ``core.signatures.trust``'s and ``core.signatures.certificates``'s. Success redirects (303) back with
 ``?done=…`` for the flash; a refusal answers 422 with the page and the message at the field.
 """
 
@@ -20,8 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core import certificates, signing, trust
-from core.access import ADMIN_CODE
+from core.signatures import certificates
+from core.signatures import signing
+from core.signatures import trust
+from core.accounts.access import ADMIN_CODE
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import utcnow
@@ -197,7 +199,7 @@ async def my_certificate_add(request):
 
 @require(reauth=True)  # SESS-06: a credential of the account changes
 async def my_certificate_deactivate(request):
-    # Only one's own here; a unit administrator uses core.certificates.deactivate for a colleague.
+    # Only one's own here; a unit administrator uses core.signatures.certificates.deactivate for a colleague.
     certificate_id = request.path_params["certificate_id"]
     owner = await run_db(lambda: certificates.UserCertificate.select(certificates.UserCertificate.user)
                          .where(certificates.UserCertificate.id == certificate_id).scalar())
@@ -212,7 +214,7 @@ async def my_certificate_deactivate(request):
 
 
 def _colleague_context(access, user_id: int, *, done=None, errors=None, form=None) -> dict:
-    from core.access import check_manages_unit
+    from core.accounts.access import check_manages_unit
     from core.models import User
 
     owner = User.get_or_none(User.id == user_id)

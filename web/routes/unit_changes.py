@@ -1,5 +1,5 @@
 """Recording a unit change from the browser: merge, split, rename, re-parent, change of
-level, dissolve (the domain operations of ``core.unit_history``).
+level, dissolve (the domain operations of ``core.units.history``).
 
 One form per unit (``/units/{id}/change``). Without JavaScript every kind's fieldset is
 shown and the server reads only the chosen kind's fields; with htmx, choosing a kind
@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from core import clock
-from core import unit_history, units
+from core.units import history as unit_history
+from core.units import tree as units
 from core.db import run_db
 from core.errors import ValidationError
 from core.i18n import fold

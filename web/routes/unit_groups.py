@@ -21,8 +21,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core import clock
-from core import regimes as rg
-from core import units
+from core.regimes import regimes as rg
+from core.units import tree as units
 from core.db import run_db
 from core.errors import NotFound, ValidationError
 from core.i18n import fold

@@ -9,7 +9,7 @@ Former units (ended before today) hang under former parents that nobody holds a
 grant on. The rule for them: a former unit is visible to whoever may view one of
 its *anchors*, the unit(s) of today it leads to: its successors today, or, for a
 unit dissolved without successor (a former district), the anchors of its parent
-(``core.unit_history.Lineages``). So a user with ``core.unit.view`` at the new
+(``core.units.history.Lineages``). So a user with ``core.unit.view`` at the new
 province sees the whole former tree; a commune's user sees the former communes
 merged into theirs.
 
@@ -30,7 +30,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import clock
-from core import audit, unit_history, unit_io, units
+from core import audit
+from core.units import history as unit_history
+from core.units import files as unit_io
+from core.units import tree as units
 from core.db import run_db
 from core.i18n import fold
 from core.models import Unit, User

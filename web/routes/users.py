@@ -2,7 +2,7 @@
 
 Unit administrators (``core.unit.admin``) list, create, disable, enable and
 unlock the accounts of their units, reset a forgotten password, hand out and
-take back roles, and end sessions. The rules live in ``core.account_admin``;
+take back roles, and end sessions. The rules live in ``core.accounts.admin``;
 every screen resolves the account from the path and checks on the server that
 its unit lies in the administrator's subtree, so an account elsewhere answers
 404 and shows nothing (security.md ACL-02). Forms carry only what the action
@@ -23,13 +23,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import account_admin as admin, mfa
-from core import accounts
-from core.access import ADMIN_CODE
+from core.accounts import admin
+from core.accounts import mfa
+from core.accounts import login as accounts
+from core.accounts.access import ADMIN_CODE
 from core.db import run_db
 from core.errors import Forbidden, NotFound, ValidationError
 from core.models import User
-from core.units import ancestor_ids
+from core.units.tree import ancestor_ids
 from web.guards import require
 from web.middleware import cookie_names
 from web.params import parse_id

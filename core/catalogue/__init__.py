@@ -1,0 +1,1 @@
+"""The indicator catalogue (chỉ tiêu) and the figures store built from it."""

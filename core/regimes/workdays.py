@@ -1,0 +1,235 @@
+"""Working days in Vietnam: Monday–Friday, less public holidays and Tết.
+
+Public holidays come from the ``holidays`` package's Vietnamese calendar (Tết, Hùng Kings, 30/4,
+1/5, National Day and the substituted days it knows). The Government also moves days every year
+(extra days off bridged to a holiday, Saturdays worked in exchange): ``extra_days_off`` and
+``make_up_days`` carry those, and a make-up day is a working day even on a weekend.
+
+Those yearly moves come from two sources, merged by ``work_calendar()``, the one calendar every
+deadline is computed with: the days an administrator enters on ``/admin/calendar``
+(``CalendarDay``, with the notice that decided them — the Prime Minister's, or the Ministry of
+Home Affairs' for the public sector), and the ``extra_days_off`` / ``make_up_days`` settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import holidays
+from peewee import JOIN, CharField, Check, DateField, DateTimeField, ForeignKeyField, TextField
+
+from core import audit
+from core.db import CoreModel, transaction
+from core.errors import Forbidden, NotFound, ValidationError
+from core.models import User, utcnow
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+class WorkCalendar:
+    def __init__(self, extra_days_off: Iterable[dt.date] = (), make_up_days: Iterable[dt.date] = ()):
+        self.extra_days_off = frozenset(extra_days_off)
+        self.make_up_days = frozenset(make_up_days)
+        # expand=True (the default): asking about a day loads that day's year.
+        self._holidays = holidays.country_holidays("VN")
+
+    def _public_holiday(self, day: dt.date) -> bool:
+        return day in self._holidays
+
+    def holiday_name(self, day: dt.date) -> str | None:
+        return self._holidays.get(day) if self._public_holiday(day) else None
+
+    def is_working_day(self, day: dt.date) -> bool:
+        if day in self.make_up_days:
+            return True
+        if day in self.extra_days_off or day.weekday() >= 5:
+            return False
+        return not self._public_holiday(day)
+
+    def next_working_day(self, day: dt.date) -> dt.date:
+        """``day`` itself when it is a working day, otherwise the first working day after it."""
+        while not self.is_working_day(day):
+            day += ONE_DAY
+        return day
+
+    def add_working_days(self, day: dt.date, n: int) -> dt.date:
+        """The ``n``-th working day after ``day`` (the next working day after ``day`` is number 1).
+        ``n == 0`` gives ``day`` itself."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        while n:
+            day += ONE_DAY
+            if self.is_working_day(day):
+                n -= 1
+        return day
+
+    def working_days_between(self, a: dt.date, b: dt.date) -> int:
+        """Working days strictly after ``a`` up to and including ``b`` (0 when ``b <= a``)."""
+        count, day = 0, a
+        while day < b:
+            day += ONE_DAY
+            count += self.is_working_day(day)
+        return count
+
+
+# -- the Government's yearly moves, as an administrator enters them -------------------------------
+
+PERMISSION = "core.calendar.admin"
+DAY_OFF, MAKE_UP = "day_off", "make_up"
+KINDS = (DAY_OFF, MAKE_UP)
+REASON_MAX = 500
+
+
+class CalendarDay(CoreModel):
+    """One day the Government moved: an extra day off, or a (Saturday) worked in exchange."""
+
+    day = DateField(unique=True)
+    kind = CharField(max_length=8, constraints=[Check("kind IN ('day_off', 'make_up')")])
+    reason = TextField()  # the legal basis: the notice that decided it
+    created_at = DateTimeField(default=utcnow)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+
+class StoredCalendar(WorkCalendar):
+    """The working-day calendar with the stored days, read when first asked: inside the caller's
+    database connection (a web handler builds it, a worker thread uses it)."""
+
+    def __init__(self, extra_days_off: Iterable[dt.date] = (), make_up_days: Iterable[dt.date] = ()):
+        super().__init__(extra_days_off, make_up_days)
+        self._loaded = False
+
+    def is_working_day(self, day: dt.date) -> bool:
+        if not self._loaded:
+            rows = list(CalendarDay.select(CalendarDay.day, CalendarDay.kind).tuples())
+            self.extra_days_off |= {d for d, kind in rows if kind == DAY_OFF}
+            self.make_up_days |= {d for d, kind in rows if kind == MAKE_UP}
+            self._loaded = True
+        return super().is_working_day(day)
+
+
+def work_calendar(settings=None) -> WorkCalendar:
+    """The calendar every deadline is computed with: public holidays, the stored days and the
+    ``extra_days_off`` / ``make_up_days`` settings."""
+    return StoredCalendar(getattr(settings, "extra_days_off", ()), getattr(settings, "make_up_days", ()))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A moved day as the screen lists it; ``id`` None: from the settings (changed there only)."""
+
+    day: dt.date
+    kind: str
+    reason: str
+    id: int | None = None
+    created_at: dt.datetime | None = None
+    created_by: str = ""
+
+
+def entries(year: int, settings=None) -> list[Entry]:
+    """The moved days of ``year``, stored and from the settings, by date."""
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    query = (CalendarDay.select(CalendarDay, User).join(User, JOIN.LEFT_OUTER, on=(CalendarDay.created_by == User.id))
+             .where(CalendarDay.day.between(start, end)))
+    found = [Entry(r.day, r.kind, r.reason, r.id, r.created_at, r.created_by.full_name if r.created_by_id else "")
+             for r in query]
+    for kind, days in ((DAY_OFF, getattr(settings, "extra_days_off", ())),
+                       (MAKE_UP, getattr(settings, "make_up_days", ()))):
+        found += [Entry(d, kind, "") for d in days if start <= d <= end]
+    return sorted(found, key=lambda e: (e.day, e.id is None))
+
+
+def public_holidays(year: int, lang: str = "vi") -> list[tuple[dt.date, str]]:
+    """The public holidays of ``year`` the ``holidays`` package knows, named in ``lang``."""
+    named = holidays.country_holidays("VN", years=year, language="vi" if lang == "vi" else "en_US")
+    return sorted(named.items())
+
+
+def _check_admin(access) -> None:
+    if not access.allowed(PERMISSION):
+        raise Forbidden()
+
+
+def _reason(text) -> str:
+    reason = " ".join(str(text or "").split())
+    if not reason or len(reason) > REASON_MAX:
+        raise ValidationError({"reason": "calendar.error.reason"}, limit=REASON_MAX)
+    return reason
+
+
+def add_day(access, day, kind: str, reason: str, *, settings=None) -> CalendarDay:
+    """Store an extra day off or a make-up working day, with its legal basis; audited."""
+    _check_admin(access)
+    if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+        raise ValidationError({"day": "calendar.error.day"})
+    if kind not in KINDS:
+        raise ValidationError({"kind": "calendar.error.kind"})
+    reason = _reason(reason)
+    if day in getattr(settings, "extra_days_off", ()) or day in getattr(settings, "make_up_days", ()):
+        raise ValidationError({"day": "calendar.error.in_settings"}, day=f"{day:%d/%m/%Y}")
+    plain = WorkCalendar()  # without the moved days: is the day a working day by itself?
+    if kind == DAY_OFF and not plain.is_working_day(day):
+        raise ValidationError({"day": "calendar.error.already_off"}, day=f"{day:%d/%m/%Y}")
+    if kind == MAKE_UP and plain.is_working_day(day):
+        raise ValidationError({"day": "calendar.error.already_working"}, day=f"{day:%d/%m/%Y}")
+    with transaction():
+        if CalendarDay.get_or_none(CalendarDay.day == day) is not None:
+            raise ValidationError({"day": "calendar.error.exists"}, day=f"{day:%d/%m/%Y}")
+        row = CalendarDay.create(day=day, kind=kind, reason=reason, created_by=access.actor)
+        moved = _refresh_deadlines(day, work_calendar(settings))
+        audit.record("calendar.add", actor=access.actor, object_type="calendar_day", object_id=row.id,
+                     details={"day": day.isoformat(), "kind": kind, "reason": reason, "deadlines_moved": moved})
+    return row
+
+
+def remove_day(access, entry_id: int, reason: str, *, settings=None) -> CalendarDay:
+    """Take a stored day back (a notice withdrawn or entered by mistake), saying why; audited."""
+    _check_admin(access)
+    reason = _reason(reason)
+    with transaction():
+        row = CalendarDay.get_or_none(CalendarDay.id == entry_id)
+        if row is None:
+            raise NotFound()
+        row.delete_instance()
+        moved = _refresh_deadlines(row.day, work_calendar(settings))
+        audit.record("calendar.remove", actor=access.actor, object_type="calendar_day", object_id=row.id,
+                     details={"day": row.day.isoformat(), "kind": row.kind, "reason": reason,
+                              "basis": row.reason, "deadlines_moved": moved})
+    return row
+
+
+def _refresh_deadlines(day: dt.date, calendar: WorkCalendar) -> int:
+    """Reports still to be sent whose deadline the changed ``day`` can move (after their cut-off, by
+    their deadline) get it computed again with ``calendar``; returns how many changed."""
+    from core.regimes.deadlines import DeadlineRuleError
+    from core.regimes.periods import CUSTOM, window
+    from core.reporting.opening import Report, level_deadlines
+
+    moved = 0
+    # A unit's report and a receiving unit's consolidated report alike: both keep the deadline of
+    # their level (Report.level) under the regime's rules.
+    query = Report.select().where((Report.status.in_(("not_started", "draft", "returned")))
+                                  & (Report.kind.in_(("unit", "consolidated"))) & (Report.period_end < day)
+                                  & (Report.nominal_deadline >= day - dt.timedelta(days=400)))
+    computed: dict[tuple, dict | None] = {}  # one computation per regime and window, not per report
+    for report in query:
+        if report.frequency == CUSTOM:  # a request: the issuer set the day, only its move off a day off
+            nominal, effective = report.nominal_deadline, calendar.next_working_day(report.nominal_deadline)
+        else:
+            key = (report.regime_id, report.frequency, report.year, report.period_index)
+            if key not in computed:
+                try:
+                    computed[key] = level_deadlines(report.regime, window(*key[1:]), calendar)
+                except (DeadlineRuleError, ValidationError, ValueError):
+                    computed[key] = None
+            by_level = computed[key]
+            if not by_level:
+                continue
+            nominal, effective = by_level.get(report.level) or next(iter(by_level.values()))
+        if day > max(effective, report.deadline):
+            continue
+        if (nominal, effective) != (report.nominal_deadline, report.deadline):
+            Report.update(nominal_deadline=nominal, deadline=effective).where(Report.id == report.id).execute()
+            moved += 1
+    return moved

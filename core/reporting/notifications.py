@@ -1,0 +1,238 @@
+"""Notifications of the report workflow: in the app, and by e-mail when a mail server is set.
+
+Each transition (``core.reporting.workflow``: submit, return, accept, reopen) calls
+``report_event`` inside its own transaction, so the notifications and their queued e-mails commit
+with the change or not at all. Who is told:
+
+- submit → whoever may receive the report: a grant carrying ``core.report.receive`` at the
+  receiving unit or one of its ancestors;
+- return, accept, reopen → whoever may fill it: ``core.report.submit`` at the report's unit or
+  an ancestor, and the person who submitted the latest version;
+
+never the person who acted, and only active accounts. System administrators hold every right
+without a grant; they are not told of every report in the province, only through a grant.
+
+A notification stores facts (action, actor, reason, version), not text: it is worded when shown,
+in the reader's language. An e-mail carries both languages, Vietnamese first, and a link to the
+report when ``public_url`` is set. The address is the person's own, set on the notifications
+page (``EmailAddress``: accounts have no e-mail field of their own).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from peewee import JOIN, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+
+from core import audit, mailer
+from core.accounts.access import Grant, RolePermission
+from core.db import CoreModel, transaction
+from core.errors import NotFound, ValidationError
+from core.models import Unit, User, utcnow
+from core.regimes.regimes import Regime
+from core.reporting.opening import Report
+from core.units.tree import ancestor_ids
+
+ACTIONS = ("submit", "return", "accept", "reopen")
+RECEIVE, SUBMIT = "core.report.receive", "core.report.submit"
+PAGE_SIZE = 100
+MAX_EMAIL = 254
+# One address, no display name: enough to refuse a typing slip, not a full RFC 5322 parser.
+EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}\Z")
+
+
+class Notification(CoreModel):
+    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    report = ForeignKeyField(Report, on_delete="CASCADE")
+    action = CharField(max_length=12)
+    actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    reason = TextField(default="")
+    version_number = IntegerField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    read_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "read_at"), False), (("user", "created_at"), False))
+
+
+class EmailAddress(CoreModel):
+    """Where a person's notifications are e-mailed (none: in the app only)."""
+
+    user = ForeignKeyField(User, unique=True, on_delete="CASCADE")
+    address = CharField(max_length=MAX_EMAIL)
+    updated_at = DateTimeField(default=utcnow)
+
+
+# -- who is told ---------------------------------------------------------------------------------
+
+def _receiving_unit_id(report: Report) -> int | None:
+    """The unit that reviews the report (the regime's receiving unit until reports carry their own)."""
+    if hasattr(report, "receiver_id"):
+        return report.receiver_id
+    return report.regime.receiving_unit_id
+
+
+def _holders(code: str, unit_id: int) -> set[int]:
+    """Active accounts with a grant carrying ``code`` at the unit or one of its ancestors."""
+    query = (User.select(User.id).join(Grant, on=(Grant.user == User.id))
+             .join(RolePermission, on=(RolePermission.role == Grant.role))
+             .where((Grant.unit.in_(ancestor_ids(unit_id))) & (RolePermission.code == code)
+                    & (User.is_active == True)))  # noqa: E712 — peewee builds SQL from ==
+    return {user_id for (user_id,) in query.tuples()}
+
+
+def recipients(action: str, report: Report, actor_id: int | None) -> set[int]:
+    if action == "submit":
+        receiver = _receiving_unit_id(report)
+        people = _holders(RECEIVE, receiver) if receiver is not None else set()
+    else:
+        from core.reporting.workflow import ReportVersion  # it imports this module
+
+        people = _holders(SUBMIT, report.unit_id)
+        latest = (ReportVersion.select(ReportVersion, User)
+                  .join(User, JOIN.LEFT_OUTER, on=(ReportVersion.submitted_by == User.id))
+                  .where(ReportVersion.report == report.id).order_by(ReportVersion.number.desc()).first())
+        if latest is not None and latest.submitted_by_id is not None and latest.submitted_by.is_active:
+            people.add(latest.submitted_by_id)
+    people.discard(actor_id)
+    return people
+
+
+def report_event(event, report: Report) -> list[Notification]:
+    """Tell the people concerned about a workflow event (inside the transition's transaction)."""
+    people = sorted(recipients(event.action, report, event.actor_id))
+    if not people:
+        return []
+    now = utcnow()
+    with transaction():
+        made = [Notification.create(user=user_id, report=report.id, action=event.action, actor=event.actor_id,
+                                    reason=event.reason or "", version_number=event.version_number,
+                                    created_at=now) for user_id in people]
+        if mailer.enabled():
+            addresses = dict(EmailAddress.select(EmailAddress.user, EmailAddress.address)
+                             .where(EmailAddress.user.in_(people)).tuples())
+            if addresses:
+                _queue_mails(made, addresses)
+    return made
+
+
+# -- wording -------------------------------------------------------------------------------------
+
+def _names(report_ids: set[int]) -> dict[int, dict]:
+    """For each report: its unit's name, its period label, its regime's name and its receiver's name."""
+    if not report_ids:
+        return {}
+    rows = list(Report.select(Report, Regime, Unit).join(Regime).switch(Report).join(Unit)
+                .where(Report.id.in_(report_ids)))
+    receivers = {_receiving_unit_id(r) for r in rows} - {None}
+    receiver_names = dict(Unit.select(Unit.id, Unit.name).where(Unit.id.in_(receivers)).tuples()) if receivers else {}
+    return {r.id: {"unit": r.unit.name, "period": r.label, "regime": r.regime.name,
+                   "receiver": receiver_names.get(_receiving_unit_id(r), "")} for r in rows}
+
+
+def text(notification: Notification, names: dict, lang: str) -> str:
+    """One line, e.g. "Xã Ái Tử đã gửi báo cáo Tháng 3/2026 — Báo cáo tình hình …"."""
+    from core.i18n import core_catalog
+
+    catalog = core_catalog()
+    params = dict(names)
+    if notification.action != "submit" and not params.get("receiver"):
+        params["receiver"] = catalog.gettext(lang, "notify.someone")
+    line = catalog.gettext(lang, f"notify.text.{notification.action}", **params)
+    if notification.action == "submit" and (notification.version_number or 1) > 1:
+        line += " " + catalog.gettext(lang, "notify.text.version", version=notification.version_number)
+    if notification.reason:
+        line += " " + catalog.gettext(lang, "notify.text.reason", reason=notification.reason)
+    return line
+
+
+def report_path(report_id: int) -> str:
+    return f"/reports/{report_id}"
+
+
+def _queue_mails(made: list[Notification], addresses: dict[int, str]) -> None:
+    from core.i18n import core_catalog
+
+    catalog = core_catalog()
+    names = _names({n.report_id for n in made})
+    settings = mailer.current_settings()
+    for notification in made:
+        address = addresses.get(notification.user_id)
+        if not address:
+            continue
+        words = names.get(notification.report_id, {})
+        vi, en = text(notification, words, "vi"), text(notification, words, "en")
+        subject_key = f"notify.mail.subject.{notification.action}"
+        subject = (f"{catalog.gettext('vi', subject_key, **words)} / "
+                   f"{catalog.gettext('en', subject_key, **words)}")
+        lines = [vi]
+        link = (settings.public_url.rstrip("/") + report_path(notification.report_id)) if settings.public_url else ""
+        if link:
+            lines.append(catalog.gettext("vi", "notify.mail.open", link=link))
+        lines += ["", catalog.gettext("vi", "notify.mail.footer"), "", "-- English --", "", en]
+        if link:
+            lines.append(catalog.gettext("en", "notify.mail.open", link=link))
+        lines += ["", catalog.gettext("en", "notify.mail.footer")]
+        mailer.queue(address, " ".join(subject.split()), "\n".join(lines) + "\n")
+
+
+# -- the person's inbox --------------------------------------------------------------------------
+
+def unread_count(user_id: int) -> int:
+    return Notification.select().where((Notification.user == user_id) & Notification.read_at.is_null()).count()
+
+
+def inbox(user_id: int, lang: str, *, limit: int = PAGE_SIZE) -> list[dict]:
+    """The person's notifications, newest first, worded in ``lang``."""
+    actor = User.alias()
+    rows = list(Notification.select(Notification, actor)
+                .join(actor, JOIN.LEFT_OUTER, on=(Notification.actor == actor.id))
+                .where(Notification.user == user_id)
+                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
+    names = _names({n.report_id for n in rows})
+    return [{"id": n.id, "text": text(n, names.get(n.report_id, {}), lang), "at": n.created_at,
+             "read": n.read_at is not None, "report_id": n.report_id, "action": n.action,
+             "actor": n.actor.full_name if n.actor_id is not None else ""} for n in rows]
+
+
+def mark_read(user_id: int, notification_id: int) -> Notification:
+    """Mark one of the person's own notifications read (another's does not exist for them)."""
+    with transaction():
+        notification = Notification.get_or_none((Notification.id == notification_id)
+                                                & (Notification.user == user_id))
+        if notification is None:
+            raise NotFound()
+        if notification.read_at is None:
+            (Notification.update(read_at=utcnow())
+             .where((Notification.id == notification.id) & Notification.read_at.is_null()).execute())
+    return notification
+
+
+def mark_all_read(user_id: int) -> int:
+    with transaction():
+        return (Notification.update(read_at=utcnow())
+                .where((Notification.user == user_id) & Notification.read_at.is_null()).execute())
+
+
+def email_of(user_id: int) -> str:
+    row = EmailAddress.get_or_none(EmailAddress.user == user_id)
+    return row.address if row is not None else ""
+
+
+def set_email(actor: User, address: str) -> str:
+    """Set (or, empty, remove) where the person's notifications are e-mailed."""
+    address = unicodedata.normalize("NFC", (address or "").strip())
+    if address and (len(address) > MAX_EMAIL or not EMAIL_RE.match(address)):
+        raise ValidationError({"email": "notify.error.email"})
+    with transaction():
+        previous = email_of(actor.id)
+        if address == previous:
+            return address
+        EmailAddress.delete().where(EmailAddress.user == actor.id).execute()
+        if address:
+            EmailAddress.create(user=actor.id, address=address)
+        audit.record("notify.email_set", actor=actor, object_type="user", object_id=actor.id,
+                     details={"set": bool(address)})
+    return address
+

@@ -1,0 +1,1 @@
+"""Built-in consumers of the report workflow."""

@@ -1,0 +1,1 @@
+"""Digital signatures: CMS, trust anchors, verification, certificates and signing."""
