@@ -81,7 +81,7 @@ def seed(today: dt.date):
     from core.catalogue.figures import Figure, put_values
     from core.models import Unit, User
     from core.accounts.permissions import core_access
-    from core.reporting.opening import Report
+    from core.reporting.opening import Report, issue_and_open
     from core.regimes.workdays import WorkCalendar
 
     admin = core_access(User.get(User.username == "quantri"))
@@ -104,7 +104,7 @@ def seed(today: dt.date):
         "frequency": "monthly", "cutoff_rule": "decree", "form_id": form.id, "legal_number": "Thử nghiệm",
         "legal_date": "2025-08-01", "legal_issuer": "Bench", "issuing_unit_id": province.id,
         "preparing_unit_id": Unit.get(Unit.code == "QT.STC").id})
-    rg.issue(admin, regime.id, calendar=WorkCalendar(), today=today)
+    issue_and_open(admin, regime.id, calendar=WorkCalendar(), today=today)
     report = Report.get((Report.regime == regime) & (Report.unit == commune))
     figures = []
     for g in range(1, GROUPS + 1):

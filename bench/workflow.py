@@ -46,7 +46,7 @@ def _consolidation_setup(report_id: int, values: dict) -> tuple[int, int]:
     from core.regimes import regimes as rg
     from core.models import Unit, User
     from core.accounts.permissions import core_access
-    from core.reporting.opening import Report
+    from core.reporting.opening import Report, issue_and_open
     from core.regimes.workdays import WorkCalendar
 
     admin = core_access(User.get(User.username == "quantri"))
@@ -60,7 +60,7 @@ def _consolidation_setup(report_id: int, values: dict) -> tuple[int, int]:
         "frequency": "monthly", "cutoff_rule": "decree", "form_id": report.regime.form_id,
         "legal_number": "Thử nghiệm", "legal_date": "2025-08-01", "legal_issuer": "Bench",
         "issuing_unit_id": report.regime.issuing_unit_id, "preparing_unit_id": stc.id})
-    rg.issue(admin, regime.id, calendar=WorkCalendar(), today=report.period_end)
+    issue_and_open(admin, regime.id, calendar=WorkCalendar(), today=report.period_end)
     cells = {cell: (rd.MISSING, value) for cell, value in values.items()}
     sources = list(Report.select().where(Report.regime == regime))
     for source in sources:

@@ -16,16 +16,20 @@ from core.catalogue.figures import latest_period as figures_latest_period
 from core.catalogue.indicators import current as current_indicator, groups_with_prefix as indicator_groups_of
 from core.catalogue.indicators import save_group as save_indicator_group, save_indicator
 from core.models import Unit, User
+from core.jobs import Job, JobContext
+from core.outbox import Channel, Message as OutboxMessage, Unavailable as ChannelUnavailable, enqueue
 from core.regimes.periods import window as period_window, windows as period_windows
-from core.registry import Domain, MenuItem, Permission, Widget
+from core.registry import Domain, MenuItem, Permission, RoleSpec, Widget
 from core.regimes.regimes import RegimeSpec
+from core.reporting.events import Transition, for_actions
+from core.plugin_data import PluginDataError, plugin_data
 from core.settings import Settings
 from core.units.tree import ancestor_ids as unit_chain
 
 __all__ = [
     "CORE_API", "__version__", "audit_record", "BaseModel", "db", "plugin_base", "run_db", "transaction",
     "BaocaoError", "Forbidden", "NotFound", "PluginError", "ValidationError", "hookimpl",
-    "fold", "format_date", "format_number", "Unit", "User", "Domain", "MenuItem", "Permission",
+    "fold", "format_date", "format_number", "Unit", "User", "Domain", "MenuItem", "Permission", "RoleSpec",
     "Widget", "Settings",
     # units, periods, the indicator catalogue and its figures
     "unit_chain", "period_window", "period_windows", "current_indicator", "save_indicator",
@@ -35,4 +39,12 @@ __all__ = [
     "today", "now", "utcnow", "freeze_clock",
     # reporting regimes a plugin ships (hook register_regimes)
     "RegimeSpec",
+    # periodic jobs (hook register_jobs)
+    "Job", "JobContext",
+    # a report's lifecycle (hook report_transition)
+    "Transition", "for_actions",
+    # a plugin's data files (data/indicators.csv, data/forms/*.json, data/regimes/*.toml)
+    "plugin_data", "PluginDataError",
+    # the outbox: channels plugins register (hook register_channels) and messages queued to them
+    "Channel", "OutboxMessage", "ChannelUnavailable", "enqueue",
 ]

@@ -51,6 +51,9 @@ ACTIONS = {
     "user.unlock": "audit.action.user.unlock",
     "grant.add": "audit.action.grant.add",
     "grant.remove": "audit.action.grant.remove",
+    "role.create": "audit.action.role.create",
+    "role.edit": "audit.action.role.edit",
+    "role.delete": "audit.action.role.delete",
     "session.end": "audit.action.session.end",
     "plugin.switch": "audit.action.plugin.switch",
     "audit.export": "audit.action.audit.export",
@@ -105,6 +108,8 @@ ACTIONS = {
     "report.signature_checked": "signing.audit.signature_checked",
     "seal.installed": "signing.audit.seal_installed",
     "seal.retired": "signing.audit.seal_retired",
+    "outbox.retry": "outbox.audit.retry",
+    "outbox.cancel": "outbox.audit.cancel",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
@@ -129,6 +134,7 @@ OBJECT_TYPES = {
     "trust_anchor": "trust.object.trust_anchor",
     "crl": "trust.object.crl",
     "crl_source": "trust.object.crl_source",
+    "outbox_message": "outbox.object.outbox_message",
 }
 
 RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}

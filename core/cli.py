@@ -1,4 +1,5 @@
-"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker, audit verify, periods.
+"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker, audit verify, periods, and
+the plugins' own commands under their names (``baocao <plugin> <command>``, hook register_commands).
 
 The server commands hand uvicorn the *name* of the web application
 (``web.asgi:...``), so the domain layer never imports the web layer.
@@ -87,6 +88,10 @@ def _prepare(settings, *, strict=False):
     pm = build_plugin_manager(settings, strict=strict)
     registry = build_registry(pm, settings)
     applied = migrate_all(registry, pm)
+    # Report transitions a command makes (opening periods, say) reach the plugins switched on.
+    from core.reporting import events
+
+    events.use(pm, registry, settings)
     return pm, registry, applied
 
 
@@ -253,8 +258,8 @@ def cmd_worker(args) -> int:
     from core.jobs import run_worker
 
     settings = _settings(args, server=True)
-    _prepare(settings)
-    run_worker(settings, workers=args.workers)
+    pm, registry, _ = _prepare(settings)
+    run_worker(settings, workers=args.workers, plugins=(pm, registry))  # the plugins' jobs too
     return 0
 
 
@@ -482,12 +487,97 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def core_commands(parser: argparse.ArgumentParser) -> set[str]:
+    return set(_subcommands(parser).choices)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def add_plugin_commands(parser: argparse.ArgumentParser, pm) -> None:
+    """``baocao <plugin> <command> …`` for each healthy plugin implementing ``register_commands``.
+
+    Each plugin gets its own sub-parsers under its own name, so it can neither add a top-level
+    command nor shadow a core one; a plugin whose name is a core command gets none (refused and
+    recorded against it). A plugin whose hook raises is recorded and its commands refuse to run.
+    """
+    from core.errors import PluginError
+
+    top = _subcommands(parser)
+    core = core_commands(parser)
+    for impl in reversed(pm.hook.register_commands.get_hookimpls()):
+        name = impl.plugin_name
+        info = pm.infos.get(name)
+        if info is None or not info.ok:
+            continue
+        if name in core:
+            pm.record_error(name, "command", PluginError("plugin.error.command_clash", plugin=name, command=name))
+            continue
+        plugin_parser = top.add_parser(name, help=_t("cli.help.plugin_commands", plugin=name))
+        plugin_parser.set_defaults(func=cmd_plugin, plugin_namespace=name)
+        commands = plugin_parser.add_subparsers(dest="plugin_command", metavar="COMMAND", required=True)
+        before = info.errors[0] if info.errors else None
+        pm.call_each("register_commands", enabled={name}, stage="contribution", subparsers=commands)
+        if info.errors and info.errors[0] is not before:  # its hook raised: none of its commands runs
+            plugin_parser.set_defaults(refused=info.errors[0][1])
+
+
+def cmd_plugin(args) -> int:
+    """Run a plugin's command: settings, database and migrations as for any command, then its
+    ``handler(args, settings)`` inside a database connection."""
+    from core.db import db
+    from core.errors import PluginError
+
+    if getattr(args, "refused", None):
+        raise PluginError("plugin.error.command_failed", plugin=args.plugin_namespace, stage="command",
+                          summary=args.refused)
+    handler = getattr(args, "handler", None)
+    if not callable(handler):
+        raise PluginError("plugin.error.command_handler", plugin=args.plugin_namespace, command=args.plugin_command)
+    settings = _settings(args)
+    pm, _, _ = _prepare(settings)
+    info = pm.infos.get(args.plugin_namespace)
+    if info is None or not info.ok:
+        raise PluginError("plugin.error.command_failed", plugin=args.plugin_namespace,
+                          stage=info.stage if info else "-", summary=info.summary if info else "-")
+    with db.connection_context():
+        status = handler(args, settings)
+    return 0 if status is None else int(status)
+
+
+def _with_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Load the plugins' commands only when the command is not the core's (or for ``--help``):
+    core commands never depend on plugins loading, and ``baocao periods`` needs no settings."""
+    from core.plugins import build_plugin_manager
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--settings")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    known, rest = pre.parse_known_args(argv)
+    word = next((w for w in rest if not w.startswith("-")), None)
+    if word in core_commands(parser):
+        return
+    try:
+        settings = _settings(known)
+        pm = build_plugin_manager(settings)
+    except BaocaoError as exc:
+        if word is None:  # --help without usable settings: the core's commands only
+            return
+        raise SystemExit(f"baocao: {exc}") from None
+    add_plugin_commands(parser, pm)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    _with_plugin_commands(parser, argv)
+    args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
         configure_logging(None, args.verbose)
     try:
-        return args.func(args)
+        # A plugin's command always goes through cmd_plugin, whatever ``func`` its parser set.
+        return cmd_plugin(args) if getattr(args, "plugin_namespace", None) else args.func(args)
     except BaocaoError as exc:
         log.debug("stopped", exc_info=True)
         print(f"baocao: {exc}", file=sys.stderr)

@@ -114,7 +114,8 @@ def issue_demo_regimes(pm, settings, today: dt.date) -> int:
     ones stay the plugin's drafts for the administrator to complete and issue. Returns the reports
     opened."""
     from core.accounts.permissions import core_access
-    from core.regimes.regimes import Regime, issue, load_plugin_regimes, work_calendar
+    from core.regimes.regimes import Regime, load_plugin_regimes, work_calendar
+    from core.reporting.opening import issue_and_open
 
     load_plugin_regimes(pm, settings)
     access = core_access(User.get(User.username == "quantri"))
@@ -128,6 +129,6 @@ def issue_demo_regimes(pm, settings, today: dt.date) -> int:
         # goes up to the province.
         Regime.update(legal_date=today.replace(month=1, day=5), receiving_unit=regime.preparing_unit_id or
                       regime.receiving_unit_id, **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
-        _, opened = issue(access, regime.id, calendar=work_calendar(settings), today=today)
+        _, opened = issue_and_open(access, regime.id, calendar=work_calendar(settings), today=today)
         opened_reports += opened.reports
     return opened_reports

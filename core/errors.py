@@ -7,11 +7,16 @@ message on the operator's terminal, a field message on a screen, a log line.
 
 from __future__ import annotations
 
+from core.i18n import core_catalog
+
 
 class BaocaoError(Exception):
     """An expected failure with a translatable message (``key`` in the catalogue)."""
 
     key = "error.generic"
+    # The HTTP answer this refusal deserves when it leaves a view (web.errors.domain_error),
+    # so no route converts it by hand; None: a view must handle it (a form error, say).
+    status: int | None = None
 
     def __init__(self, key: str | None = None, /, **params):
         # ``key`` is positional-only so that a message may have a ``{key}`` parameter
@@ -21,8 +26,6 @@ class BaocaoError(Exception):
         super().__init__(self.key)
 
     def message(self, lang: str = "vi") -> str:
-        from core.i18n import core_catalog
-
         return core_catalog().gettext(lang, self.key, **self.params)
 
     def __str__(self) -> str:
@@ -45,10 +48,12 @@ class PluginError(BaocaoError):
 
 class NotFound(BaocaoError):
     key = "error.not_found"
+    status = 404
 
 
 class Forbidden(BaocaoError):
     key = "error.forbidden"
+    status = 403
 
 
 class ValidationError(BaocaoError):

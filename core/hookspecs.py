@@ -32,7 +32,8 @@ def register_domain(settings):
     URL mount ``/p/<name>/``, templates ``templates/<name>/``, static files
     ``static/<name>/``, permission codes ``<name>.<entity>.<verb>``, menu ids,
     table prefix and migration history) and carries its static declarations:
-    label, version, routes, permissions, menu entries, whether it is enabled by
+    label, version, routes, permissions, roles (``RoleSpec``) and permissions added
+    to the core's built-in roles (``add_to_roles``), menu entries, whether it is enabled by
     default for units with no setting, and the core API version it was written
     for. ``settings`` is the ``core.api.Settings`` of the instance; a plugin reads
     its own ``[plugins.<name>]`` table with ``settings.plugin(name)``.
@@ -122,4 +123,62 @@ def register_signature_providers(settings):
     certificates the signer must be one of) and ``sign(access, report, prepared, inputs, settings)``
     returning a detached CMS over ``prepared.data``. The core verifies every signature itself
     before storing it: a provider cannot make an invalid signature pass.
+    """
+
+
+@hookspec
+def report_transition(transition):
+    """React to one step of a report's life: ``transition`` is a frozen ``core.api.Transition``
+    (report, regime, reporting and receiving unit ids, period "start/end", action — opened, saved,
+    submitted, returned, accepted, reopened, consolidated or signed —, version number, actor id,
+    reason, ``at`` in UTC).
+
+    Called inside the transition's transaction, after its own writes, so what the implementation
+    writes (an outbox message, a row of its own tables) commits with the transition or not at all.
+    Each plugin runs in its own savepoint: an exception rolls back that plugin's writes only, is
+    recorded against it (stage "event" on the plugins page) and does not undo the transition.
+    Called only for plugins switched on for the reporting unit (``transition.unit_id``). The core's
+    notifications and accepted figures are implementations of this hook too (always on).
+    Mark an implementation ``@for_actions("accepted", ...)`` (``core.api``) to hear only those actions.
+    Keep it short: the transaction, and on SQLite every other writer, waits for it.
+    """
+
+
+@hookspec
+def register_channels(settings):
+    """Return a list of ``core.api.Channel``: outbox channels this plugin delivers (core.outbox).
+
+    A channel has a ``name`` (``<plugin>.<what>``; a name already taken is refused), a
+    ``deliver(message, settings)`` that returns once the receiver has the message and raises
+    otherwise (``core.api.ChannelUnavailable`` when the receiver is down for every message), an
+    optional ``label`` (message key for the outbox screen) and ``max_attempts``. Messages are
+    queued with ``core.api.enqueue(channel, payload, key=None)`` inside the business transaction;
+    ``message.key`` is the idempotency key the receiver uses to drop repeats. Called once at
+    start-up by the app and by ``baocao worker``; an exception drops this plugin's channels.
+    """
+
+
+@hookspec
+def register_jobs(settings):
+    """Return a list of ``core.api.Job``: periodic jobs ``baocao worker`` runs for this plugin.
+
+    ``Job(name, schedule, run)``: the task is ``<plugin>.<name>``; ``schedule`` is five crontab
+    fields in UTC (``"30 1 * * *"``); ``run(context)`` gets a ``core.api.JobContext`` (``plugin``,
+    ``settings``, and ``units_enabled()``: the units where this plugin is switched on, so a job
+    skips the units where it is off) inside a database connection. Called once when the worker
+    starts. A job the core refuses is recorded against the plugin and skipped; a job that raises
+    is recorded against its plugin (stage "job") and the worker and the other jobs go on.
+    """
+
+
+@hookspec
+def register_commands(subparsers):
+    """Add sub-commands of ``baocao <plugin> …``: ``subparsers`` is this plugin's own
+    ``argparse`` sub-parsers action (``subparsers.add_parser("recount", help=...)``), so a plugin
+    cannot add or shadow a core command; a plugin whose name is a core command's gets no commands
+    (refused with a message naming both).
+
+    Each command sets ``handler`` (``parser.set_defaults(handler=fn)``); the core loads the
+    settings, migrates and calls ``fn(args, settings)`` inside a database connection; its return
+    value is the exit status (None is 0). A ``core.api.BaocaoError`` it raises ends in one line.
     """

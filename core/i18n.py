@@ -31,30 +31,36 @@ def locale_files(directory: Path, lang: str) -> list[Path]:
     return ([main] if main.is_file() else []) + sorted(directory.glob(f"{lang}.*.json"))
 
 
+def read_locale_dir(directory: Path) -> dict[str, dict[str, str]]:
+    """Language → the messages of ``<directory>/<lang>.json`` and ``<lang>.*.json``; a key in two
+    files is refused."""
+    messages = {}
+    for lang in LANGUAGES:
+        entries: dict[str, str] = {}
+        for path in locale_files(directory, lang):
+            part = json.loads(path.read_text(encoding="utf-8"))
+            twice = sorted(set(part) & set(entries))
+            if twice:
+                raise ValueError(f"{path.name}: key {twice[0]!r} is already defined in another file")
+            entries.update(part)
+        messages[lang] = entries
+    return messages
+
+
 class Catalog:
-    """Messages of every language, merged from the core and from plugins."""
+    """Messages of every language, merged from the core and from plugins (whose key namespace
+    ``core.registry`` checks before they are merged)."""
 
     def __init__(self):
         self.messages: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
 
-    def add_dir(self, directory: Path, prefix: str | None = None) -> None:
-        """Merge ``<directory>/<lang>.json`` and ``<lang>.*.json``; with ``prefix`` every key must
-        start with it."""
+    def add(self, messages: dict[str, dict[str, str]]) -> None:
+        """Merge language → messages (as ``read_locale_dir`` returns them)."""
         for lang in LANGUAGES:
-            entries: dict[str, str] = {}
-            for path in locale_files(directory, lang):
-                part = json.loads(path.read_text(encoding="utf-8"))
-                twice = sorted(set(part) & set(entries))
-                if twice:
-                    raise ValueError(f"{path.name}: key {twice[0]!r} is already defined in another file")
-                entries.update(part)
-            if prefix:
-                stray = sorted(k for k in entries if not k.startswith(prefix + "."))
-                if stray:
-                    from core.errors import PluginError
+            self.messages[lang].update(messages.get(lang, {}))
 
-                    raise PluginError("plugin.error.locale_namespace", plugin=prefix, key=stray[0])
-            self.messages[lang].update(entries)
+    def add_dir(self, directory: Path) -> None:
+        self.add(read_locale_dir(directory))
 
     def gettext(self, lang: str, key: str, /, **params) -> str:
         # Positional-only: a message may itself have a {key} parameter.

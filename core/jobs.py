@@ -8,6 +8,9 @@ several ``baocao worker`` processes can share one PostgreSQL queue.
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from huey import crontab
 from huey.contrib.sql_huey import SqlHuey
@@ -18,8 +21,10 @@ from core.db import make_database
 log = logging.getLogger("baocao.jobs")
 
 
-def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
-    """A huey instance for these settings with the core's periodic tasks registered."""
+def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
+    """A huey instance for these settings with the core's periodic tasks registered, and with
+    ``plugins`` — the ``(plugin manager, registry)`` of ``baocao worker`` — the plugins' jobs
+    (hook ``register_jobs``) too, as ``huey.plugin_jobs`` by task name."""
     huey = SqlHuey(name="baocao", database=make_database(settings.database_url), immediate=immediate)
     clock.configure(settings.time_zone)  # the jobs' "today" (periods to open) is the instance's day
 
@@ -95,22 +100,21 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
         log.info("purged %d old API tokens", removed)
         return removed
 
-    # Every minute, when a mail server is set: e-mails queued by the workflow's notifications
-    # (core.mailer). The web request that queued one delivers it at once; this sends the rest and
-    # retries the failures. Without ``smtp_host`` nothing is queued, so there is no task.
-    if settings.smtp_host:
-        @huey.periodic_task(crontab(minute="*"), name="core.deliver_mail")
-        def deliver_mail():
-            from core import mailer
-            from core.db import db, init_db
+    # Every minute: the outbox (core.outbox), every channel: e-mail queued by the notifications and
+    # what plugins send to other systems. A web request that queued e-mail delivers it at once;
+    # this sends the rest and retries the failures.
+    @huey.periodic_task(crontab(minute="*"), name="core.deliver_outbox")
+    def deliver_outbox():
+        from core import outbox
+        from core.db import db, init_db
 
-            if db.obj is None:
-                init_db(settings.database_url)
-            with db.connection_context():
-                result = mailer.deliver_pending(settings)
-            if result.sent or result.failed:
-                log.info("mail: %d sent, %d failed", result.sent, result.failed)
-            return result.sent
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            result = outbox.deliver_due(settings)
+        if result.sent or result.failed:
+            log.info("outbox: %d sent, %d failed, %d given up", result.sent, result.failed, result.given_up)
+        return result.sent
 
     # Hourly, at twenty past: fetch the CRLs of the pinned CAs (core.signatures.trust), so that signature checks
     # find a current one. A source that fails keeps its previous CRL and is tried again next hour.
@@ -126,14 +130,146 @@ def make_huey(settings, *, immediate: bool = False) -> SqlHuey:
         log.info("CRLs: %d new, %d unchanged, %d failed", result.fetched, result.unchanged, result.failed)
         return result.fetched
 
+    huey.plugin_jobs = schedule_plugin_jobs(huey, settings, *plugins) if plugins else {}
     return huey
 
 
-def run_worker(settings, workers: int = 1) -> None:
+def run_worker(settings, workers: int = 1, plugins=None) -> None:
     from huey.consumer import Consumer
 
     from core.db import init_db
 
     init_db(settings.database_url)
-    huey = make_huey(settings)
+    _configure_outbox(settings, plugins)
+    huey = make_huey(settings, plugins=plugins)
     Consumer(huey, workers=workers, periodic=True, worker_type="thread").run()
+
+
+def _configure_outbox(settings, plugins=None) -> None:
+    # The worker delivers the plugins' outbox channels too (hook register_channels), from the
+    # plugins it was given, or loaded here as the app loads them.
+    from core import outbox
+    from core.plugins import build_plugin_manager
+
+    outbox.configure(plugins[0] if plugins else build_plugin_manager(settings), settings)
+
+
+# -- plugins' periodic jobs (hook register_jobs) --------------------------------------------------
+
+JOB_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job of a plugin, run by ``baocao worker`` (hook ``register_jobs``).
+
+    ``name``: snake_case, unique in the plugin; the worker's task is ``<plugin>.<name>``.
+    ``schedule``: the five crontab fields "minute hour day month day_of_week" as huey reads them
+    (``*``, ``*/n``, ``m-n``, ``m,n``; day of week 0 = Sunday), in UTC like the core's own jobs:
+    ``"*/15 * * * *"`` every quarter hour, ``"30 1 * * *"`` daily at 01:30 UTC.
+    ``run(context)``: called with a ``JobContext``, inside a database connection (not a
+    transaction: open one per business operation with ``core.api.transaction``).
+    """
+
+    name: str
+    schedule: str
+    run: Callable[["JobContext"], Any]
+
+    def crontab(self):
+        fields = self.schedule.split() if isinstance(self.schedule, str) else []
+        if len(fields) != 5:
+            raise ValueError("five crontab fields: minute hour day month day_of_week")
+        return crontab(*fields, strict=True)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job is given: its plugin's name, the instance's settings, and the units where the
+    plugin is switched on (a plugin switched off for a unit skips that unit: DESIGN §4)."""
+
+    plugin: str
+    settings: Any
+    registry: Any = field(repr=False)
+
+    def units_enabled(self) -> list:
+        """The units in force today where this plugin is switched on (its own setting, else the
+        nearest ancestor's, else the plugin's default), in one pass over the unit tree."""
+        from core.activation import default_enabled
+        from core.models import PluginActivation, Unit
+        from core.units.tree import valid_at
+
+        own = dict(PluginActivation.select(PluginActivation.unit, PluginActivation.enabled)
+                   .where(PluginActivation.plugin == self.plugin).tuples())
+        parents = dict(Unit.select(Unit.id, Unit.parent).tuples())
+        default = default_enabled(self.registry, self.settings, self.plugin)
+        decided: dict[int, bool] = {}
+
+        def enabled(unit_id: int) -> bool:
+            chain, current = [], unit_id
+            while current is not None and current not in decided and current not in own:
+                chain.append(current)
+                current = parents.get(current)
+            state = default if current is None else decided.get(current, own.get(current))
+            for uid in chain:
+                decided[uid] = state
+            return state
+
+        units = Unit.select().where(valid_at(clock.today())).order_by(Unit.code)
+        return [unit for unit in units if enabled(unit.id)]
+
+
+def schedule_plugin_jobs(huey, settings, pm, registry) -> dict:
+    """Register every healthy plugin's jobs on ``huey``; return them by task name.
+
+    A job the core refuses (not a ``Job``, a bad name or schedule, a name twice) is recorded
+    against its plugin and skipped. A job that raises is recorded against its plugin (stage "job")
+    and the worker goes on: it is tried again at its next time, never retried at once.
+    """
+    from core.errors import PluginError
+
+    tasks = {}
+    for plugin, jobs in pm.call_each("register_jobs", stage="contribution", settings=settings):
+        seen = set()
+        for job in jobs if isinstance(jobs, (list, tuple)) else [jobs]:
+            name = getattr(job, "name", repr(job))
+            try:
+                if not isinstance(job, Job) or not isinstance(job.name, str) or not JOB_NAME_RE.match(job.name):
+                    raise PluginError("plugin.error.job_invalid", plugin=plugin, job=str(name)[:60],
+                                      reason="Job(name=snake_case, schedule, run)")
+                if not callable(job.run):
+                    raise PluginError("plugin.error.job_invalid", plugin=plugin, job=name, reason="run")
+                try:
+                    validate = job.crontab()
+                except ValueError as exc:
+                    raise PluginError("plugin.error.job_invalid", plugin=plugin, job=name,
+                                      reason=f"schedule {job.schedule!r}: {exc}") from None
+                if name in seen:
+                    raise PluginError("plugin.error.job_duplicate", plugin=plugin, job=name)
+            except PluginError as exc:
+                pm.record_error(plugin, "contribution", exc)
+                continue
+            seen.add(name)
+            task_name = f"{plugin}.{name}"
+            tasks[task_name] = huey.periodic_task(validate, name=task_name)(
+                _job_runner(settings, pm, registry, plugin, job))
+    return tasks
+
+
+def _job_runner(settings, pm, registry, plugin: str, job: Job):
+    def run_job():
+        from core.db import db, init_db
+
+        info = pm.infos.get(plugin)
+        if info is None or not info.ok:  # failed since the worker started: its jobs stop
+            return None
+        if db.obj is None:
+            init_db(settings.database_url)
+        try:
+            with db.connection_context():
+                return job.run(JobContext(plugin=plugin, settings=settings, registry=registry))
+        except Exception as exc:  # noqa: BLE001 — the plugin's failure, never the worker's
+            pm.record_error(plugin, "job", exc)
+            return None
+
+    run_job.__name__ = f"{plugin}_{job.name}"
+    return run_job

@@ -32,7 +32,12 @@ ENTRY_POINT_GROUP = "baocao.plugins"
 # Built-in plugins, registered from this explicit list (import paths, so core
 # never imports the plugins package at module level).
 BUILTIN_PLUGINS = ("plugins.kinhte_xahoi", "plugins.chuyen_nganh", "plugins.national_link")
-STAGES = ("import", "registration", "declaration", "migration", "startup", "request", "contribution")
+STAGES = ("import", "registration", "declaration", "migration", "startup", "request", "contribution", "job",
+          "command", "event")
+# The core's own implementations of public hooks (as Datasette's default plugins): registered in
+# every manager under their module's name, always on, never switched per unit; listed apart on the
+# plugins page (``PluginManager.core_parts``).
+CORE_SUBSCRIBERS = ("core.reporting.subscribers.figures", "core.reporting.subscribers.notify")
 RESERVED_NAMES = {"core", "web", "static", "admin", "api", "auth", "login", "logout", "p"}
 
 
@@ -64,6 +69,28 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.strict = strict
         self.infos: dict[str, PluginInfo] = {}
+        self.core_parts: dict[str, PluginInfo] = {}
+        for module_name in CORE_SUBSCRIBERS:
+            module = importlib.import_module(module_name)
+            self.register(module, name=module_name)
+            self.core_parts[module_name] = PluginInfo(
+                name=module_name, source="core", module=module_name, version=core.__version__,
+                hooks=sorted(h.name for h in self.get_hookcallers(module) or []))
+
+    def add_hookspecs(self, module_or_class) -> None:
+        """pluggy's, refusing the spec options ``call_each`` cannot honour.
+
+        The core calls every implementation on its own (``call_each``) so that one plugin's
+        failure stays its own: a ``firstresult`` spec would still call them all, and a
+        ``historic`` one would never replay its calls to a plugin registered later.
+        """
+        super().add_hookspecs(module_or_class)
+        for name in dir(self.hook):
+            caller = getattr(self.hook, name)
+            spec = getattr(caller, "spec", None)
+            if spec is not None and (spec.opts.get("firstresult") or spec.opts.get("historic")):
+                raise TypeError(f"hook {name}: firstresult and historic specs are not supported by "
+                                "PluginManager.call_each")
 
     # -- recording -------------------------------------------------------
 
@@ -83,7 +110,7 @@ class PluginManager(pluggy.PluginManager):
         """A failure that drops one contribution or one request but keeps the plugin."""
         log.error("plugin %s failed at %s: %s\n%s", name, stage, summarise(exc),
                   "".join(traceback.format_exception(exc)))
-        info = self.infos.get(name)
+        info = self.infos.get(name) or self.core_parts.get(name)
         if info is not None:
             info.errors.appendleft((stage, summarise(exc), clock.now_utc()))
 
@@ -135,11 +162,45 @@ class PluginManager(pluggy.PluginManager):
         try:
             if not PLUGIN_NAME_RE.match(name) or name in RESERVED_NAMES:
                 raise PluginError("plugin.error.bad_name", plugin=name)
+            self.refuse_unhonoured(obj, name)
             self.register(obj, name=name)
         except Exception as exc:  # noqa: BLE001
             self.fail(name, "registration", exc)
             return
         info.hooks = sorted(h.name for h in (self.get_hookcallers(obj) or []))
+
+    def refuse_unhonoured(self, obj, name: str) -> None:
+        """Raise ``PluginError`` naming the plugin and the hook for an implementation the core
+        would not honour, before anything is registered.
+
+        ``call_each`` calls each implementation as a plain function, one at a time, so:
+        - ``wrapper``/``hookwrapper`` implementations would never wrap anything (their
+          generator would come back as a result): refused;
+        - an implementation of a hook that has no spec would never be called (a misspelt
+          name): refused, unless marked ``optionalhook`` (written for a newer core);
+        - a parameter that is not in the spec would get nothing (a typo, or a keyword with a
+          default that silently stays at its default): refused.
+        ``tryfirst``/``trylast`` are honoured: ``call_each`` keeps pluggy's calling order.
+        ``firstresult`` is a spec option (refused in ``add_hookspecs``), not an implementation's.
+        """
+        for attr in dir(obj):
+            opts = self.parse_hookimpl_opts(obj, attr)
+            if opts is None:
+                continue
+            hook = opts.get("specname") or attr
+            impl = pluggy.HookImpl(obj, name, getattr(obj, attr), opts)
+            if impl.wrapper or impl.hookwrapper:
+                raise PluginError("plugin.error.hook_wrapper", plugin=name, hook=hook)
+            caller = getattr(self.hook, hook, None)
+            if caller is None or caller.spec is None:
+                if impl.optionalhook:
+                    continue
+                raise PluginError("plugin.error.hook_unknown", plugin=name, hook=hook)
+            stray = [a for a in (*impl.argnames, *impl.kwargnames)
+                     if a not in caller.spec.argnames and a not in caller.spec.kwargnames]
+            if stray:
+                raise PluginError("plugin.error.hook_args", plugin=name, hook=hook, args=", ".join(stray),
+                                  known=", ".join(caller.spec.argnames))
 
     def _load_entrypoints(self, settings) -> None:
         allowed = set(settings.plugins.allow_external)

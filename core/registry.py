@@ -17,7 +17,7 @@ from pathlib import Path
 
 import core
 from core.errors import PluginError
-from core.i18n import Catalog, core_catalog
+from core.i18n import Catalog, core_catalog, read_locale_dir
 
 log = logging.getLogger("baocao.registry")
 
@@ -30,7 +30,10 @@ class Permission:
 
     code: str
     label: str
-    scope: str = "unit"  # "unit": granted for a unit's subtree; "global": instance-wide
+    # "unit": granted for a unit's subtree; "global": instance-wide; "system": held by system
+    # administrators only, never through a role (defining roles is such a right: whoever could
+    # edit roles could widen their own).
+    scope: str = "unit"
     # A unit administrator may hand out a delegable right without holding it: running a
     # unit means naming who reports and who receives, not doing both oneself.
     delegable: bool = False
@@ -69,6 +72,23 @@ class Widget:
 
 
 @dataclass(frozen=True)
+class RoleSpec:
+    """A role a plugin ships: ``<plugin>.<role>``, named by ``label`` (a message key of the
+    plugin's locale, in both languages), holding the plugin's own permissions and the core's.
+
+    The core writes it into the role tables at start-up; an administrator grants it like any
+    built-in role and cannot change it on the roles screen."""
+
+    code: str
+    label: str
+    permissions: tuple[str, ...] = ()
+
+    @property
+    def plugin(self) -> str:
+        return self.code.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
 class Domain:
     """Everything a plugin declares about itself at start-up."""
 
@@ -82,6 +102,17 @@ class Domain:
     menu: tuple[MenuItem, ...] = ()
     enabled_by_default: bool = True
     depends_on: tuple[str, ...] = ()
+    roles: tuple[RoleSpec, ...] = ()  # the plugin's own roles
+    # The plugin's own delegable permissions added to the core's built-in roles (``BUILTIN_ROLES``),
+    # e.g. {"viewer": ("<plugin>.overview.view",)}: whoever holds the role gets them where it is granted.
+    add_to_roles: dict = field(default_factory=dict)
+
+
+# The roles the core's migrations create; plugins may add their permissions to these only.
+BUILTIN_ROLES = ("viewer", "reporter", "receiver", "unit_admin", "catalogue_admin", "regime_editor",
+                 "regime_issuer", "clerk")
+ROLE_CODE_MAX = 100
+SCOPES = ("unit", "global", "system")
 
 
 # The core declares its own rights and menu the same way plugins do.
@@ -114,6 +145,10 @@ CORE_DOMAIN = Domain(
         Permission("core.calendar.admin", "calendar.perm.admin", scope="global"),
         # Applying the unit's organisation seal to a report (TT 41/2017 Art. 6: the văn thư does it).
         Permission("core.report.seal", "signing.perm.report_seal", delegable=True),
+        # Defining roles from the declared permissions (issue 13): system administrators only.
+        Permission("core.role.admin", "perm.core.role.admin", scope="system"),
+        # The outbox of messages to other systems (core.outbox): every unit's mail and packets.
+        Permission("core.outbox.admin", "outbox.perm.admin", scope="system"),
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
@@ -144,6 +179,8 @@ CORE_DOMAIN = Domain(
                  order=40),
         MenuItem("core.calendar", "calendar.nav", "work_calendar", permission="core.calendar.admin", group="admin",
                  order=45),
+        MenuItem("core.outbox", "outbox.nav", "outbox", permission="core.outbox.admin", group="admin", order=50),
+        MenuItem("core.roles", "nav.roles", "roles", permission="core.role.admin", group="admin", order=22),
     ),
 )
 
@@ -161,6 +198,10 @@ class Registry:
 
     def menu(self) -> list[MenuItem]:
         return [item for d in self.domains.values() for item in d.menu]
+
+    def roles(self) -> list[RoleSpec]:
+        """Every role the healthy plugins declare."""
+        return [role for d in self.domains.values() for role in d.roles]
 
     def plugin_names(self) -> list[str]:
         return [n for n in self.domains if n != "core"]
@@ -184,19 +225,47 @@ def validate_domain(domain: Domain, name: str, catalog: Catalog) -> None:
     for perm in domain.permissions:
         if not code_re.match(perm.code):
             raise PluginError("plugin.error.permission_code", plugin=name, code=perm.code)
-        if perm.scope not in ("unit", "global"):
+        if perm.scope not in SCOPES:
             raise PluginError("plugin.error.permission_code", plugin=name, code=perm.code)
+    role_re = re.compile(rf"^{re.escape(name)}\.{CODE_PART}\Z")
+    role_codes = [role.code for role in domain.roles]
+    for role in domain.roles:
+        if not isinstance(role, RoleSpec) or not role_re.match(role.code) or len(role.code) > ROLE_CODE_MAX \
+                or role_codes.count(role.code) > 1:
+            raise PluginError("plugin.error.role_code", plugin=name, code=getattr(role, "code", repr(role)))
+    for target in domain.add_to_roles:
+        if target not in BUILTIN_ROLES:
+            raise PluginError("plugin.error.role_target", plugin=name, role=target)
     for item in domain.menu:
         if not item.id.startswith(name + "."):
             raise PluginError("plugin.error.menu_id", plugin=name, id=item.id)
         if item.group not in MENU_GROUPS and item.group != name:
             raise PluginError("plugin.error.menu_group", plugin=name, id=item.id, group=item.group)
     for key in [domain.label, domain.description] + [p.label for p in domain.permissions] + \
-               [m.label for m in domain.menu]:
+               [m.label for m in domain.menu] + [r.label for r in domain.roles]:
         if key and not (key.startswith(name + ".") or name == "core"):
             raise PluginError("plugin.error.label_namespace", plugin=name, key=key)
         if key and key not in catalog.messages["vi"]:
             raise PluginError("plugin.error.label_missing", plugin=name, key=key)
+
+
+def check_role_permissions(domain: Domain, own: dict[str, Permission], core: dict[str, Permission]) -> None:
+    """A plugin's role holds its own permissions and the core's; it adds to built-in roles only its
+    own. Never another plugin's (that one may be absent or switched off), nor a "system" right."""
+    name = domain.name
+    for role in domain.roles:
+        for code in role.permissions:
+            perm = own.get(code) or (core.get(code) if code.startswith("core.") else None)
+            if perm is None or perm.scope == "system":
+                raise PluginError("plugin.error.role_permission", plugin=name, role=role.code, code=code)
+    for target, codes in domain.add_to_roles.items():
+        if isinstance(codes, str):  # ("x.y.z") written for ("x.y.z",): one code, not its letters
+            raise PluginError("plugin.error.role_permission", plugin=name, role=target, code=codes)
+        for code in codes:
+            # Delegable only: a unit administrator hands out the built-in roles without holding
+            # everything in them, and must still be able to once a plugin has added to them.
+            if code not in own or own[code].scope == "system" or not own[code].delegable:
+                raise PluginError("plugin.error.role_permission", plugin=name, role=target, code=code)
 
 
 def check_resource_namespace(name: str, base: Path | None) -> None:
@@ -216,6 +285,17 @@ def check_resource_namespace(name: str, base: Path | None) -> None:
                                   path=f"{kind}/{entry.name}")
 
 
+def plugin_messages(name: str, directory: Path) -> dict[str, dict[str, str]]:
+    """A plugin's messages (``core.i18n.read_locale_dir``); every key must start with ``<name>.``,
+    so a plugin can never reword the core's or another plugin's messages."""
+    messages = read_locale_dir(directory)
+    for entries in messages.values():
+        stray = sorted(k for k in entries if not k.startswith(name + "."))
+        if stray:
+            raise PluginError("plugin.error.locale_namespace", plugin=name, key=stray[0])
+    return messages
+
+
 def build_registry(pm, settings) -> Registry:
     """Collect every healthy plugin's declarations, validate them, and freeze the result."""
     catalog = core_catalog().copy()
@@ -228,7 +308,7 @@ def build_registry(pm, settings) -> Registry:
         try:
             check_resource_namespace(name, info.path)
             if info.path is not None:
-                catalog.add_dir(info.path / "locale", prefix=name)
+                catalog.add(plugin_messages(name, info.path / "locale"))
             validate_domain(domain, name, catalog)
             extra = [p for _, ps in pm.call_each("register_permissions", stage="declaration",
                                                  enabled={name}, settings=settings) for p in ps]
@@ -250,6 +330,7 @@ def build_registry(pm, settings) -> Registry:
                 if item.permission and item.permission not in known:
                     raise PluginError("plugin.error.menu_permission", plugin=name, id=item.id,
                                       code=item.permission)
+            check_role_permissions(domain, {p.code: p for p in own}, permissions)
             for dep in domain.depends_on:
                 if dep not in pm.infos or not pm.infos[dep].ok:
                     raise PluginError("plugin.error.dependency", plugin=name, dependency=dep)

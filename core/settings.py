@@ -106,6 +106,8 @@ class Settings:
     smtp_from: str = "baocao@localhost"
     smtp_starttls: bool = False
     public_url: str = ""  # the address people open the system at, for links in e-mails
+    # The outbox (core.outbox): a message is given up after this many failed attempts.
+    outbox_max_attempts: int = 8
     # Digital signatures: a submission must carry a valid signature (TT 41/2017, TT 22/2020).
     require_signature: bool = True
     # Extended key usages accepted on a signer certificate that has the extension (security.md
@@ -185,6 +187,7 @@ _ENV = {
     "BAOCAO_SMTP_FROM": "smtp_from",
     "BAOCAO_SMTP_STARTTLS": "smtp_starttls",
     "BAOCAO_PUBLIC_URL": "public_url",
+    "BAOCAO_OUTBOX_MAX_ATTEMPTS": "outbox_max_attempts",
     "BAOCAO_REQUIRE_SIGNATURE": "require_signature",
     "BAOCAO_SIGNATURE_EKUS": "signature_ekus",
     "BAOCAO_CONSOLIDATE_SUBMITTED": "consolidate_submitted",

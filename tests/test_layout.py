@@ -93,6 +93,122 @@ def test_the_plugin_import_rule_catches_a_private_import(tmp_path):
     assert private == ["core.accounts", "web.guards"]
 
 
+# -- no import cycle in core/ ------------------------------------------------------
+
+def module_files(root: Path, package: str) -> dict[str, Path]:
+    """Dotted module name → file for every module of a package; a package is its ``__init__.py``."""
+    modules = {}
+    for path in sorted((root / package).rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def import_graph(root: Path, package: str) -> dict[str, set[str]]:
+    """Module → the modules of ``package`` it imports, wherever the import stands (a function body
+    too: an import deferred into a function still ties the two modules together).
+
+    ``from pkg import name`` points at ``pkg.name`` when that is a module, else at ``pkg`` itself;
+    ``import a.b`` points at ``a.b`` (a package means its ``__init__.py``); relative imports are
+    resolved against the importing module's package."""
+    modules = module_files(root, package)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        here = name if is_package else name.rpartition(".")[0]
+        edges = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = here.split(".")
+                    base = base[:len(base) - (node.level - 1)]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source
+                           for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                # ``import core.x.helper`` where helper is not a module names core.x: walk up to a module.
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges.add(target)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_import_graph_follows_every_form_of_import_into_functions(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "sub" / "__init__.py").write_text("from .leaf import VALUE\n", encoding="utf-8")
+    (pkg / "a.py").write_text("import pkg.sub.leaf\nfrom pkg import b\n", encoding="utf-8")
+    # b reaches back to a only from inside a function, through the package's relative import.
+    (pkg / "b.py").write_text("import os\n\ndef later():\n    from . import a\n    return a\n", encoding="utf-8")
+    (pkg / "sub" / "leaf.py").write_text("from ..c import THING\nVALUE = 1\n", encoding="utf-8")
+    (pkg / "c.py").write_text("import pkg.sub\nTHING = 2\n", encoding="utf-8")
+    graph = import_graph(tmp_path, "pkg")
+    assert graph["pkg.a"] == {"pkg.sub.leaf", "pkg.b"}
+    assert graph["pkg.b"] == {"pkg.a"}
+    assert graph["pkg.sub"] == {"pkg.sub.leaf"}
+    assert graph["pkg.sub.leaf"] == {"pkg.c"}
+    assert graph["pkg.c"] == {"pkg.sub"}
+    assert import_cycles(graph) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.sub", "pkg.sub.leaf"]]
+
+
+def test_an_acyclic_graph_has_no_cycle():
+    assert import_cycles({"x": {"y"}, "y": {"z"}, "z": set()}) == []
+
+
+def test_core_has_no_import_cycle():
+    cycles = import_cycles(import_graph(ROOT, "core"))
+    # A cycle is broken by moving what both sides need to the module it belongs in (or a small new
+    # one), not by deferring an import into a function: the graph counts those too.
+    assert cycles == [], "import cycles in core/, one per line:\n" + "\n".join(" ↔ ".join(c) for c in cycles)
+
+
 # -- top level -------------------------------------------------------------------
 
 REQUIRED_TOP = {"core", "plugins", "web", "tests", "pyproject.toml", "README.md"}
@@ -175,3 +291,14 @@ def test_extras(project):
     assert "psycopg" in _requirements(extras["postgres"])
     test_deps = _requirements(extras["test"])
     assert {"pytest", "hypothesis"} <= set(test_deps)
+
+
+def test_the_workflow_imports_none_of_its_consumers():
+    """Issue 13 item 2: the workflow announces transitions (core.reporting.events); notifications,
+    e-mail and accepted figures hear them as subscribers, so the workflow imports none of them."""
+    consumers = ("core.reporting.subscribers", "core.reporting.notifications", "core.mailer")
+    offenders = [f"{path.name}:{line} imports {name}"
+                 for path in (ROOT / "core" / "reporting" / "workflow.py", ROOT / "core" / "reporting" / "consolidation.py")
+                 for line, name, level in imported_modules(path)
+                 if level == 0 and any(name == c or name.startswith(c + ".") for c in consumers)]
+    assert offenders == [], "the workflow announces, it never calls a consumer: " + "; ".join(offenders)

@@ -22,10 +22,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from core import clock
+from core import clock, outbox
 from core.accounts import passwords
 from core.db import close_db, init_db
-from core.errors import Forbidden, NotFound, PluginError
+from core.errors import BaocaoError, PluginError
 from core.migrate import migrate_all
 from core.plugins import BUILTIN_PLUGINS, build_plugin_manager
 from core.registry import build_registry
@@ -49,6 +49,8 @@ from web.routes import report_signing as report_signing_routes
 from web.routes import report_print as report_print_routes
 from web.routes import trust as trust_routes
 from web.routes import calendar as calendar_routes
+from web.routes import outbox as outbox_routes
+from web.routes import roles as role_routes
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     pm = build_plugin_manager(settings, builtins=builtins, extra_plugins=extra_plugins,
                               load_entrypoints=load_entrypoints, strict=strict)
     registry = build_registry(pm, settings)
+    outbox.configure(pm, settings)  # the channels enqueue accepts and the worker's job delivers
     templates = build_templates(registry)
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
@@ -125,7 +128,9 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + report_signing_routes.ROUTES
                    + report_print_routes.ROUTES
                    + trust_routes.ROUTES
-                   + calendar_routes.ROUTES)
+                   + calendar_routes.ROUTES
+                   + outbox_routes.ROUTES
+                   + role_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
@@ -135,6 +140,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     async def lifespan(app):
         if migrate:
             await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
+        # The roles plugins declare, and their permissions added to built-in roles, before any grant is read.
+        await anyio.to_thread.run_sync(lambda: _sync_roles(registry))
         for name, result in pm.call_each("startup", stage="startup", settings=settings, registry=registry):
             try:
                 if callable(result):
@@ -170,7 +177,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: errors.http_error, PluginRequestError: errors.plugin_error,
-                            NotFound: errors.domain_error, Forbidden: errors.domain_error,
+                            BaocaoError: errors.domain_error,  # NotFound 404, Forbidden 403, …
                             Exception: errors.server_error},
         lifespan=lifespan,
     )
@@ -191,6 +198,17 @@ def _load_plugin_regimes(pm, settings) -> None:
             load_plugin_regimes(pm, settings)
     except Exception:  # noqa: BLE001 — no regime table yet (migrate=False): nothing to load
         log.exception("plugin regimes not loaded")
+
+
+def _sync_roles(registry) -> None:
+    from core.accounts.roles import sync_declared
+    from core.db import db
+
+    try:
+        with db.connection_context():
+            sync_declared(registry)
+    except Exception:  # noqa: BLE001 — no role table yet (migrate=False): nothing to sync
+        log.exception("declared roles not synced")
 
 
 def _migrate(registry, pm) -> None:

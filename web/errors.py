@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from core import audit
+from core.errors import BaocaoError
 from core.db import run_db
 from web.templating import render
 
@@ -62,11 +63,25 @@ async def http_error(request: Request, exc: HTTPException):
 
 
 async def domain_error(request: Request, exc):
-    """A ``core.errors.NotFound`` or ``Forbidden`` leaving a view answers 404 or 403, so a view
-    need not translate them itself: whatever the domain layer refuses reads the same everywhere."""
-    from core.errors import NotFound
+    """A ``core.errors.BaocaoError`` with a ``status`` (``NotFound`` 404, ``Forbidden`` 403) leaving
+    a view answers that status, so a view need not translate it: whatever the domain layer refuses
+    reads the same everywhere. Under /api/v1/ the answer is the API's JSON error. Without a status
+    the view should have handled it: a 500 like any other escaped exception."""
+    status = getattr(exc, "status", None)
+    if status is None:
+        return await server_error(request, exc)
+    if request.url.path.startswith("/api/v1/"):
+        return await api_error(request, status)
+    return await http_error(request, HTTPException(status))
 
-    return await http_error(request, HTTPException(404 if isinstance(exc, NotFound) else 403))
+
+async def api_error(request: Request, status: int):
+    """The API's JSON error for a refusal, a 403 recorded as the HTML pages record it."""
+    from web.routes.api import json_error
+
+    if status == 403:
+        await record_denial(request)
+    return json_error(status)
 
 
 async def plugin_error(request: Request, exc):
@@ -104,6 +119,8 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
 async def server_error(request: Request, exc: Exception):
     """An exception no view handled: 503 (busy, with Retry-After) or 400 when ``classify`` knows
     it, else the 500 page. Under /api/v1/ the answer is the API's JSON error, never HTML."""
+    if getattr(exc, "status", None) is not None and isinstance(exc, BaocaoError):
+        return await domain_error(request, exc)  # a refusal that reached past the app's handlers
     known = classify(exc)
     api = request.url.path.startswith("/api/v1/")
     if known is None:

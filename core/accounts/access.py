@@ -19,15 +19,31 @@ from core.units.tree import ancestor_ids, subtree_ids
 ADMIN_CODE = "core.unit.admin"
 
 
+ORIGIN_CORE = "core"  # created by the core's migrations
+ORIGIN_LOCAL = "local"  # defined by a system administrator on the roles screen
+# Any other origin is the name of the plugin that declares the role (``core.accounts.roles``).
+
+
 class Role(CoreModel):
-    code = CharField(max_length=40, unique=True)
-    name = CharField(max_length=255)
-    is_builtin = BooleanField(default=False)
+    code = CharField(max_length=100, unique=True)
+    name = CharField(max_length=255)  # Vietnamese
+    name_en = CharField(max_length=255, default="")
+    origin = CharField(max_length=60, default=ORIGIN_LOCAL)
+    is_builtin = BooleanField(default=False)  # origin "core": what the older migrations read
 
     @property
     def label_key(self) -> str | None:
-        """Built-in roles are named in the catalogue; others by the name their creator gave."""
-        return f"role.{self.code}" if self.is_builtin else None
+        """The core's roles are named in the catalogue; the others by their stored names."""
+        return f"role.{self.code}" if self.origin == ORIGIN_CORE else None
+
+    @property
+    def editable(self) -> bool:
+        """Only a role defined on the roles screen changes there; the others are declared in code."""
+        return self.origin == ORIGIN_LOCAL
+
+    def title(self, lang: str) -> str:
+        """The stored name in ``lang`` (English falls back to Vietnamese when none was given)."""
+        return self.name_en if lang == "en" and self.name_en else self.name
 
     def codes(self) -> frozenset[str]:
         return frozenset(rp.code for rp in RolePermission.select().where(RolePermission.role == self))

@@ -129,7 +129,8 @@ def grantable_roles(access) -> list[Role]:
     for role in Role.select().order_by(Role.is_builtin.desc(), Role.id):
         codes = role.codes()
         if everything and roots is None:
-            ok = all(access.allowed(code) for code in codes)
+            # As grant_role decides: a delegable code counts even where its plugin is switched off.
+            ok = not beyond_own(access, codes, [])
         else:
             ok = any(not beyond_own(access, codes, chain) for chain in chains)
         if ok:

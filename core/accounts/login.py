@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from peewee import BooleanField, Case, CharField, DateTimeField
 
 from core import audit
-from core.accounts import passwords
+from core.accounts import api_tokens, passwords
+from core.accounts.mfa_enrolment import is_enrolled
 from core.db import CoreModel, Prepared, db, is_sqlite, transaction
 from core.errors import ValidationError
 from core.models import Session, Unit, User, utcnow
@@ -147,8 +148,6 @@ def authenticate(username: str, password: str, *, lockout_threshold: int = Setti
     changes = {User.failed_logins: 0, User.locked_until: None,
                # Kept so the user can see when the account was last used before now.
                User.previous_login_at: User.last_login_at, User.last_login_at: now}
-    from core.accounts.mfa import is_enrolled  # here: core.accounts.mfa builds on this module
-
     if is_enrolled(user):  # the count goes on until the second factor is right too (core.accounts.mfa)
         del changes[User.failed_logins], changes[User.locked_until]
     if passwords.needs_rehash(user.password_hash):
@@ -205,8 +204,6 @@ def login(username: str, password: str, address: str | None, *, rate_per_minute:
     pending = False
     with transaction():
         if user is not None:
-            from core.accounts.mfa import is_enrolled
-
             pending = is_enrolled(user)
             LoginAttempt.update(success=True).where(LoginAttempt.id == attempt.id).execute()
             audit.record("auth.login", actor=user, object_type="user", object_id=user.id,
@@ -317,8 +314,6 @@ def end_credentials(user_id: int, *, keep_session_id: int | None = None,
     """End the account's sessions (all but ``keep_session_id``) and revoke its API tokens:
     what a password change or reset must do, inside the caller's transaction (AUTH-05, SESS-05).
     Returns (sessions ended, tokens revoked) for the caller's audit event."""
-    from core.accounts import api_tokens  # here: core.accounts.api_tokens builds on the models this module defines
-
     query = Session.delete().where(Session.user == user_id)
     if keep_session_id is not None:
         query = query.where(Session.id != keep_session_id)

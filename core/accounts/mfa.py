@@ -32,12 +32,12 @@ import unicodedata
 
 import pyotp
 from cryptography.fernet import Fernet, InvalidToken
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from core import audit, keys
 from core.accounts import login as accounts
 from core.accounts.access import ADMIN_CODE
-from core.db import CoreModel, transaction
+from core.accounts.mfa_enrolment import RecoveryCode, Totp, is_enrolled
+from core.db import transaction
 from core.errors import ValidationError
 from core.models import Session, User, utcnow
 
@@ -52,26 +52,6 @@ RECOVERY_COUNT = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 RECOVERY_LENGTH = 8  # shown as xxxx-xxxx; 31^8 ≈ 2^39.6, and every wrong guess counts towards the lockout
 MAX_INPUT = 32
-
-
-class Totp(CoreModel):
-    """A user's TOTP secret (migration 0006). Active once ``confirmed_at`` is set."""
-
-    user = ForeignKeyField(User, unique=True, backref="totp", on_delete="CASCADE")
-    secret = TextField()  # Fernet token of the base32 secret, never the secret itself
-    created_at = DateTimeField(default=utcnow)
-    confirmed_at = DateTimeField(null=True)
-    last_step = IntegerField(default=0)  # newest 30-second step used: older or equal ones are refused
-
-
-class RecoveryCode(CoreModel):
-    user = ForeignKeyField(User, backref="recovery_codes", on_delete="CASCADE")
-    code_hash = CharField(max_length=64)  # HMAC-SHA256, keyed from the secret key
-    created_at = DateTimeField(default=utcnow)
-    used_at = DateTimeField(null=True)
-
-    class Meta:
-        indexes = ((("user", "code_hash"), True),)
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -167,10 +147,6 @@ def _store_recovery_codes(user_id: int, secret_key: str, now: dt.datetime) -> li
 
 def _user_id(user) -> int:
     return user if isinstance(user, int) else user.id
-
-
-def is_enrolled(user) -> bool:
-    return Totp.select().where((Totp.user == _user_id(user)) & Totp.confirmed_at.is_null(False)).exists()
 
 
 def mfa_required(user, access, require_admin_mfa: bool = True) -> bool:

@@ -3,7 +3,8 @@
 A grant gives a user a role (a named set of permission codes) at a unit, and
 applies to that unit's whole subtree. A permission is held at unit U when some
 grant of the actor sits at U or at one of U's ancestors and its role carries
-the code. System administrators (``User.is_admin``) hold every permission.
+the code. System administrators (``User.is_admin``) hold every permission; a
+permission of scope "system" only they hold, whatever a role says.
 Whatever the grants say, a permission that nobody declared, or that belongs to
 a plugin disabled for the actor's unit (or failed), grants nothing.
 """
@@ -27,6 +28,8 @@ def allowed(actor, code: str, registry, enabled: frozenset[str], grants: Grants 
         return False
     if actor.is_admin:
         return True
+    if permission.scope == "system":
+        return False
     if permission.scope == "global":
         return any(code in codes for _, codes in grants)
     above = set(chain)

@@ -25,7 +25,7 @@ from decimal import Decimal
 from peewee import CharField, Check, DateTimeField, DecimalField, ForeignKeyField, IntegerField, TextField
 
 from core import clock
-from core import audit
+from core import audit, generations
 from core.regimes import periods
 from core.db import CoreModel, transaction
 from core.errors import ValidationError
@@ -142,6 +142,8 @@ def put_values(figures: Iterable[Figure], *, source: str, actor=None) -> int:
                                       updated_at=utcnow()).where(IndicatorValue.id == row.id).execute()
                 changed += 1
         if changed:
+            # Screens keep each unit's figures between requests (core.reporting.data): tell them.
+            generations.bump(*(generations.figures_key(f.unit_id) for f in figures))
             audit.record("indicator.values.put", actor=actor, object_type="indicator_value",
                          details={"source": source, "figures": len(figures), "changed": changed})
     return changed

@@ -50,7 +50,7 @@ from peewee import (BooleanField, CharField, Check, DateField, ForeignKeyField, 
                     TextField, fn)
 
 from core import clock
-from core import audit, export_safety
+from core import audit, export_safety, generations
 from core.db import CoreModel, transaction
 from core.errors import ValidationError
 from core.i18n import fold
@@ -407,6 +407,7 @@ def save_indicator(data: dict, *, actor=None, keep_options: bool = False) -> Ind
         indicator = Indicator.create(**fields, group=group, name_folded=fold(values["name"]),
                                      version=(existing.version + 1) if existing else 1,
                                      valid_from=valid_from, valid_to=None, is_current=True)
+        generations.bump(generations.CATALOGUE)  # summed indicators are kept per process (core.reporting.data)
         audit.record("indicator.change", actor=actor, object_type="indicator", object_id=code,
                      details={"version": indicator.version, "changed": changed})
         return indicator
@@ -595,11 +596,21 @@ HEADERS = (
     ("phanto", "disaggregation"),
     ("kycongbo", "periodicity"),
     ("coquan", "agency"),
+    # Beyond the official 7 columns, what a province's or a plugin's own table may add (the catalogue
+    # fields the official table lacks); "cap" last, as the shortest prefix.
+    ("donvitinh", "unit_of_measure"),
+    ("loaigiatri", "value_type"),
+    ("cachtonghop", "aggregation"),
+    ("vanban", "source_act"),
+    ("cap", "levels"),
 )
 REQUIRED_COLUMNS = ("code", "name")
 FIELD_LABELS = {"code": "Mã số", "name": "Nhóm/tên chỉ tiêu", "disaggregation": "Phân tổ chủ yếu",
                 "periodicity": "Kỳ công bố", "agency": "Cơ quan chịu trách nhiệm thu thập/tổng hợp",
-                "higher_code": "Mã số ở hệ thống cấp cao hơn"}
+                "higher_code": "Mã số ở hệ thống cấp cao hơn", "unit_of_measure": "Đơn vị tính",
+                "value_type": "Loại giá trị", "aggregation": "Cách tổng hợp", "levels": "Cấp",
+                "source_act": "Văn bản quy định"}
+EXTRA_COLUMNS = ("unit_of_measure", "value_type", "aggregation", "levels", "source_act")
 EMPTY_MARKS = {"-", "–", "—", "x"}
 
 
@@ -673,9 +684,35 @@ def _cell(value) -> str | None:
     return None if text is None or text in EMPTY_MARKS else text
 
 
+def _is_group_code(code: str) -> bool:
+    return (bool(CODE_RE.match(code)) and len(code) == 3) or (bool(LOCAL_CODE_RE.match(code)) and len(code) == 4)
+
+
+def _extra_errors(values: dict, is_group: bool, local: bool) -> list[tuple[str, str, dict]]:
+    """The optional columns beyond the official seven: each value one the catalogue knows."""
+    errors = []
+    for name, allowed in (("value_type", VALUE_TYPES), ("aggregation", AGGREGATIONS)):
+        if values.get(name) and values[name] not in allowed:
+            errors.append((name, "indicators.import.choice", {"value": values[name], "choices": ", ".join(allowed)}))
+    levels = [lv.strip() for lv in (values.get("levels") or "").split(",") if lv.strip()]
+    if any(lv not in LEVELS for lv in levels) or (is_group and len(levels) > 1) \
+            or (is_group and local and not levels):
+        # A local group names its one level (a national group's is its letter's).
+        errors.append(("levels", "indicators.import.levels", {"value": values.get("levels") or "",
+                                                              "choices": ", ".join(LEVELS)}))
+    return errors
+
+
 def parse_table(source, filename: str, *, source_act: str = QD05_2023,
-                valid_from: dt.date | None = QD05_2023_IN_FORCE) -> ImportPlan:
-    """Read the official table (a path or bytes); write nothing. The plan is the dry run."""
+                valid_from: dt.date | None = QD05_2023_IN_FORCE, local_codes: bool = False,
+                compare: bool = True) -> ImportPlan:
+    """Read the official table (a path or bytes); write nothing. The plan is the dry run.
+
+    ``local_codes``: the table may also hold a province's or plugin's own codes (``KX03`` a group,
+    ``KX0301`` an indicator, see ``LOCAL_CODE_RE``) — a plugin's data file. Optional columns beyond
+    the official seven (``EXTRA_COLUMNS``: Đơn vị tính, Loại giá trị, Cách tổng hợp, Cấp, Văn bản
+    quy định) give the catalogue fields the official table lacks. ``compare=False``: the file alone,
+    without the database (its rows as they read, no changes, no check of groups the file lacks)."""
     plan = ImportPlan(source_act=source_act, valid_from=valid_from)
     raw = _read_rows(source, filename)
     header_at, columns = None, {}
@@ -706,13 +743,16 @@ def parse_table(source, filename: str, *, source_act: str = QD05_2023,
         row_errors = []
         if not code:
             row_errors.append(("code", "indicators.import.code_required", {}))
-        elif not CODE_RE.match(code):
+        elif not (CODE_RE.match(code) or (local_codes and LOCAL_CODE_RE.match(code))):
             row_errors.append(("code", "indicators.import.code_invalid", {"code": code}))
         if not name:
             row_errors.append(("name", "indicators.import.name_required", {}))
         higher = values.get("higher_code")
-        if higher and code and CODE_RE.match(code) and (len(code) == 3 or not _higher_code_ok(code, higher)):
+        local = bool(local_codes and LOCAL_CODE_RE.match(code))
+        if higher and code and (CODE_RE.match(code) or local) \
+                and (_is_group_code(code) or not _higher_code_ok(code, higher)):
             row_errors.append(("higher_code", "indicators.import.higher_code_invalid", {"code": higher}))
+        row_errors += _extra_errors(values, _is_group_code(code), local)
         if code and code in seen:
             row_errors.append(("code", "indicators.import.code_duplicate", {"code": code, "first_row": seen[code]}))
         elif code:
@@ -721,26 +761,34 @@ def parse_table(source, filename: str, *, source_act: str = QD05_2023,
             plan.errors.append((row_number, field_name, key, params))
         if row_errors:
             continue
-        if len(code) == 3:
+        if _is_group_code(code):
             file_groups.add(code)
-            pending.append(ImportRow(row_number, "group", code, {"code": code, "name": name}))
+            group_data = {"code": code, "name": name}
+            if values.get("levels"):
+                group_data["level"] = values["levels"].strip()
+            pending.append(ImportRow(row_number, "group", code, group_data))
         else:
-            data = {"code": code, "name": name, "group": code[:3], "higher_code": higher,
+            data = {"code": code, "name": name, "group": _group_prefix(code), "higher_code": higher,
                     "disaggregation": values.get("disaggregation"), "periodicity": values.get("periodicity"),
-                    "agency": values.get("agency"), "source_act": source_act}
+                    "agency": values.get("agency"), "source_act": values.get("source_act") or source_act,
+                    **{k: values.get(k) for k in EXTRA_COLUMNS if k != "source_act"}}
             data = {k: v for k, v in data.items() if k in columns or k in ("code", "group", "source_act")}
             pending.append(ImportRow(row_number, "indicator", code, data))
+    if not compare:
+        plan.rows = pending
+        plan.errors.sort(key=lambda e: e[0])
+        return plan
 
     known_groups = {g.code: g for g in IndicatorGroup.select().where(IndicatorGroup.code.in_(
-        sorted({r.code[:3] for r in pending})))} if pending else {}
+        sorted({r.code if r.kind == "group" else _group_prefix(r.code) for r in pending})))} if pending else {}
     for item in pending:
         if item.kind == "group":
             group = known_groups.get(item.code)
             change = "new" if group is None else ("unchanged" if group.name == item.data["name"] else "changed")
         else:
-            if item.code[:3] not in file_groups and item.code[:3] not in known_groups:
+            if item.data["group"] not in file_groups and item.data["group"] not in known_groups:
                 plan.errors.append((item.row_number, "code", "indicators.import.group_unknown",
-                                    {"code": item.code, "group": item.code[:3]}))
+                                    {"code": item.code, "group": item.data["group"]}))
                 continue
             existing = current(item.code)
             if existing is None:
@@ -762,7 +810,7 @@ def apply_plan(plan: ImportPlan, *, actor=None) -> dict[str, int]:
     with transaction():
         for item in plan.rows:
             if item.kind == "group":
-                _, change = save_group(item.code, item.data["name"])
+                _, change = save_group(item.code, item.data["name"], item.data.get("level"))
             else:
                 before = current(item.code)
                 after = save_indicator({**item.data, "valid_from": plan.valid_from or clock.today()}, actor=actor,

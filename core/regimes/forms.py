@@ -33,7 +33,9 @@ from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.regimes.form_engine import (CompiledForm, FormDesignError, check_definition, clean_text, compile_form,
                               empty_definition, normalise)
 from core.catalogue.indicators import Indicator
+from core.i18n import fold
 from core.models import Unit, User, utcnow
+from core.regimes.periods import FREQUENCIES
 from core.units.tree import ancestor_ids, is_valid
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
@@ -97,8 +99,6 @@ def can_view(access, form: Form) -> bool:
 
 
 def visible_forms(access, q: str = ""):
-    from core.i18n import fold
-
     found = []
     for form in Form.select(Form, Unit).join(Unit).order_by(Form.code):
         if not can_view(access, form):
@@ -144,8 +144,6 @@ def _check_edit(access, form: Form) -> None:
 def create_form(access, code: str, name: str, owner_unit_id: int, *, frequency: str = "",
                 definition: dict | None = None) -> Form:
     """A new form with an empty (or given) draft version 1."""
-    from core.regimes.periods import FREQUENCIES
-
     code, name = clean_text(code, 40).upper(), clean_text(name, 255)
     errors = {}
     if not CODE_RE.match(code):
@@ -276,10 +274,3 @@ def copy_form(access, form_id: int, code: str, name: str, owner_unit_id: int | N
         FormVersion.update(definition=latest.definition).where(FormVersion.form == form).execute()
         audit.record("form.copied", actor=access.actor, unit=form.owner_unit_id, object_type="form", object_id=form.id, details={"from": source.code})
     return form
-
-
-def usage(form: Form) -> list:
-    """Regimes that use the form (a published version cannot be deleted while used)."""
-    from core.regimes.regimes import Regime
-
-    return list(Regime.select().where(Regime.form == form))

@@ -38,11 +38,13 @@ from core.db import CoreModel, transaction
 from core.regimes.deadlines import (DeadlineAfterFirstError, DeadlineChainError, DeadlineRule, DeadlineRuleError,
                             LevelDeadline, check_chain)
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
-from core.regimes.forms import Form, latest_published
+from core.regimes.forms import Form, install_form, latest_published
+from core.regimes.forms import can_view as can_view_form
 from core.i18n import fold
 from core.models import UNIT_KINDS, Unit, User, utcnow
 from core.regimes.periods import CUSTOM, FREQUENCIES, Window, windows
 from core.safe_input import parse_id
+from core.settings import RegimeSettings
 from core.units.tree import ancestor_ids, sort_key, subtree_ids
 from core.regimes.workdays import WorkCalendar, work_calendar
 
@@ -663,8 +665,6 @@ def _fields(v: RegimeValues) -> dict:
 def save_draft(access, data: dict, *, regime_id: int | None = None, policy=None) -> Regime:
     """Create a draft (``regime_id`` None) or change a draft in place. Needs ``core.regime.edit`` at
     the preparing or the issuing unit, before and after the change."""
-    from core.settings import RegimeSettings
-
     policy = policy or RegimeSettings()
     actor = access.actor
     with transaction():
@@ -733,6 +733,11 @@ def versions(code: str) -> list[Regime]:
     return list(Regime.select().where(Regime.code == code).order_by(Regime.version.desc()))
 
 
+def using_form(form: Form) -> list[Regime]:
+    """Regimes that use the form (a published version cannot be deleted while used)."""
+    return list(Regime.select().where(Regime.form == form))
+
+
 # -- the calendar and the checks before issuing ----------------------------------------------------
 
 @dataclass(frozen=True)
@@ -787,8 +792,6 @@ def missing_components(regime) -> list[tuple[int, str, str]]:
 
 def issue_problems(regime, calendar: WorkCalendar, today: dt.date, policy=None) -> list[BaocaoError]:
     """Everything that stops ``regime`` from being issued, as translatable errors (empty: ready)."""
-    from core.settings import RegimeSettings
-
     problems: list[BaocaoError] = []
     missing = missing_components(regime)
     if missing:
@@ -815,8 +818,6 @@ def issue_problems(regime, calendar: WorkCalendar, today: dt.date, policy=None) 
 def link_request_form(access, regime_id: int, form_id: int | None) -> None:
     """The data form of a thematic or ad-hoc request, chosen by its issuer when opening it (the
     reports opened then take the form's published version). Audited as an edit of the regime."""
-    from core.regimes.forms import can_view as can_view_form
-
     regime = get_regime(access, regime_id)
     if not (regime.is_request and can_issue(access, regime)):
         raise Forbidden("regimes.error.no_issue_right")
@@ -872,10 +873,8 @@ def issue(access, regime_id: int, *, calendar: WorkCalendar | None = None, today
           policy=None, valid_from: dt.date | None = None):
     """Issue a draft: needs ``core.regime.issue`` at the issuing unit, the policy, every component
     the regime type needs and deadlines that pass Art. 8 cl. 5. The version in force (if any) is
-    retired. A periodic regime's current period opens at once. Returns (regime, OpenResult|None)."""
-    from core.reporting import opening as reports
-    from core.settings import RegimeSettings
-
+    retired. Returns the issued regime. Opening its current period at once is the reports' side:
+    the screens, the demo and the tests call ``core.reporting.opening.issue_and_open``."""
     policy = policy or RegimeSettings()
     calendar = calendar or work_calendar()
     today = today or clock.today()
@@ -907,10 +906,7 @@ def issue(access, regime_id: int, *, calendar: WorkCalendar | None = None, today
         audit.record("regime.issue", actor=access.actor, unit=regime.issuing_unit_id, object_type="regime",
                      object_id=regime.id, details={"code": regime.code, "version": regime.version,
                                                    "supersedes": [o.version for o in previous]})
-    opened = None
-    if regime.regime_type == PERIODIC:
-        opened = reports.open_due_periods(today, regime_ids=[regime.id], calendar=calendar)
-    return regime, opened
+    return regime
 
 
 # -- regimes shipped by plugins ------------------------------------------------------------------
@@ -948,8 +944,6 @@ def describe_deadline_rule(rule: str, gettext, frequency: str | None = None) -> 
     sau ngày chốt số liệu", "day:25" → "ngày 25 hằng tháng"); the codes stay for the input field
     and the command line. ``gettext(key, **params)`` is the caller's translation (a template's
     ``_``). A rule that cannot be read is shown as typed, so a mistake stays visible."""
-    from core.regimes.deadlines import DeadlineRule, DeadlineRuleError
-
     try:
         parsed = DeadlineRule.parse(rule)
     except DeadlineRuleError:
@@ -996,8 +990,6 @@ def load_spec(plugin: str, spec) -> Regime | None:
     with transaction():
         owner = preparer or issuer
         if spec.form and owner is not None:
-            from core.regimes.forms import install_form
-
             values.form_id = install_form(spec.form["code"], spec.form["name"], owner.id, spec.form["definition"],
                                           frequency=spec.frequency or "").id
         regime = Regime.create(code=spec.code, version=1, status=DRAFT, plugin=plugin, **_fields(values))

@@ -9,6 +9,8 @@ Those yearly moves come from two sources, merged by ``work_calendar()``, the one
 deadline is computed with: the days an administrator enters on ``/admin/calendar``
 (``CalendarDay``, with the notice that decided them — the Prime Minister's, or the Ministry of
 Home Affairs' for the public sector), and the ``extra_days_off`` / ``make_up_days`` settings.
+This module checks and stores those days; entering one as a business operation (with the report
+deadlines it moves) is ``core.reporting.calendar_changes``, above the reports it changes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from dataclasses import dataclass
 import holidays
 from peewee import JOIN, CharField, Check, DateField, DateTimeField, ForeignKeyField, TextField
 
-from core import audit
-from core.db import CoreModel, transaction
+from core.db import CoreModel
 from core.errors import Forbidden, NotFound, ValidationError
 from core.models import User, utcnow
 
@@ -158,8 +159,10 @@ def _reason(text) -> str:
     return reason
 
 
-def add_day(access, day, kind: str, reason: str, *, settings=None) -> CalendarDay:
-    """Store an extra day off or a make-up working day, with its legal basis; audited."""
+def store_day(access, day, kind: str, reason: str, *, settings=None) -> CalendarDay:
+    """Check and store an extra day off or a make-up working day, with its legal basis. Runs inside
+    the caller's transaction: ``core.reporting.calendar_changes.add_day``, which also moves the
+    deadlines the day changes and audits both (the calendar itself knows nothing of reports)."""
     _check_admin(access)
     if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
         raise ValidationError({"day": "calendar.error.day"})
@@ -173,63 +176,19 @@ def add_day(access, day, kind: str, reason: str, *, settings=None) -> CalendarDa
         raise ValidationError({"day": "calendar.error.already_off"}, day=f"{day:%d/%m/%Y}")
     if kind == MAKE_UP and plain.is_working_day(day):
         raise ValidationError({"day": "calendar.error.already_working"}, day=f"{day:%d/%m/%Y}")
-    with transaction():
-        if CalendarDay.get_or_none(CalendarDay.day == day) is not None:
-            raise ValidationError({"day": "calendar.error.exists"}, day=f"{day:%d/%m/%Y}")
-        row = CalendarDay.create(day=day, kind=kind, reason=reason, created_by=access.actor)
-        moved = _refresh_deadlines(day, work_calendar(settings))
-        audit.record("calendar.add", actor=access.actor, object_type="calendar_day", object_id=row.id,
-                     details={"day": day.isoformat(), "kind": kind, "reason": reason, "deadlines_moved": moved})
-    return row
+    if CalendarDay.get_or_none(CalendarDay.day == day) is not None:
+        raise ValidationError({"day": "calendar.error.exists"}, day=f"{day:%d/%m/%Y}")
+    return CalendarDay.create(day=day, kind=kind, reason=reason, created_by=access.actor)
 
 
-def remove_day(access, entry_id: int, reason: str, *, settings=None) -> CalendarDay:
-    """Take a stored day back (a notice withdrawn or entered by mistake), saying why; audited."""
+def delete_day(access, entry_id: int, reason: str) -> tuple[CalendarDay, str]:
+    """Check and delete a stored day (a notice withdrawn or entered by mistake); returns the row and
+    the cleaned reason. Runs inside the caller's transaction:
+    ``core.reporting.calendar_changes.remove_day``."""
     _check_admin(access)
     reason = _reason(reason)
-    with transaction():
-        row = CalendarDay.get_or_none(CalendarDay.id == entry_id)
-        if row is None:
-            raise NotFound()
-        row.delete_instance()
-        moved = _refresh_deadlines(row.day, work_calendar(settings))
-        audit.record("calendar.remove", actor=access.actor, object_type="calendar_day", object_id=row.id,
-                     details={"day": row.day.isoformat(), "kind": row.kind, "reason": reason,
-                              "basis": row.reason, "deadlines_moved": moved})
-    return row
-
-
-def _refresh_deadlines(day: dt.date, calendar: WorkCalendar) -> int:
-    """Reports still to be sent whose deadline the changed ``day`` can move (after their cut-off, by
-    their deadline) get it computed again with ``calendar``; returns how many changed."""
-    from core.regimes.deadlines import DeadlineRuleError
-    from core.regimes.periods import CUSTOM, window
-    from core.reporting.opening import Report, level_deadlines
-
-    moved = 0
-    # A unit's report and a receiving unit's consolidated report alike: both keep the deadline of
-    # their level (Report.level) under the regime's rules.
-    query = Report.select().where((Report.status.in_(("not_started", "draft", "returned")))
-                                  & (Report.kind.in_(("unit", "consolidated"))) & (Report.period_end < day)
-                                  & (Report.nominal_deadline >= day - dt.timedelta(days=400)))
-    computed: dict[tuple, dict | None] = {}  # one computation per regime and window, not per report
-    for report in query:
-        if report.frequency == CUSTOM:  # a request: the issuer set the day, only its move off a day off
-            nominal, effective = report.nominal_deadline, calendar.next_working_day(report.nominal_deadline)
-        else:
-            key = (report.regime_id, report.frequency, report.year, report.period_index)
-            if key not in computed:
-                try:
-                    computed[key] = level_deadlines(report.regime, window(*key[1:]), calendar)
-                except (DeadlineRuleError, ValidationError, ValueError):
-                    computed[key] = None
-            by_level = computed[key]
-            if not by_level:
-                continue
-            nominal, effective = by_level.get(report.level) or next(iter(by_level.values()))
-        if day > max(effective, report.deadline):
-            continue
-        if (nominal, effective) != (report.nominal_deadline, report.deadline):
-            Report.update(nominal_deadline=nominal, deadline=effective).where(Report.id == report.id).execute()
-            moved += 1
-    return moved
+    row = CalendarDay.get_or_none(CalendarDay.id == entry_id)
+    if row is None:
+        raise NotFound()
+    row.delete_instance()
+    return row, reason

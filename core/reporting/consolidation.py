@@ -40,6 +40,7 @@ from peewee import BooleanField, DateTimeField, ForeignKeyField, IntegerField
 
 from core import audit
 from core.reporting import data as rd
+from core.reporting import events
 from core.db import CoreModel, transaction
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.regimes.form_engine import MAX_DECIMALS, column_label, rounded
@@ -48,6 +49,7 @@ from core.models import Unit, User, utcnow
 from core.regimes.periods import CUSTOM, Window
 from core.regimes.regimes import Regime
 from core.reporting.opening import Report
+from core.reporting.versions import ReportVersion
 from core.units.tree import ancestor_ids
 
 KIND = "consolidated"
@@ -98,8 +100,6 @@ def received_reports(report: Report) -> list[Report]:
 
 
 def _latest_versions(report_ids: list[int]) -> dict[int, object]:
-    from core.reporting.workflow import ReportVersion
-
     latest: dict[int, object] = {}
     if not report_ids:
         return latest
@@ -364,6 +364,8 @@ def open_consolidated(access, regime_id: int, period: str, *, unit_id: int | Non
                                & (Report.period_start == start) & (Report.period_end == end)).get())
         audit.record("consolidation.opened", actor=access.actor, unit=unit.id, object_type="report",
                      object_id=report_id, details={"regime": regime.code, "period": f"{start}/{end}"})
+        if existing is None:  # a unit's own report that becomes its consolidated one was opened already
+            events.announce(Report.get_by_id(report_id), "opened", actor=access.actor, at=now)
         _refresh(access, report_id, include_submitted=include_submitted, action="")
     return Report.get_by_id(report_id)
 
@@ -406,6 +408,7 @@ def _refresh(access, report_id: int, *, include_submitted: bool, action: str) ->
         if action:
             audit.record(action, actor=access.actor, unit=report.unit_id, object_type="report", object_id=report.id,
                          details={"sources": len(sources), "cells": result.changed_cells})
+        events.announce(report, "consolidated", actor=access.actor, at=now)
     return result
 
 
@@ -513,8 +516,6 @@ class CellDetail:
 
 def sources_overview(access, report: Report) -> tuple[list[SourceFigure], list[SourceFigure]]:
     """(reports counted in the last refresh, with the version used; the other received reports)."""
-    from core.reporting.workflow import ReportVersion
-
     used = recorded(report.id)
     counted, others = [], []
     wanted = {(sid, n) for sid, n in used.items()}

@@ -29,8 +29,9 @@ from pathlib import Path
 
 from peewee import JOIN, BigIntegerField, CharField, DateTimeField, DecimalField, ForeignKeyField, TextField, fn
 
-from core import audit
+from core import audit, generations
 from core.db import CoreModel, Prepared, db, is_sqlite, transaction
+from core.reporting import events
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.regimes.form_engine import CellInputError, CompiledForm, Message, canonical, column_label, parse_number
 from core.regimes.forms import FormVersion
@@ -273,30 +274,21 @@ def stored_values(report_id: int) -> dict:
             for row, column, value in _STORED_VALUES.run(report_id=report_id)}
 
 
-_FIGURES: OrderedDict = OrderedDict()  # (database, unit, codes, year) → (fingerprint, figures)
+_FIGURES: OrderedDict = OrderedDict()  # (database, unit, codes, year) → (generation, figures)
 _FIGURES_SIZE = 512
 _FIGURES_LOCK = threading.Lock()
-_FIGURES_FINGERPRINT = Prepared(lambda p: IndicatorValue.select(
-    fn.COUNT(IndicatorValue.id), fn.MAX(IndicatorValue.updated_at), fn.SUM(IndicatorValue.value))
-    .where((IndicatorValue.unit == p.unit_id) & (IndicatorValue.code.in_(p.codes))
-           & (IndicatorValue.year.between(p.first_year, p.last_year))).tuples().limit(1))
-
-
-def _unit_figures(unit_id: int, codes: tuple, year: int) -> dict:
+def _unit_figures(unit_id: int, codes: tuple, year: int, generation: int) -> dict:
     """The unit's figures for ``codes`` of last year, this year and next (read-only: shared).
 
     Every screen of a report needs them (the page, each recalculation, each autosave) and turning
     a thousand rows into numbers costs some 10 ms, so they are kept per process and read again only
-    when the figures store changed for them: a count, the latest change and the sum of the same
-    rows, one aggregate the database answers from its index."""
+    when the unit's figures changed: ``generation`` is its change counter (core.generations)."""
     where = ((IndicatorValue.unit == unit_id) & (IndicatorValue.code.in_(codes))
              & (IndicatorValue.year.between(year - 1, year + 1)))
-    fingerprint = tuple(_FIGURES_FINGERPRINT.first(unit_id=unit_id, codes=codes, first_year=year - 1,
-                                                   last_year=year + 1) or ())
     key = (id(db.obj), getattr(db.obj, "database", None), unit_id, codes, year)
     with _FIGURES_LOCK:
         hit = _FIGURES.get(key)
-    if hit is not None and hit[0] == fingerprint:
+    if hit is not None and hit[0] == generation:
         return hit[1]
     figures: dict[tuple, Decimal] = {}
     query = (IndicatorValue.select(IndicatorValue.code, IndicatorValue.option, IndicatorValue.frequency,
@@ -305,7 +297,7 @@ def _unit_figures(unit_id: int, codes: tuple, year: int) -> dict:
     for code, option, f, y, i, kind, value in query:
         if value is not None:
             figures[(code, option, f, y, i, kind)] = Decimal(value)
-    _remember(_FIGURES, key, (fingerprint, figures), _FIGURES_SIZE)
+    _remember(_FIGURES, key, (generation, figures), _FIGURES_SIZE)
     return figures
 
 
@@ -365,6 +357,21 @@ def remember_state(form: CompiledForm, index: int, inputs: dict, prefill: dict, 
 
 _SUMMABLE = Prepared(lambda p: Indicator.select(Indicator.code).where(
     Indicator.code.in_(p.codes) & Indicator.valid_to.is_null() & (Indicator.aggregation == "sum")).tuples())
+_SUMMED: OrderedDict = OrderedDict()  # (database, codes) → (catalogue generation, summed codes)
+_SUMMED_SIZE = 256
+
+
+def _summable(codes: tuple, generation: int) -> frozenset:
+    """Which of ``codes`` add up over a year (aggregation "sum"), kept while the catalogue is unchanged."""
+    key = (id(db.obj), getattr(db.obj, "database", None), codes)
+    with _FIGURES_LOCK:
+        hit = _SUMMED.get(key)
+    if hit is not None and hit[0] == generation:
+        return hit[1]
+    summable = frozenset(code for code, in _SUMMABLE.run(codes=codes))
+    _remember(_SUMMED, key, (generation, summable), _SUMMED_SIZE)
+    return summable
+
 
 
 def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
@@ -374,9 +381,12 @@ def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
     if not wanted:
         return {}, {}
     freq, year, index = report.frequency, report.year, report.period_index
-    codes = sorted({r.indicator for r in wanted})
-    figures = _unit_figures(report.unit_id, tuple(codes), year)
-    summable = frozenset(code for code, in _SUMMABLE.run(codes=tuple(codes)))
+    codes = tuple(sorted({r.indicator for r in wanted}))
+    # One primary-key read says whether the copies this process keeps are still good.
+    figures_generation, catalogue_generation = generations.read(generations.figures_key(report.unit_id),
+                                                                generations.CATALOGUE)
+    figures = _unit_figures(report.unit_id, codes, year, figures_generation)
+    summable = _summable(codes, catalogue_generation)
     # Derived from the shared figures alone: built again only when they (or the form) change.
     return _derived(("prefill", id(form), id(figures), freq, year, index, summable), (form, figures),
                     lambda: _prefill_cells(form, wanted, figures, summable, freq, year, index))
@@ -671,6 +681,7 @@ def _write(access, report: Report, plan: _SavePlan, source: str) -> None:
         audit.record("report.saved", actor=actor, unit=report.unit_id, object_type="report", object_id=report.id,
                      details={"cells": len(plan.writes), "sections": len(plan.section_writes), "source": source,
                               "revision": plan.revision + 1})
+        events.announce(report, "saved", actor=actor, at=now)
     # The report as written, for the caller's answer (SaveResult.report): not read again.
     report.revision, report.status, report.updated_at, report.updated_by_id = (
         plan.revision + 1, plan.status, now, actor_id)

@@ -1,8 +1,10 @@
 """Notifications of the report workflow: in the app, and by e-mail when a mail server is set.
 
-Each transition (``core.reporting.workflow``: submit, return, accept, reopen) calls
-``report_event`` inside its own transaction, so the notifications and their queued e-mails commit
-with the change or not at all. Who is told:
+Who is told, and the e-mails, are decided by the built-in subscriber
+``core.reporting.subscribers.notify``: it hears the workflow's transitions (submitted, returned,
+accepted, reopened; ``core.reporting.events``) inside their transaction, so the notifications and
+their queued e-mails commit with the change or not at all. This module keeps what is read: the
+stored notification, its wording and the person's inbox. Who is told:
 
 - submit → whoever may receive the report: a grant carrying ``core.report.receive`` at the
   receiving unit or one of its ancestors;
@@ -25,17 +27,14 @@ import unicodedata
 
 from peewee import JOIN, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from core import audit, mailer
-from core.accounts.access import Grant, RolePermission
+from core import audit
 from core.db import CoreModel, transaction
 from core.errors import NotFound, ValidationError
 from core.models import Unit, User, utcnow
 from core.regimes.regimes import Regime
 from core.reporting.opening import Report
-from core.units.tree import ancestor_ids
 
 ACTIONS = ("submit", "return", "accept", "reopen")
-RECEIVE, SUBMIT = "core.report.receive", "core.report.submit"
 PAGE_SIZE = 100
 MAX_EMAIL = 254
 # One address, no display name: enough to refuse a typing slip, not a full RFC 5322 parser.
@@ -64,8 +63,6 @@ class EmailAddress(CoreModel):
     updated_at = DateTimeField(default=utcnow)
 
 
-# -- who is told ---------------------------------------------------------------------------------
-
 def _receiving_unit_id(report: Report) -> int | None:
     """The unit that reviews the report (the regime's receiving unit until reports carry their own)."""
     if hasattr(report, "receiver_id"):
@@ -73,53 +70,9 @@ def _receiving_unit_id(report: Report) -> int | None:
     return report.regime.receiving_unit_id
 
 
-def _holders(code: str, unit_id: int) -> set[int]:
-    """Active accounts with a grant carrying ``code`` at the unit or one of its ancestors."""
-    query = (User.select(User.id).join(Grant, on=(Grant.user == User.id))
-             .join(RolePermission, on=(RolePermission.role == Grant.role))
-             .where((Grant.unit.in_(ancestor_ids(unit_id))) & (RolePermission.code == code)
-                    & (User.is_active == True)))  # noqa: E712 — peewee builds SQL from ==
-    return {user_id for (user_id,) in query.tuples()}
-
-
-def recipients(action: str, report: Report, actor_id: int | None) -> set[int]:
-    if action == "submit":
-        receiver = _receiving_unit_id(report)
-        people = _holders(RECEIVE, receiver) if receiver is not None else set()
-    else:
-        from core.reporting.workflow import ReportVersion  # it imports this module
-
-        people = _holders(SUBMIT, report.unit_id)
-        latest = (ReportVersion.select(ReportVersion, User)
-                  .join(User, JOIN.LEFT_OUTER, on=(ReportVersion.submitted_by == User.id))
-                  .where(ReportVersion.report == report.id).order_by(ReportVersion.number.desc()).first())
-        if latest is not None and latest.submitted_by_id is not None and latest.submitted_by.is_active:
-            people.add(latest.submitted_by_id)
-    people.discard(actor_id)
-    return people
-
-
-def report_event(event, report: Report) -> list[Notification]:
-    """Tell the people concerned about a workflow event (inside the transition's transaction)."""
-    people = sorted(recipients(event.action, report, event.actor_id))
-    if not people:
-        return []
-    now = utcnow()
-    with transaction():
-        made = [Notification.create(user=user_id, report=report.id, action=event.action, actor=event.actor_id,
-                                    reason=event.reason or "", version_number=event.version_number,
-                                    created_at=now) for user_id in people]
-        if mailer.enabled():
-            addresses = dict(EmailAddress.select(EmailAddress.user, EmailAddress.address)
-                             .where(EmailAddress.user.in_(people)).tuples())
-            if addresses:
-                _queue_mails(made, addresses)
-    return made
-
-
 # -- wording -------------------------------------------------------------------------------------
 
-def _names(report_ids: set[int]) -> dict[int, dict]:
+def report_names(report_ids: set[int]) -> dict[int, dict]:
     """For each report: its unit's name, its period label, its regime's name and its receiver's name."""
     if not report_ids:
         return {}
@@ -151,32 +104,6 @@ def report_path(report_id: int) -> str:
     return f"/reports/{report_id}"
 
 
-def _queue_mails(made: list[Notification], addresses: dict[int, str]) -> None:
-    from core.i18n import core_catalog
-
-    catalog = core_catalog()
-    names = _names({n.report_id for n in made})
-    settings = mailer.current_settings()
-    for notification in made:
-        address = addresses.get(notification.user_id)
-        if not address:
-            continue
-        words = names.get(notification.report_id, {})
-        vi, en = text(notification, words, "vi"), text(notification, words, "en")
-        subject_key = f"notify.mail.subject.{notification.action}"
-        subject = (f"{catalog.gettext('vi', subject_key, **words)} / "
-                   f"{catalog.gettext('en', subject_key, **words)}")
-        lines = [vi]
-        link = (settings.public_url.rstrip("/") + report_path(notification.report_id)) if settings.public_url else ""
-        if link:
-            lines.append(catalog.gettext("vi", "notify.mail.open", link=link))
-        lines += ["", catalog.gettext("vi", "notify.mail.footer"), "", "-- English --", "", en]
-        if link:
-            lines.append(catalog.gettext("en", "notify.mail.open", link=link))
-        lines += ["", catalog.gettext("en", "notify.mail.footer")]
-        mailer.queue(address, " ".join(subject.split()), "\n".join(lines) + "\n")
-
-
 # -- the person's inbox --------------------------------------------------------------------------
 
 def unread_count(user_id: int) -> int:
@@ -190,7 +117,7 @@ def inbox(user_id: int, lang: str, *, limit: int = PAGE_SIZE) -> list[dict]:
                 .join(actor, JOIN.LEFT_OUTER, on=(Notification.actor == actor.id))
                 .where(Notification.user == user_id)
                 .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
-    names = _names({n.report_id for n in rows})
+    names = report_names({n.report_id for n in rows})
     return [{"id": n.id, "text": text(n, names.get(n.report_id, {}), lang), "at": n.created_at,
              "read": n.read_at is not None, "report_id": n.report_id, "action": n.action,
              "actor": n.actor.full_name if n.actor_id is not None else ""} for n in rows]

@@ -8,11 +8,11 @@ the period opened) and its kind: a unit's report, or a receiving unit's consolid
 (core.reporting.consolidation). The workflow is in core.reporting.workflow.
 
 ``open_due_periods`` (the hourly job ``core.open_periods``, and right after a periodic regime is
-issued) opens, for every issued periodic regime, each window that has started — from the window in
-progress when the regime took effect onwards, at most ``CATCH_UP_DAYS`` back — and creates the
-missing reports: one transaction and one audit event per regime and period. A unit that already has
-a report for that period under any version of the regime gets none, so running it twice, or after
-a new version is issued, creates nothing new.
+issued: ``issue_and_open``) opens, for every issued periodic regime, each window that has started —
+from the window in progress when the regime took effect onwards, at most ``CATCH_UP_DAYS`` back —
+and creates the missing reports: one transaction and one audit event per regime and period. A unit
+that already has a report for that period under any version of the regime gets none, so running it
+twice, or after a new version is issued, creates nothing new.
 
 Thematic and ad-hoc requests are opened by their issuer with ``open_request``: a window and a
 deadline leaving at least one working day after the window's end (Art. 8 cl. 5).
@@ -29,13 +29,14 @@ from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, Fore
 from core import clock
 from core import audit
 from core.db import CoreModel, transaction
+from core.reporting import events
 from core.regimes.deadlines import DeadlineAfterFirstError, DeadlineRuleError, check_chain
 from core.errors import BaocaoError, Forbidden, ValidationError
 from core.regimes.forms import FormVersion, latest_published
 from core.models import Unit, User, utcnow
 from core.regimes.periods import CUSTOM, FREQUENCIES, Window, custom_window, windows
 from core.regimes.regimes import (AD_HOC, ISSUED, PERIODIC, THEMATIC, Regime, can_edit, can_issue, get_regime,
-                          resolve_units)
+                                  issue, resolve_units)
 from core.units.tree import subtree_ids
 from core.regimes.workdays import WorkCalendar, work_calendar
 
@@ -159,6 +160,12 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
                              form_version=getattr(form_version, "id", None)))
         # Two workers opening the same period at once: the UNIQUE constraint keeps one row each.
         Report.insert_many(rows).on_conflict_ignore().execute()
+        if events.heard("opened"):
+            # The rows this call inserted (another opener's, ignored above, carry another time).
+            for report in Report.select().where((Report.regime == regime.id) & (Report.period_start == window.start)
+                                                & (Report.period_end == window.end) & (Report.opened_at == now)
+                                                & Report.unit.in_([u.id for u in missing])):
+                events.announce(report, "opened", actor=actor, at=now)
         audit.record("regime.period_open", actor=actor, unit=regime.issuing_unit_id, object_type="regime",
                      object_id=regime.id, details={"code": regime.code, "version": regime.version,
                                                    "period": window.iso_interval, "reports": len(rows)})
@@ -189,6 +196,20 @@ def open_due_periods(today: dt.date | None = None, *, regime_ids=None, calendar:
                 result.periods += 1
                 result.reports += created
     return result
+
+
+def issue_and_open(access, regime_id: int, *, calendar: WorkCalendar | None = None, today: dt.date | None = None,
+                   policy=None, valid_from: dt.date | None = None) -> tuple[Regime, OpenResult | None]:
+    """Issue a draft regime (``core.regimes.regimes.issue``: rights, policy, Art. 7 and Art. 8
+    checks) and open a periodic one's started periods at once, with the same calendar and day.
+    Returns (regime, OpenResult | None)."""
+    calendar = calendar or work_calendar()
+    today = today or clock.today()
+    regime = issue(access, regime_id, calendar=calendar, today=today, policy=policy, valid_from=valid_from)
+    opened = None
+    if regime.regime_type == PERIODIC:
+        opened = open_due_periods(today, regime_ids=[regime.id], calendar=calendar)
+    return regime, opened
 
 
 def open_request(access, regime_id: int, start, end, deadline, *, label: str = "",

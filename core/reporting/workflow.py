@@ -33,20 +33,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import JOIN
 
 from core import audit
-from core.reporting.subscribers import figures as accepted_figures
 from core import clock
 from core.reporting import consolidation
-from core.reporting import notifications
 from core.reporting import data as rd
-from core.db import CoreModel, transaction
+from core.reporting import events as lifecycle
+from core.db import transaction
 from core.errors import BaocaoError, Forbidden
 from core.regimes.form_engine import canonical
-from core.regimes.forms import FormVersion
 from core.models import User, utcnow
 from core.reporting.opening import Report
+from core.reporting.versions import ReportEvent, ReportVersion  # noqa: F401 — the workflow's models, named here too
 from core.units.tree import ancestor_ids
 
 FORMAT = "baocao.report/1"
@@ -54,31 +53,7 @@ MAX_REASON = 2000
 RECEIVE = "core.report.receive"
 AUDIT_ACTIONS = {"submit": "report.submitted", "return": "report.returned", "accept": "report.accepted",
                  "reopen": "report.reopened"}
-
-
-class ReportVersion(CoreModel):
-    report = ForeignKeyField(Report, backref="versions", on_delete="CASCADE")
-    number = IntegerField()
-    form_version = ForeignKeyField(FormVersion, on_delete="RESTRICT")
-    revision = IntegerField()  # the report's revision it froze (double-submit guard)
-    submitted_at = DateTimeField(default=utcnow)
-    submitted_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
-    deadline = DateField()  # the deadline it was judged against
-    late = BooleanField(default=False)
-    canonical = TextField()  # the canonical bytes, as UTF-8 text
-    sha256 = CharField(max_length=64)
-
-    class Meta:
-        indexes = ((("report", "number"), True),)
-
-
-class ReportEvent(CoreModel):
-    report = ForeignKeyField(Report, backref="events", on_delete="CASCADE")
-    action = CharField(max_length=12)  # submit, return, accept, reopen
-    actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
-    at = DateTimeField(default=utcnow)
-    reason = TextField(default="")
-    version_number = IntegerField(null=True)
+TRANSITIONS = {"submit": "submitted", "return": "returned", "accept": "accepted", "reopen": "reopened"}
 
 
 class SubmitRefused(BaocaoError):
@@ -233,8 +208,10 @@ def submit(access, report_id: int, *, revision: int, signature=None, settings=No
         if signature is not None:
             signature.attach(version, access.actor)
             details.update(signature.audit_details())
-        event = ReportEvent.create(report=report.id, action="submit", actor=access.actor, at=now, version_number=number)
-        notifications.report_event(event, report)
+            # "signed", then "submitted": a signed submission is both, announced in this transaction.
+            lifecycle.announce(current, "signed", actor=access.actor, version_number=number, at=now)
+        ReportEvent.create(report=report.id, action="submit", actor=access.actor, at=now, version_number=number)
+        lifecycle.announce(current, "submitted", actor=access.actor, version_number=number, at=now)
         audit.record(AUDIT_ACTIONS["submit"], actor=access.actor, unit=report.unit_id, object_type="report",
                      object_id=report.id, details=details)
     return version
@@ -257,11 +234,11 @@ def _receiver_step(access, report_id: int, action: str, frm: str, to: str, reaso
             raise BaocaoError("workflow.error.wrong_state")
         latest = (ReportVersion.select().where(ReportVersion.report == report.id)
                   .order_by(ReportVersion.number.desc()).first())
-        if action == "accept" and latest is not None:
-            accepted_figures.publish(report, latest, actor=access.actor)  # next period pre-fills from them
         event = ReportEvent.create(report=report.id, action=action, actor=access.actor, reason=reason,
                                    version_number=latest.number if latest else None)
-        notifications.report_event(event, report)
+        # Subscribers (notifications, accepted figures, plugins) hear it inside this transaction.
+        lifecycle.announce(report, TRANSITIONS[action], actor=access.actor, reason=reason,
+                        version_number=event.version_number, at=event.at)
         audit.record(AUDIT_ACTIONS[action], actor=access.actor,
                      unit=report.unit_id, object_type="report", object_id=report.id,
                      details={"reason": reason[:200]} if reason else {})

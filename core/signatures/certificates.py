@@ -32,6 +32,7 @@ from core.db import CoreModel, transaction
 from core.errors import BaocaoError, NotFound
 from core.i18n import format_date
 from core.models import User, utcnow
+from core.signatures.files import load_p12, read_p7s
 from core.signatures.trust import add_sources_from, common_name, fingerprint, naive_utc
 from core.units.tree import ancestor_ids
 
@@ -183,8 +184,6 @@ def register_with_key(access, user_id: int, cert: x509.Certificate, key, chain=(
 
 
 def register_with_p12(access, user_id: int, data: bytes, password: str, *, settings=None) -> UserCertificate:
-    from core.signatures.signing import load_p12
-
     key, cert, chain = load_p12(data, password)
     return register_with_key(access, user_id, cert, key, chain, settings=settings)
 
@@ -193,7 +192,6 @@ def register(access, user_id: int, proof: bytes, *, settings=None) -> UserCertif
     """Register the certificate that signed ``proof`` — a detached CMS (DER or PEM) over one of the
     account's open challenges — for ``user_id``: themself, or their unit administrator."""
     from core.signatures import cms
-    from core.signatures.signing import read_p7s
     from core.signatures.verification import verify
 
     user = _manageable(access, user_id)

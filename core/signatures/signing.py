@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 from peewee import BlobField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from core import audit, keys
@@ -53,12 +52,12 @@ from core.db import CoreModel, transaction
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import Unit, User, utcnow
 from core.reporting.opening import Report
+from core.signatures.certificates import active_certificates, certificate_identities
+from core.signatures.files import load_p12, read_p7s
 from core.units.tree import ancestor_ids
 
 SEAL = "core.report.seal"
 UNIT_ADMIN = "core.unit.admin"
-MAX_P12_BYTES = 64 * 1024
-MAX_P7S_BYTES = 256 * 1024
 KINDS = ("personal", "seal")
 
 
@@ -199,25 +198,6 @@ def _fernet(secret_key: str) -> Fernet:
     return keys.fernet(secret_key, b"baocao/signing/seal-key/v1")  # never the two-factor key
 
 
-def load_p12(data: bytes, password: str):
-    """(key, certificate, chain) from a PKCS#12 file; a clear error for a wrong password or file."""
-    if not data:
-        raise BaocaoError("signing.error.p12_missing")
-    if len(data) > MAX_P12_BYTES:
-        raise BaocaoError("signing.error.p12_too_large", limit=MAX_P12_BYTES // 1024)
-    try:
-        key, cert, chain = pkcs12.load_key_and_certificates(data, (password or "").encode("utf-8") or None)
-    except ValueError as exc:
-        # cryptography says "Invalid password or PKCS12 data": both cases read the same to a person.
-        raise BaocaoError("signing.error.p12_password") from exc
-    if key is None or cert is None:
-        raise BaocaoError("signing.error.p12_no_key")
-    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
-            cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
-        raise BaocaoError("signing.error.p12_no_key")
-    return key, cert, list(chain or [])
-
-
 # -- providers ------------------------------------------------------------------------------------
 
 
@@ -238,8 +218,6 @@ class Provider:
 
     def expected(self, access, report) -> list:
         """The certificates the signer must be one of."""
-        from core.signatures.certificates import active_certificates
-
         return active_certificates(access.actor.id)
 
     def sign(self, access, report, prepared, inputs: dict, settings) -> bytes:
@@ -315,18 +293,6 @@ def providers(pm=None, settings=None, enabled=None) -> dict:
 
 def usable_providers(access, report, pm=None, settings=None) -> list:
     return [p for p in providers(pm, settings, access.enabled).values() if p.usable(access, report)]
-
-
-def read_p7s(data: bytes) -> bytes:
-    """An uploaded signature file: DER (a SEQUENCE) or PEM; anything else is refused by its first bytes."""
-    data = data or b""
-    if not data.strip():
-        raise BaocaoError("signing.error.p7s_missing")
-    if len(data) > MAX_P7S_BYTES:
-        raise BaocaoError("signing.error.p7s_too_large", limit=MAX_P7S_BYTES // 1024)
-    if data[:1] == b"\x30" or data.lstrip()[:11] == b"-----BEGIN ":
-        return data
-    raise BaocaoError("signing.error.p7s_not_signature")
 
 
 # -- preparing and signing ------------------------------------------------------------------------
@@ -536,7 +502,6 @@ def _check_seal_subject(cert: x509.Certificate, unit: Unit) -> None:
     names no person (UID or serialNumber with a CCCD, CMND or passport number) and names the unit,
     by its common name ("UBND xã Ái Tử" names "Xã Ái Tử") or by the unit's electronic code in any
     attribute. The O attribute alone does not do: every employee's own certificate carries it."""
-    from core.signatures.certificates import certificate_identities
     from core.signatures.trust import common_name
 
     for kind, _, text in certificate_identities(cert):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from core import clock
 from core.i18n import fold
 from core.models import UNIT_KINDS, Unit
+from core.units.changes import past_values
 
 
 def ancestor_ids(unit_id: int) -> list[int]:
@@ -74,8 +75,6 @@ def tree(root_id: int | None = None, at: dt.date | None = None) -> list[Node]:
     after ``at`` (rename, re-parent, change of level) are shown as they were then."""
     day = at or clock.today()
     units = list(Unit.select().where(valid_at(day)))
-    from core.units.history import past_values  # the history module builds on this one
-
     overrides = past_values(day)
     for unit in units:
         old = overrides.get(unit.id)

@@ -1,7 +1,8 @@
 """The socio-economic overview screen: a month's figures of the province against the same month
 last year, the year to date and the year's plan — what a leader opens first.
 
-Figures are read for one unit the user may see (``core.unit.view``); which months exist comes
+The page needs the plugin's ``kinhte_xahoi.overview.view`` (the built-in roles that read the
+catalogue carry it); figures are read for one unit the user may see (``core.unit.view``); which months exist comes
 from the figures themselves, so the page is current the moment a figure is written.
 """
 
@@ -12,10 +13,9 @@ import datetime as dt
 from core.api import Unit, figures_latest_period, period_window, run_db, today, unit_chain
 from web.api import HTTPException, Route, render, require
 
+from . import OVERVIEW as PERMISSION
 from .overview import monthly_overview
 
-# Figures are catalogue data: whoever may read the catalogue reads them (for the units they see).
-PERMISSION = "core.indicator.view"
 MONTHS_SHOWN = 24
 
 

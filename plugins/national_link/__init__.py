@@ -1,10 +1,10 @@
 """Link to the national reporting system and ministries' systems (QCVN 125:2021/BTTTT packets, outbox with retries).
 
-This release declares the plugin (name, permissions, per-unit switch); its
-screens arrive with the issues that build regimes, forms and reports.
+This release declares the plugin (name, per-unit switch); its screens, and the permissions
+that guard them, arrive with the issues that build them (a permission nothing checks is not declared).
 """
 
-from core.api import Domain, Permission, __version__, hookimpl
+from core.api import Domain, __version__, hookimpl
 
 NAME = "national_link"
 
@@ -16,8 +16,4 @@ def register_domain(settings):
         label=f"{NAME}.label",
         description=f"{NAME}.description",
         version=__version__,
-        permissions=(
-            Permission("national_link.outbox.view", "national_link.perm.outbox.view"),
-            Permission("national_link.outbox.admin", "national_link.perm.outbox.admin"),
-        ),
     )

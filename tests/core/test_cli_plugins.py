@@ -112,3 +112,101 @@ def test_migrate_names_the_failed_plugin_and_migrates_the_rest(baocao):
     again = baocao("migrate", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_good")
     assert again.returncode == 0, again.stderr
     assert lines_naming(again.stdout, "fx_good:", "0 ")  # nothing left to apply
+
+
+# -- a plugin's own commands: ``baocao <plugin> <command>`` (hook register_commands) ------------------
+
+
+@pytest.fixture
+def baocao_jobs(tmp_path, database_url):
+    """``baocao`` with fx_jobs installed as a vendor package and allow-listed."""
+    site = install_dist(tmp_path / "site-jobs", "baocao-jobs-fixture", "0.0.1",
+                        {ENTRY_POINT_GROUP: {"fx_jobs": "tests.fixtures.plugins.fx_jobs"}})
+
+    def run(*args):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("BAOCAO_", "PYTEST_"))}
+        environment.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), PYTHONDONTWRITEBYTECODE="1",
+                           BAOCAO_DATABASE_URL=database_url, BAOCAO_LOG_FILE=str(tmp_path / "baocao.log"),
+                           BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_jobs")
+        return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, timeout=120)
+
+    return run
+
+
+def test_a_plugin_command_runs_under_the_plugin_name(baocao_jobs):
+    result = baocao_jobs("fx_jobs", "greet", "--name", "Lan")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("fx_jobs: xin chào Lan")
+    # The handler runs inside a database connection of a migrated database; its return is the status.
+    result = baocao_jobs("fx_jobs", "units", "--fail")
+    assert result.returncode == 3 and "fx_jobs: 0 units" in result.stdout, result.stderr
+    listed = baocao_jobs("--help")
+    assert listed.returncode == 0 and "fx_jobs" in listed.stdout
+
+
+def test_a_plugin_command_refusal_is_one_line(baocao_jobs):
+    result = baocao_jobs("fx_jobs", "greet", "--name", " ")
+    assert result.returncode == 2
+    assert result.stderr.startswith("baocao: ") and len(result.stderr.strip().splitlines()) == 1
+    assert_no_traceback(result)
+
+
+def _commands_plugin(name, register):
+    import types
+
+    from core.hookspecs import hookimpl
+
+    module = types.ModuleType(name)
+    module.register_commands = hookimpl(register)
+    return module
+
+
+def test_a_plugin_named_like_a_core_command_gets_no_commands(settings):
+    from core.cli import add_plugin_commands, build_parser, cmd_units_export
+    from core.plugins import build_plugin_manager
+
+    def register(subparsers):
+        subparsers.add_parser("export").set_defaults(handler=lambda args, settings: 0)
+
+    pm = build_plugin_manager(settings, builtins=(), extra_plugins=[_commands_plugin("units", register)],
+                              load_entrypoints=False)
+    parser = build_parser()
+    add_plugin_commands(parser, pm)
+    (stage, summary, _), = pm.infos["units"].errors
+    assert stage == "command" and '"units"' in summary and "core command" in summary
+    args = parser.parse_args(["units", "export"])
+    assert args.func is cmd_units_export and not hasattr(args, "plugin_namespace")  # still the core's
+
+
+def test_a_plugin_cannot_add_a_top_level_command(settings):
+    from core.cli import add_plugin_commands, build_parser
+    from core.plugins import build_plugin_manager
+
+    def register(subparsers):
+        subparsers.add_parser("migrate").set_defaults(handler=lambda args, settings: 0)
+
+    pm = build_plugin_manager(settings, builtins=(), extra_plugins=[_commands_plugin("fx_cmds", register)],
+                              load_entrypoints=False)
+    parser = build_parser()
+    add_plugin_commands(parser, pm)
+    assert parser.parse_args(["fx_cmds", "migrate"]).plugin_namespace == "fx_cmds"
+    assert not hasattr(parser.parse_args(["migrate"]), "plugin_namespace")  # the core's migrate
+
+
+def test_a_plugin_whose_register_commands_raises_is_recorded_and_its_commands_refuse(settings, capsys):
+    from core.cli import add_plugin_commands, build_parser, cmd_plugin
+    from core.errors import PluginError
+    from core.plugins import build_plugin_manager
+
+    def register(subparsers):
+        subparsers.add_parser("half").set_defaults(handler=lambda args, settings: 0)
+        raise KeyError("fx_cmds: no such option")
+
+    pm = build_plugin_manager(settings, builtins=(), extra_plugins=[_commands_plugin("fx_cmds", register)],
+                              load_entrypoints=False)
+    parser = build_parser()
+    add_plugin_commands(parser, pm)
+    assert pm.infos["fx_cmds"].errors[0][0] == "contribution"
+    with pytest.raises(PluginError, match="fx_cmds"):
+        cmd_plugin(parser.parse_args(["fx_cmds", "half"]))

@@ -243,6 +243,7 @@ def test_a_day_off_entered_later_moves_the_consolidated_reports_deadline_too(w):
     from core.accounts import login as accounts
     from core.regimes import workdays
     from core.accounts.permissions import core_access
+    from core.reporting import calendar_changes
 
     send(w.p["reporter"], w.report.id, "10", "5")
     wf.accept(w.p["issuer"], w.report.id)
@@ -250,11 +251,11 @@ def test_a_day_off_entered_later_moves_the_consolidated_reports_deadline_too(w):
     before = report.deadline
     admin = core_access(accounts.create_user("quantri_lich", "Quản trị", accounts.random_password(),
                                              w.u["province"], is_admin=True))
-    workdays.add_day(admin, before, workdays.DAY_OFF, "Thông báo số 1/TB-BNV về ngày nghỉ bù")
+    calendar_changes.add_day(admin, before, workdays.DAY_OFF, "Thông báo số 1/TB-BNV về ngày nghỉ bù")
     moved = Report.get_by_id(report.id).deadline
     assert moved > before and workdays.work_calendar().is_working_day(moved)
     entry = workdays.CalendarDay.get(workdays.CalendarDay.day == before)
-    workdays.remove_day(admin, entry.id, "Thông báo đã được thay thế")
+    calendar_changes.remove_day(admin, entry.id, "Thông báo đã được thay thế")
     assert Report.get_by_id(report.id).deadline == before
 
 

@@ -209,8 +209,8 @@ def all_core_models():
     import core
     from core.db import CoreModel
 
-    for module in pkgutil.iter_modules(core.__path__):
-        importlib.import_module(f"core.{module.name}")
+    for module in pkgutil.walk_packages(core.__path__, "core."):  # the packages' modules too
+        importlib.import_module(module.name)
     found, todo = [], list(CoreModel.__subclasses__())
     while todo:
         model = todo.pop()

@@ -144,8 +144,8 @@ def catalogue_dirs() -> list[tuple[str | None, Path]]:
 
 def merged() -> dict[str, dict[str, str]]:
     catalog = Catalog()
-    for prefix, directory in catalogue_dirs():
-        catalog.add_dir(directory, prefix=prefix)
+    for _, directory in catalogue_dirs():
+        catalog.add_dir(directory)  # the key namespaces: test_vi_and_en_have_the_same_keys_and_placeholders
     return catalog.messages
 
 
@@ -196,7 +196,7 @@ DYNAMIC = re.compile(r"""_\(\s*(["'])([^"']+)\1\s*~\s*([^)]*)\)""")
 def dynamic_keys() -> dict[str, set[str]]:
     """Every concatenated key prefix in the templates → the keys it can produce."""
     from core.models import UNIT_KINDS
-    from core.plugins import STAGES
+    from core.plugins import CORE_SUBSCRIBERS, STAGES
     from core.registry import MENU_GROUPS
     from web.errors import KNOWN
 
@@ -212,6 +212,8 @@ def dynamic_keys() -> dict[str, set[str]]:
         "unit.kind.": {f"unit.kind.{k}" for k in UNIT_KINDS},
         "calendar.kind.": {f"calendar.kind.{k}" for k in ("day_off", "make_up")},  # core.regimes.workdays.KINDS
         "calendar.weekday.": {f"calendar.weekday.{d}" for d in range(7)},
+        "outbox.state.": {f"outbox.state.{s}" for s in ("pending", "sending", "sent", "failed", "cancelled")},
+        "plugins.core_parts.": {f"plugins.core_parts.{name}" for name in CORE_SUBSCRIBERS},
         **_indicator_keys(),
         **_unit_history_keys(),
         **_form_designer_keys(),
@@ -231,7 +233,7 @@ def _form_designer_keys() -> dict[str, set[str]]:
 
 def _unit_history_keys() -> dict[str, set[str]]:
     """The unit history and import screens (issue 4) name change kinds and import actions by prefix."""
-    from core.units.history import CHANGE_KINDS
+    from core.units.changes import CHANGE_KINDS
     screen_kinds = ("merge", "split", "rename", "reparent", "level_change", "dissolve")  # web.routes.unit_changes
 
     return {"units.history.kind.": {f"units.history.kind.{k}" for k in CHANGE_KINDS},

@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 
 from core import mailer
+from core.outbox import OutboxMessage
 from core.reporting import notifications as nt
 from core.reporting import data as rd
 from core.reporting import workflow as wf
@@ -225,7 +226,7 @@ def test_without_an_smtp_host_nothing_is_queued(w, make_settings):
     with mailer.sending(make_settings()):
         submit(w)
     assert told() == {"issuer", "chief"}
-    assert not mailer.OutboxMail.select().exists()
+    assert not OutboxMessage.select().exists()
     assert mailer.deliver_pending(make_settings()).sent == 0
 
 
@@ -234,7 +235,7 @@ def test_the_receivers_get_an_email_in_vietnamese_then_english_with_a_link(w, ma
     settings = mail_settings(make_settings, smtp.port)
     with mailer.sending(settings):
         submit(w)
-    assert mailer.OutboxMail.select().count() == 2  # queued with the transition, not yet sent
+    assert OutboxMessage.select().count() == 2  # queued with the transition, not yet sent
     assert smtp.inbox.messages == []
     result = mailer.deliver_pending(settings)
     assert (result.sent, result.failed) == (2, 0)
@@ -250,7 +251,7 @@ def test_the_receivers_get_an_email_in_vietnamese_then_english_with_a_link(w, ma
     assert vi < en
     assert f"Xem báo cáo: https://baocao.quangtri.gov.vn/reports/{w.report.id}" in body
     assert f"Open the report: https://baocao.quangtri.gov.vn/reports/{w.report.id}" in body
-    assert {m.status for m in mailer.OutboxMail.select()} == {"sent"}
+    assert {m.state for m in OutboxMessage.select()} == {"sent"}
     assert mailer.deliver_pending(settings).sent == 0  # sent once
 
 
@@ -277,14 +278,14 @@ def test_with_the_server_down_the_mail_waits_with_its_error_then_goes(w, make_se
     now = utcnow()
     result = mailer.deliver_pending(settings, now=now)
     assert (result.sent, result.failed) == (0, 2)
-    rows = list(mailer.OutboxMail.select())
-    assert {(m.status, m.attempts) for m in rows} == {("pending", 1)}
+    rows = list(OutboxMessage.select())
+    assert {(m.state, m.attempts) for m in rows} == {("pending", 1)}
     assert all("Connection" in m.last_error or "refused" in m.last_error.lower() for m in rows), rows[0].last_error
     assert mailer.deliver_pending(settings, now=now).failed == 0  # not due again at once
     with SMTPServer(port) as server:
         result = mailer.deliver_pending(settings, now=now + dt.timedelta(minutes=2))
     assert result.sent == 2 and len(server.inbox.messages) == 2
-    assert {(m.status, m.last_error) for m in mailer.OutboxMail.select()} == {("sent", "")}
+    assert {(m.state, m.last_error) for m in OutboxMessage.select()} == {("sent", "")}
 
 
 def test_a_mail_that_keeps_failing_is_given_up_after_the_last_attempt(w, make_settings):
@@ -293,10 +294,10 @@ def test_a_mail_that_keeps_failing_is_given_up_after_the_last_attempt(w, make_se
     with mailer.sending(settings):
         submit(w)
     now = utcnow()
-    for attempt in range(mailer.MAX_ATTEMPTS):
+    for attempt in range(settings.outbox_max_attempts):
         mailer.deliver_pending(settings, now=now)
         now += dt.timedelta(hours=3)
-    assert {(m.status, m.attempts) for m in mailer.OutboxMail.select()} == {("failed", mailer.MAX_ATTEMPTS)}
+    assert {(m.state, m.attempts) for m in OutboxMessage.select()} == {("failed", settings.outbox_max_attempts)}
     assert mailer.deliver_pending(settings, now=now + dt.timedelta(days=1)).failed == 0
 
 
@@ -308,7 +309,7 @@ def test_the_worker_delivers_every_minute(w, make_settings, smtp):
     with mailer.sending(settings):
         submit(w)
     huey = make_huey(settings, immediate=True)
-    task = next(t for t in huey.read_periodic(dt.datetime(2026, 1, 5, 10, 17)) if t.name == "core.deliver_mail")
+    task = next(t for t in huey.read_periodic(dt.datetime(2026, 1, 5, 10, 17)) if t.name == "core.deliver_outbox")
     assert huey.execute(task) == 2
     assert len(smtp.inbox.messages) == 2
 
@@ -321,7 +322,7 @@ def test_the_server_login_is_used_when_a_user_is_set(w, make_settings):
             submit(w)
         now = utcnow()
         assert mailer.deliver_pending(wrong, now=now).failed == 2
-        assert all("Authentication" in m.last_error for m in mailer.OutboxMail.select())
+        assert all("Authentication" in m.last_error for m in OutboxMessage.select())
         right = mail_settings(make_settings, server.port, smtp_user="baocao", smtp_password="mat-khau-thu-2026")
         assert mailer.deliver_pending(right, now=now + dt.timedelta(minutes=2)).sent == 2
     assert len(server.inbox.messages) == 2

@@ -199,7 +199,8 @@ def test_strict_reraises_an_import_failure(settings):
 
 @pytest.mark.parametrize("name", ["fx_bad_hook_args", "fx_misspelt_hook"])
 def test_strict_reraises_a_registration_failure(settings, name):
-    with pytest.raises(pluggy.PluginValidationError):
+    # Refused by the manager itself (refuse_unhonoured), before pluggy would: one clear message.
+    with pytest.raises(PluginError, match=name):
         build_plugin_manager(settings, builtins=fx("fx_good", name), load_entrypoints=False, strict=True)
 
 
@@ -342,3 +343,93 @@ def test_writing_plugins_md_shows_the_vendor_package_as_it_is():
         assert text in guide, f"docs/writing_plugins.md does not show {path.relative_to(HELLO)} as it is"
     for path in files:  # the layout tree names every file
         assert path.name in guide, f"docs/writing_plugins.md does not list {path.relative_to(HELLO)}"
+
+
+# -- implementations the manager will not honour are refused at registration (issue 13 item 10) ------
+
+
+def _plugin(name, **functions):
+    module = types.ModuleType(name)
+    for attr, function in functions.items():
+        setattr(module, attr, function)
+    return module
+
+
+def _menu(request, actor, unit):
+    return []
+
+
+def _wrapper(request, actor, unit):
+    yield
+
+
+REFUSED = {
+    "fx_wrapper": ({"menu_items": hookimpl(wrapper=True)(_wrapper)}, "wrapper", "menu_items"),
+    "fx_hookwrapper": ({"menu_items": hookimpl(hookwrapper=True)(_wrapper)}, "hookwrapper", "menu_items"),
+    "fx_unknown": ({"on_report_frobbed": hookimpl(lambda settings: None)}, "on_report_frobbed", "misspelt"),
+    "fx_specname_unknown": ({"whatever": hookimpl(specname="menu_itemz")(_menu)}, "menu_itemz", "misspelt"),
+    # A keyword with a default is never passed by call_each: a typo would stay at its default.
+    "fx_stray_kwarg": ({"menu_items": hookimpl(lambda request, user=None: [])}, "user", "menu_items"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_an_implementation_the_core_cannot_honour_is_refused_at_registration(settings, name):
+    functions, *words = REFUSED[name]
+    pm = build_plugin_manager(settings, builtins=fx("fx_good"), extra_plugins=[_plugin(name, **functions)],
+                              load_entrypoints=False)
+    info = pm.infos[name]
+    assert (info.status, info.stage) == ("failed", "registration")
+    assert name in info.summary and all(word in info.summary for word in words), info.summary
+    assert not pm.has_plugin(name)  # nothing of it was registered: its hooks never run
+    assert pm.infos["fx_good"].ok
+    assert [n for n, _ in pm.call_each("menu_items", request=None, actor=None, unit=None)] == ["fx_good"]
+    pm.check_pending()
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_strict_reraises_an_implementation_the_core_cannot_honour(settings, name):
+    functions, *_ = REFUSED[name]
+    with pytest.raises(PluginError, match=name):
+        build_plugin_manager(settings, builtins=(), extra_plugins=[_plugin(name, **functions)],
+                             load_entrypoints=False, strict=True)
+
+
+def test_an_optional_implementation_of_a_hook_this_core_lacks_is_accepted_and_never_called(settings):
+    calls = []
+    plugin = _plugin("fx_newer", on_future_event=hookimpl(optionalhook=True)(lambda event: calls.append(event)),
+                     menu_items=hookimpl(_menu))
+    pm = build_plugin_manager(settings, builtins=(), extra_plugins=[plugin], load_entrypoints=False, strict=True)
+    assert pm.infos["fx_newer"].ok and calls == []
+    pm.check_pending()
+
+
+def test_tryfirst_and_trylast_order_the_calls_of_call_each(settings):
+    order = []
+
+    def impl(name, **opts):
+        return _plugin(name, menu_items=hookimpl(**opts)(lambda request: order.append(name)))
+
+    plugins = [impl("fx_last", trylast=True), impl("fx_first", tryfirst=True), impl("fx_plain_a"),
+               impl("fx_plain_b")]
+    pm = build_plugin_manager(settings, builtins=(), extra_plugins=plugins, load_entrypoints=False, strict=True)
+    pm.call_each("menu_items", request=None, actor=None, unit=None)
+    # pluggy's own order: tryfirst, then the others last registered first, then trylast.
+    assert order == ["fx_first", "fx_plain_b", "fx_plain_a", "fx_last"]
+
+
+@pytest.mark.parametrize("option", ["firstresult", "historic"])
+def test_a_hookspec_call_each_cannot_honour_is_refused(settings, option):
+    spec = types.ModuleType("fx_specs")
+    spec.pick_one = pluggy.HookspecMarker("baocao")(**{option: True})(lambda settings: None)
+    pm = build_plugin_manager(settings, builtins=(), load_entrypoints=False)
+    with pytest.raises(TypeError, match="pick_one"):
+        pm.add_hookspecs(spec)
+
+
+def test_no_core_hookspec_asks_for_firstresult_or_historic():
+    from core import hookspecs
+
+    marked = [name for name, value in vars(hookspecs).items() if hasattr(value, "baocao_spec")]
+    assert marked and all(not getattr(hookspecs, n).baocao_spec.get(o) for n in marked
+                          for o in ("firstresult", "historic"))

@@ -14,6 +14,7 @@ import pytest
 
 from core.accounts import login as accounts
 from core.regimes import regimes as rg
+from core.reporting import opening as rp
 from core.accounts.access import Grant, Role, grants_of
 from core.audit import AuditEvent
 from core.errors import Forbidden, NotFound, SettingsError, ValidationError
@@ -83,7 +84,7 @@ def periodic(w, **changes) -> dict:
 def test_the_planning_department_drafts_and_the_province_issues(world):
     regime = rg.save_draft(world.p["editor"], periodic(world))
     assert (regime.status, regime.version, regime.code) == ("draft", 1, "KTXH.THANG")
-    issued, opened = rg.issue(world.p["issuer"], regime.id, calendar=CAL, today=TODAY)
+    issued, opened = rp.issue_and_open(world.p["issuer"], regime.id, calendar=CAL, today=TODAY)
     assert issued.status == "issued" and issued.valid_from == TODAY and issued.issued_by_id == world.p["issuer"].actor.id
     assert opened.periods == 1  # March 2026 (15/02 – 14/03) has started
     assert AuditEvent.select().where(AuditEvent.action == "regime.issue").count() == 1

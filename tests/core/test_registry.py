@@ -18,7 +18,7 @@ from core.hookspecs import hookimpl
 from core.i18n import Catalog, core_catalog
 from core.plugins import build_plugin_manager, summarise
 from core.registry import CORE_DOMAIN, Domain, MenuItem, Permission, build_registry, check_resource_namespace, \
-    validate_domain
+    plugin_messages, validate_domain
 from core.settings import PLUGIN_NAME_RE
 from tests.fixtures.plugins import fx
 
@@ -172,7 +172,7 @@ def test_locale_keys_must_carry_the_plugin_prefix(tmp_path):
     (tmp_path / "vi.json").write_text('{"fx_x.label": "X", "nav.home": "Đè lên"}', encoding="utf-8")
     catalog = Catalog()
     with pytest.raises(PluginError, match="nav.home"):
-        catalog.add_dir(tmp_path, prefix="fx_x")
+        catalog.add(plugin_messages("fx_x", tmp_path))
     assert catalog.messages["vi"] == {}  # nothing of a refused file is merged
 
 

@@ -21,7 +21,7 @@ D = dt.date
 
 def issued(world, **changes):
     regime = rg.save_draft(world.p["editor"], periodic(world, **changes))
-    regime, opened = rg.issue(world.p["issuer"], regime.id, calendar=CAL, today=TODAY)
+    regime, opened = rp.issue_and_open(world.p["issuer"], regime.id, calendar=CAL, today=TODAY)
     return regime, opened
 
 
@@ -75,7 +75,7 @@ def test_a_new_version_keeps_the_old_reports_on_the_old_version(world):
     rules = [{"level": "Mọi đơn vị → tỉnh", "from_kind": "", "rule": "3wd"}]
     rg.save_draft(world.p["editor"], periodic(world, deadline_rules=rules), regime_id=draft.id)
     later = D(2026, 3, 20)
-    new, opened = rg.issue(world.p["issuer"], draft.id, calendar=CAL, today=later)
+    new, opened = rp.issue_and_open(world.p["issuer"], draft.id, calendar=CAL, today=later)
     march = rp.Report.select().where(rp.Report.period_end == D(2026, 3, 14))
     assert {r.regime_id for r in march} == {regime.id} and march.count() == 5
     april = list(rp.Report.select().where(rp.Report.period_end == D(2026, 4, 14)))

@@ -13,10 +13,11 @@ from core.accounts import admin as account_admin
 from core.units import history as uh
 from core.units import tree as units
 from core.audit import AuditEvent
-from core.demo import DATA, load_units
+from core.demo import load_units
 from core.errors import NotFound, ValidationError
 from core.models import Unit
-from core.units.history import UnitChange, UnitChangeLink
+from core.units.changes import UnitChange, UnitChangeLink, name_at, parent_at
+from core.units.history import DATA
 
 EVE, REFORM = dt.date(2025, 6, 30), dt.date(2025, 7, 1)
 
@@ -181,8 +182,8 @@ def test_rename_and_reparent_keep_the_row_and_rebuild_the_past(small):
     c1 = Unit.get_by_id(c1.id)
     assert (c1.name, c1.parent_id) == ("Xã Một Mới", small["D2"].id)
     before = DAY - dt.timedelta(days=1)
-    assert uh.name_at(c1, before) == "Xã Một" and uh.name_at(c1, DAY) == "Xã Một Mới"
-    assert uh.parent_at(c1, DAY) == small["D1"].id and uh.parent_at(c1, DAY + dt.timedelta(days=10)) == small["D2"].id
+    assert name_at(c1, before) == "Xã Một" and name_at(c1, DAY) == "Xã Một Mới"
+    assert parent_at(c1, DAY) == small["D1"].id and parent_at(c1, DAY + dt.timedelta(days=10)) == small["D2"].id
     old = {n.unit.code: n for n in units.flatten(units.tree(at=before))}
     assert old["C1"].unit.name == "Xã Một" and old["C1"].unit.parent_id == small["D1"].id
     assert [v.change.kind for v in uh.changes_of(c1)] == ["rename", "reparent"]

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from core.regimes import workdays
+from core.reporting import calendar_changes
 from core.errors import Forbidden, NotFound, SettingsError, ValidationError
 from core.settings import load_settings
 
@@ -67,8 +68,8 @@ def test_stored_days_count_in_every_deadline(world, settings):
     root = Unit.get(Unit.code == "44")
     sysadmin = accounts.create_user("quantri", "Quản trị", accounts.random_password(), root, is_admin=True)
     access = core_access(sysadmin)
-    saturday = workdays.add_day(access, D(2026, 10, 17), workdays.MAKE_UP, BASIS)
-    friday = workdays.add_day(access, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
+    saturday = calendar_changes.add_day(access, D(2026, 10, 17), workdays.MAKE_UP, BASIS)
+    friday = calendar_changes.add_day(access, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
     calendar = workdays.work_calendar(settings)
     assert calendar.is_working_day(saturday.day) and not calendar.is_working_day(friday.day)
     # Working days after a Wednesday 14/10 cut-off: Thu 15 (1), [Fri 16 off], Sat 17 (2).
@@ -81,7 +82,7 @@ def test_stored_days_count_in_every_deadline(world, settings):
     event = AuditEvent.select().where(AuditEvent.action == "calendar.add").order_by(AuditEvent.id.desc()).first()
     assert "2026-10-16" in event.details and BASIS in event.details
 
-    workdays.remove_day(access, friday.id, "Nhập nhầm")
+    calendar_changes.remove_day(access, friday.id, "Nhập nhầm")
     assert workdays.work_calendar(settings).is_working_day(D(2026, 10, 16))
     removed = AuditEvent.select().where(AuditEvent.action == "calendar.remove").first()
     assert "Nhập nhầm" in removed.details
@@ -95,7 +96,7 @@ def test_adding_and_removing_is_refused_with_reasons(world):
     root = Unit.get(Unit.code == "44")
     plain = core_access(accounts.create_user("thuong", "Người thường", accounts.random_password(), root))
     with pytest.raises(Forbidden):
-        workdays.add_day(plain, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
+        calendar_changes.add_day(plain, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
     access = core_access(accounts.create_user("quantri1", "Quản trị", accounts.random_password(), root, is_admin=True))
     cases = [
         ((D(2026, 10, 16), workdays.DAY_OFF, "  "), "reason"),
@@ -106,14 +107,14 @@ def test_adding_and_removing_is_refused_with_reasons(world):
     ]
     for args, field in cases:
         with pytest.raises(ValidationError) as caught:
-            workdays.add_day(access, *args)
+            calendar_changes.add_day(access, *args)
         assert field in caught.value.errors, args
-    workdays.add_day(access, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
+    calendar_changes.add_day(access, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
     with pytest.raises(ValidationError) as caught:
-        workdays.add_day(access, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
+        calendar_changes.add_day(access, D(2026, 10, 16), workdays.DAY_OFF, BASIS)
     assert caught.value.errors == {"day": "calendar.error.exists"}
     with pytest.raises(NotFound):
-        workdays.remove_day(access, 999999, "không có")
+        calendar_changes.remove_day(access, 999999, "không có")
 
 
 def test_a_stored_day_moves_the_deadline_of_reports_not_yet_sent(world, settings):
@@ -130,9 +131,9 @@ def test_a_stored_day_moves_the_deadline_of_reports_not_yet_sent(world, settings
     access = core_access(accounts.create_user("quantri2", "Quản trị", accounts.random_password(), root, is_admin=True))
     day = old if workdays.WorkCalendar().is_working_day(old) else None
     assert day is not None
-    workdays.add_day(access, day, workdays.DAY_OFF, BASIS)
+    calendar_changes.add_day(access, day, workdays.DAY_OFF, BASIS)
     moved = Report.get_by_id(report.id)
     assert moved.deadline > old and workdays.work_calendar().is_working_day(moved.deadline)
     entry = workdays.CalendarDay.get(workdays.CalendarDay.day == day)
-    workdays.remove_day(access, entry.id, "Thông báo đã được thay thế")
+    calendar_changes.remove_day(access, entry.id, "Thông báo đã được thay thế")
     assert Report.get_by_id(report.id).deadline == old

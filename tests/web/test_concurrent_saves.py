@@ -48,12 +48,11 @@ def _seed(database_url: str, count: int) -> list[tuple[int, str]]:
     report; returns (report id, session token) per reporter."""
     from core.accounts import login as accounts
     from core.regimes import forms as fm
-    from core.regimes import regimes as rg
     from core.accounts.access import Grant, Role
     from core.db import close_db, db, init_db
     from core.migrate import migrate_core
     from core.models import Unit
-    from core.reporting.opening import Report
+    from core.reporting.opening import Report, issue_and_open
     from tests.fixtures.forms import CAL, TODAY, form_world
 
     init_db(database_url)
@@ -68,7 +67,7 @@ def _seed(database_url: str, count: int) -> list[tuple[int, str]]:
                 Grant.create(user=user, role=Role.get(Role.code == "reporter"), unit=unit)
                 people.append((unit, user))
             fm.publish(world.p["editor"], world.form.id)
-            regime, _ = rg.issue(world.p["issuer"], world.regime.id, calendar=CAL, today=TODAY)
+            regime, _ = issue_and_open(world.p["issuer"], world.regime.id, calendar=CAL, today=TODAY)
             return [(Report.get((Report.unit == unit) & (Report.regime == regime)).id, accounts.start_session(user))
                     for unit, user in people]
     finally:

@@ -98,6 +98,10 @@ def post_routes():
         # Proof of possession and the identity number (issue 12), the working-day calendar.
         "/account/certificates/challenge": {}, "/users/{id:int}/identity-number": {"identity_number": "001"},
         "/admin/calendar": {"day": "2026-12-26", "kind": "make_up", "reason": "x"},
+        # The outbox and the role editor (issue 13): the CSRF check comes before any row is looked up.
+        "/admin/outbox/{id:int}/retry": {}, "/admin/outbox/{id:int}/cancel": {},
+        "/admin/roles/new": {"name": "Vai trò", "code": "vai_tro", "permissions": "core.unit.view"},
+        "/admin/roles/{role_id:int}": {"name": "Vai trò"}, "/admin/roles/{role_id:int}/delete": {},
         "/admin/calendar/{entry_id:int}/remove": {"reason": "x"},
     }
 
@@ -121,7 +125,7 @@ def concrete(path: str) -> str:
     return (path.replace("{id:int}", str(target.id)).replace("{grant_id:int}", str(grant.id))
             .replace("{session_id:int}", str(session.id)).replace("{code}", "T0101")
             .replace("{token_id:int}", "1").replace("{unit_id}", str(target.unit_id))
-            .replace("{aid:int}", "1").replace("{entry_id:int}", "1"))
+            .replace("{aid:int}", "1").replace("{entry_id:int}", "1").replace("{role_id:int}", "1"))
 
 
 def assert_refused(response):
@@ -183,7 +187,10 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/users/{id:int}/certificates/{certificate_id:int}/deactivate",
               # Proof of possession and the identity number; the working-day calendar (issue 12).
               "/account/certificates/challenge", "/users/{id:int}/identity-number",
-              "/admin/calendar", "/admin/calendar/{entry_id:int}/remove"]
+              "/admin/calendar", "/admin/calendar/{entry_id:int}/remove",
+              # The outbox and the role editor (issue 13).
+              "/admin/outbox/{id:int}/retry", "/admin/outbox/{id:int}/cancel", "/admin/roles/new",
+              "/admin/roles/{role_id:int}", "/admin/roles/{role_id:int}/delete"]
 
 
 def test_the_list_covers_every_core_post_route(app):

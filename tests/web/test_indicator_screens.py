@@ -399,5 +399,7 @@ def test_the_catalogue_admin_role_and_system_admins_may_change(site):
         assert 'href="/indicators/import"' in client.get("/indicators").text
     with db.connection_context():
         role = Role.get(Role.code == "catalogue_admin")
-        assert role.is_builtin and role.codes() == {"core.unit.view", "core.indicator.view", "core.indicator.edit"}
+        # The core's own rights (plugins switched on may add theirs: kinhte_xahoi its overview page).
+        assert role.is_builtin and {c for c in role.codes() if c.startswith("core.")} == {
+            "core.unit.view", "core.indicator.view", "core.indicator.edit"}
         assert "core.indicator.edit" not in Role.get(Role.code == "unit_admin").codes()

@@ -150,8 +150,8 @@ def test_without_a_login_there_is_no_bell_and_no_page(client):
 def test_a_mail_server_that_is_down_does_not_break_the_submission(make_app, make_settings, world_free_port):
     from starlette.testclient import TestClient
 
-    from core import mailer
     from core.db import db
+    from core.outbox import OutboxMessage
     from tests.fixtures.forms import form_world
 
     app = make_app(make_settings(smtp_host="127.0.0.1", smtp_port=world_free_port), strict=True)
@@ -165,8 +165,8 @@ def test_a_mail_server_that_is_down_does_not_break_the_submission(make_app, make
         response = submit(client, world, log_in(client, world.users["reporter"]))
         assert response.status_code == 303 and response.headers["location"].endswith("?done=submitted#workflow")
         with db.connection_context():
-            [mail] = mailer.OutboxMail.select()
-        assert mail.status == "pending" and mail.attempts == 1 and mail.last_error
+            [mail] = OutboxMessage.select()
+        assert mail.channel == "smtp" and mail.state == "pending" and mail.attempts == 1 and mail.last_error
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from core.accounts.access import Grant, Role, RolePermission
 from core.audit import AuditEvent
 from core.db import db
 from core.models import Unit
-from core.units.history import UnitChange
+from core.units.changes import UnitChange
 from tests.conftest import HX, csrf_from
 from tests.fixtures.plugins import log_in
 

@@ -23,7 +23,8 @@ async def plugins_page(request):
     pm, registry = request.app.state.pm, request.app.state.registry
     infos = sorted(pm.infos.values(), key=lambda i: (i.status == "ok", i.name))
     return await render(request, "core/admin/plugins.html", {
-        "infos": infos, "domains": registry.domains, "enabled": request.state.enabled})
+        "infos": infos, "domains": registry.domains, "enabled": request.state.enabled,
+        "core_parts": list(pm.core_parts.values())})  # always on: listed apart, no switch
 
 
 def _activation_rows(plugin: str, roots: list[int] | None, registry, settings):
@@ -87,8 +88,6 @@ async def activation_submit(request):
     try:
         await run_db(_switch, unit_id, name, state, request.state.access, request.app.state.registry,
                      form.get("reset_subtree") == "1")
-    except NotFound:
-        raise HTTPException(404) from None
     except ValidationError:
         raise HTTPException(400) from None
     if request.state.htmx.wants_partial:

@@ -38,8 +38,9 @@ from core import clock
 from core.accounts import api_tokens
 from core.catalogue import indicators
 from core.units import tree as units
+from core.units.changes import past_values
 from core.db import run_db
-from core.errors import BaocaoError, NotFound, ValidationError
+from core.errors import BaocaoError, ValidationError
 from core.i18n import LANGUAGES, core_catalog, fold
 from core.models import Unit, utcnow
 from web.guards import require
@@ -354,7 +355,7 @@ def _unit_detail(code, access, at):
     if unit is None:
         return None
     history = _history_module()
-    if history is not None and history.past_values(at):
+    if history is not None and past_values(at):
         # Renamed or moved since that day: the tree as at the date knows how it stood then.
         nodes = units.tree(unit.id, at=at)
         valid, shown = bool(nodes), (nodes[0].unit if nodes else unit)
@@ -677,21 +678,9 @@ def _report_values(access, report_id: int) -> dict:
     }
 
 
-def _domain_call(fn, *args, **kwargs):
-    """NotFound/Forbidden as the API's 404/403 (inside the mount, not the app's handlers)."""
-    from core.errors import Forbidden
-
-    try:
-        return fn(*args, **kwargs)
-    except NotFound:
-        raise HTTPException(404) from None
-    except Forbidden:
-        raise HTTPException(403) from None
-
-
 @api_require()
 async def report_values(request):
-    return ok(await run_db(_domain_call, _report_values, request.state.access, request.path_params["id"]))
+    return ok(await run_db(_report_values, request.state.access, request.path_params["id"]))
 
 
 def _values_body(body) -> tuple[dict, dict, int | None, dict]:
@@ -751,12 +740,8 @@ def _put_values(access, report_id: int, body, lang: str = "vi") -> tuple[int, di
         data["error"]["revision"] = exc.revision
         return 409, data
     except BaocaoError as exc:
-        from core.errors import Forbidden
-
-        if isinstance(exc, NotFound):
-            raise HTTPException(404) from None
-        if isinstance(exc, Forbidden):
-            raise HTTPException(403) from None
+        if exc.status is not None:  # NotFound, Forbidden: the API's 404/403 (web.errors.domain_error)
+            raise
         code = "not_editable" if exc.key == "report_data.error.not_editable" else "refused"
         return (409 if code == "not_editable" else 422), {
             "error": {"code": code, "message": {lang: exc.message(lang) for lang in LANGUAGES}}}
@@ -780,7 +765,7 @@ async def report_values_put(request):
             raise
         key = "report_entry.api.body" if exc.detail == "json_malformed" else f"error.reason.{exc.detail}"
         raise BadParameters({"body": messages(key, **exc.params)}) from None
-    status, data = await run_db(_domain_call, _put_values, request.state.access, request.path_params["id"], body,
+    status, data = await run_db(_put_values, request.state.access, request.path_params["id"], body,
                                 request.state.lang)
     return ok(data, status)
 
@@ -1105,10 +1090,7 @@ async def token_create(request):
 
 @require()
 async def token_revoke(request):
-    try:
-        await run_db(api_tokens.revoke, request.state.actor, request.path_params["token_id"])
-    except NotFound:
-        raise HTTPException(404) from None
+    await run_db(api_tokens.revoke, request.state.actor, request.path_params["token_id"])
     if request.state.htmx.wants_partial:
         return await _tokens_page(request, done=TOKEN_DONE["revoked"])
     return RedirectResponse(request.url_for("api_tokens").path + "?done=revoked", status_code=303)

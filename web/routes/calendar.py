@@ -6,7 +6,8 @@ Home Affairs for the public sector). The administrator lists them per year, adds
 basis and takes one back saying why; the days from the settings are shown beside them, read-only.
 Every deadline is computed with this calendar (``core.regimes.workdays.work_calendar``).
 
-All decisions are ``core.regimes.workdays``'s. Success redirects (303) back to the year with ``?done=…``;
+All decisions are ``core.regimes.workdays``'s (storing a day) and
+``core.reporting.calendar_changes``'s (the deadlines it moves). Success redirects (303) back to the year with ``?done=…``;
 a refusal answers 422 with the page and the message at the field.
 """
 
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from core import clock
 from core.regimes import workdays
+from core.reporting import calendar_changes
 from core.db import run_db
 from core.errors import BaocaoError, NotFound, ValidationError
 from web.guards import require
@@ -81,7 +83,7 @@ async def calendar_add(request):
     year = day.year if day and YEARS[0] <= day.year <= YEARS[1] else _year(str(form.get("year", "")),
                                                                           clock.today().year)
     try:
-        await run_db(workdays.add_day, request.state.access, day, kind, reason,
+        await run_db(calendar_changes.add_day, request.state.access, day, kind, reason,
                      settings=request.app.state.settings)
     except BaocaoError as exc:
         return await _page(request, year, 422, errors=_errors(exc),
@@ -98,10 +100,10 @@ async def calendar_remove(request):
     if entry_id > MAX_ID:  # beyond what the database stores: no such day (never an overflow)
         raise HTTPException(404)
     try:
-        removed = await run_db(workdays.remove_day, request.state.access, entry_id, reason,
+        removed = await run_db(calendar_changes.remove_day, request.state.access, entry_id, reason,
                                settings=request.app.state.settings)
     except NotFound:
-        raise HTTPException(404) from None
+        raise
     except BaocaoError as exc:
         return await _page(request, year, 422, errors={f"remove-{entry_id}": _errors(exc).get("reason")})
     return _back(request, removed.day.year, "removed")

@@ -94,7 +94,7 @@ def _list_context(access, q: str) -> dict:
     rows = []
     for form in fm.visible_forms(access, q):
         versions = fm.versions(form)
-        rows.append({"form": form, "latest": versions[0] if versions else None, "used_by": fm.usage(form)})
+        rows.append({"form": form, "latest": versions[0] if versions else None, "used_by": rg.using_form(form)})
     edit_roots = access.roots(EDIT)
     return {"rows": rows, "q": q, "can_create": edit_roots is None or bool(edit_roots), "labels": _labels()}
 
@@ -196,7 +196,7 @@ def _detail_context(access, form_id: int, version_no: int | None) -> dict:
         view = {"version": shown, "definition": shown.data(), "sheet": sheet, "period_count": count}
     can_edit = fm.can_edit(access, form)
     return {"form": form, "versions": versions, "draft": draft, "problems": problems, "view": view,
-            "can_edit": can_edit, "used_by": fm.usage(form), "labels": _labels(),
+            "can_edit": can_edit, "used_by": rg.using_form(form), "labels": _labels(),
             "copy_units": _owner_units(access) if access.roots(EDIT) != [] else [],
             "copy_values": {"code": "", "name": "", "owner_unit_id": str(form.owner_unit_id)}, "copy_errors": {}}
 

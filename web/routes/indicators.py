@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from core.catalogue import indicators as ind
 from core.db import run_db
-from core.errors import NotFound, ValidationError
+from core.errors import ValidationError
 from web import signed_upload
 from web.guards import require
 from web.params import parse_int
@@ -187,8 +187,6 @@ async def indicator_save(request):
 
     try:
         saved, changed = await run_db(save)
-    except NotFound:
-        raise HTTPException(404) from None
     except ind.StaleVersion as exc:
         context = await run_db(_edit_context, code)
         context.update(form=form, stale=exc.current)

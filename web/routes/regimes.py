@@ -312,7 +312,7 @@ async def _reason(request) -> str:
 
 @require(VIEW)
 async def regime_issue(request):
-    return await _act(request, rg.issue, done="issued", calendar=_calendar(request), policy=_policy(request))
+    return await _act(request, rp.issue_and_open, done="issued", calendar=_calendar(request), policy=_policy(request))
 
 
 @require(VIEW)

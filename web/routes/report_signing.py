@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from core.reporting import data as rd
 from core.reporting import workflow as wf
+from core.signatures import files as signature_files
 from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
@@ -22,7 +23,7 @@ from web.guards import require
 from web.params import parse_int
 from web.templating import render
 
-MAX_FORM_BYTES = signing.MAX_P12_BYTES + 16 * 1024
+MAX_FORM_BYTES = signature_files.MAX_P12_BYTES + 16 * 1024
 
 
 def _attachment(body: bytes, filename: str, media_type: str) -> Response:
@@ -129,13 +130,13 @@ async def seal_install(request):
     error = None
     length = request.headers.get("content-length", "")
     if (parse_int(length, minimum=0) or 0) > MAX_FORM_BYTES:
-        error = BaocaoError("signing.error.p12_too_large", limit=signing.MAX_P12_BYTES // 1024)
+        error = BaocaoError("signing.error.p12_too_large", limit=signature_files.MAX_P12_BYTES // 1024)
     else:
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("p12")
         data = b""
         if upload is not None and not isinstance(upload, str):
-            data = await upload.read(signing.MAX_P12_BYTES + 1)
+            data = await upload.read(signature_files.MAX_P12_BYTES + 1)
         password = str(form.get("password", ""))
         await form.close()
         try:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from core.reporting import data as rd
 from core.reporting import workflow as wf
+from core.signatures import files as signature_files
 from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
@@ -82,7 +83,7 @@ async def submit(request):
             for name in ("p12", "p7s"):
                 upload = form.get(name)
                 if upload is not None and not isinstance(upload, str):
-                    inputs[name] = await upload.read(signing.MAX_P7S_BYTES + 1)
+                    inputs[name] = await upload.read(signature_files.MAX_P7S_BYTES + 1)
             await form.close()
             await run_db(signing.sign_and_submit, access, report_id, revision=int(revision), provider=provider,
                          inputs=inputs, settings=settings, pm=request.app.state.pm)

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from core.signatures import certificates
+from core.signatures import files as signature_files
 from core.signatures import signing
 from core.signatures import trust
 from core.accounts.access import ADMIN_CODE
@@ -85,17 +86,14 @@ async def anchor_add(request):
         await run_db(trust.add_anchor, request.state.access, data, name=name)
     except BaocaoError as exc:
         if isinstance(exc, Forbidden):
-            raise HTTPException(403) from None
+            raise
         return await _admin_page(request, 422, errors={"anchor": _error(exc)}, form={"name": name})
     return _admin_back(request, "anchor_added")
 
 
 @require(PERMISSION)
 async def anchor_deactivate(request):
-    try:
-        await run_db(trust.deactivate_anchor, request.state.access, request.path_params["anchor_id"])
-    except NotFound:
-        raise HTTPException(404) from None
+    await run_db(trust.deactivate_anchor, request.state.access, request.path_params["anchor_id"])
     return _admin_back(request, "anchor_deactivated")
 
 
@@ -106,7 +104,7 @@ async def crl_upload(request):
         await run_db(trust.upload_crl, request.state.access, await _file(form, "crl", trust.MAX_CRL_BYTES))
     except BaocaoError as exc:
         if isinstance(exc, Forbidden):
-            raise HTTPException(403) from None
+            raise
         return await _admin_page(request, 422, errors={"crl": _error(exc)})
     return _admin_back(request, "crl_uploaded")
 
@@ -119,20 +117,17 @@ async def source_add(request):
     try:
         await run_db(trust.add_source, request.state.access, url, parse_id(anchor))
     except NotFound:
-        raise HTTPException(404) from None
+        raise
     except BaocaoError as exc:
         if isinstance(exc, Forbidden):
-            raise HTTPException(403) from None
+            raise
         return await _admin_page(request, 422, errors={"url": _error(exc)}, form={"url": url})
     return _admin_back(request, "source_added")
 
 
 @require(PERMISSION)
 async def source_remove(request):
-    try:
-        await run_db(trust.deactivate_source, request.state.access, request.path_params["source_id"])
-    except NotFound:
-        raise HTTPException(404) from None
+    await run_db(trust.deactivate_source, request.state.access, request.path_params["source_id"])
     return _admin_back(request, "source_removed")
 
 
@@ -182,15 +177,15 @@ async def my_certificate_add(request):
     field = "p12" if way == "p12" else "p7s"
     try:
         if way == "p12":
-            data, password = await _file(form, "p12", signing.MAX_P12_BYTES), str(form.get("password", ""))
+            data, password = await _file(form, "p12", signature_files.MAX_P12_BYTES), str(form.get("password", ""))
             await form.close()
             await run_db(certificates.register_with_p12, access, actor.id, data, password, settings=settings)
         else:
-            data = await _file(form, "p7s", signing.MAX_P7S_BYTES)
+            data = await _file(form, "p7s", signature_files.MAX_P7S_BYTES)
             await form.close()
             await run_db(certificates.register, access, actor.id, data, settings=settings)
     except NotFound:
-        raise HTTPException(404) from None
+        raise
     except BaocaoError as exc:
         return await _mine_page(request, 422, errors={field: _error(exc)})
     return RedirectResponse(request.url_for("my_certificates").path + "?done=certificate_registered",
@@ -228,10 +223,7 @@ def _colleague_context(access, user_id: int, *, done=None, errors=None, form=Non
 @require(ADMIN_CODE)
 async def user_certificates(request):
     done = MINE_DONE.get(request.query_params.get("done") or "")
-    try:
-        context = await run_db(_colleague_context, request.state.access, request.path_params["id"], done=done)
-    except NotFound:
-        raise HTTPException(404) from None
+    context = await run_db(_colleague_context, request.state.access, request.path_params["id"], done=done)
     return await render(request, "core/trust/certificates.html", context)
 
 
@@ -244,7 +236,7 @@ async def user_identity_number(request):
     try:
         await run_db(certificates.set_identity_number, access, user_id, value)
     except NotFound:
-        raise HTTPException(404) from None
+        raise
     except BaocaoError as exc:
         context = await run_db(_colleague_context, access, user_id, errors={"identity_number": _error(exc)},
                                form={"identity_number": value})
@@ -260,10 +252,7 @@ async def user_certificate_deactivate(request):
                          .where(certificates.UserCertificate.id == certificate_id).scalar())
     if owner != user_id:
         raise HTTPException(404)
-    try:
-        await run_db(certificates.deactivate, request.state.access, certificate_id)
-    except NotFound:
-        raise HTTPException(404) from None
+    await run_db(certificates.deactivate, request.state.access, certificate_id)
     return RedirectResponse(request.url_for("user_certificates", id=user_id).path
                             + "?done=certificate_deactivated", status_code=303)
 

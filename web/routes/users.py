@@ -19,7 +19,6 @@ other sessions (SESS-05).
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
@@ -28,7 +27,7 @@ from core.accounts import mfa
 from core.accounts import login as accounts
 from core.accounts.access import ADMIN_CODE
 from core.db import run_db
-from core.errors import Forbidden, NotFound, ValidationError
+from core.errors import NotFound, ValidationError
 from core.models import User
 from core.units.tree import ancestor_ids
 from web.guards import require
@@ -121,13 +120,11 @@ async def user_create(request):
     form = {"username": str(data.get("username", "")).strip()[:USERNAME_MAX],
             "full_name": str(data.get("full_name", "")).strip()[:NAME_MAX],
             "unit": _int(data.get("unit")),
-            "roles": [str(code)[:40] for code in data.getlist("roles")][:20]}
+            "roles": [str(code)[:100] for code in data.getlist("roles")][:20]}
     access, settings = request.state.access, request.app.state.settings
     try:
         user, password = await run_db(admin.create_user, access, form["username"], form["full_name"], form["unit"],
                                       roles=form["roles"], temp_hours=settings.temp_password_hours)
-    except NotFound:
-        raise HTTPException(404) from None
     except ValidationError as exc:
         context = await run_db(_new_context, access, form, exc.errors, settings.temp_password_hours)
         return await render(request, "core/users/new.html", context, partial="core/users/_new_form.html",
@@ -174,11 +171,8 @@ def _detail_context(access, user_id: int, settings, *, grant_form=None, grant_er
 
 async def _detail(request, user_id: int, *, status_code=200, **extra):
     settings = request.app.state.settings
-    try:
-        context = await run_db(_detail_context, request.state.access, user_id, settings,
-                               grant_form=extra.pop("grant_form", None), grant_errors=extra.pop("grant_errors", None))
-    except NotFound:
-        raise HTTPException(404) from None
+    context = await run_db(_detail_context, request.state.access, user_id, settings,
+                           grant_form=extra.pop("grant_form", None), grant_errors=extra.pop("grant_errors", None))
     context.update(extra)
     return await render(request, "core/users/detail.html", context, partial="core/users/_detail.html",
                         status_code=status_code)
@@ -193,12 +187,7 @@ async def user_detail(request):
 async def _act(request, fn, *args, done: str, **kwargs):
     """Run an action on one account; answer with the account page (htmx) or a redirect to it."""
     user_id = request.path_params["id"]
-    try:
-        await run_db(fn, request.state.access, *args, **kwargs)
-    except NotFound:
-        raise HTTPException(404) from None
-    except Forbidden:
-        raise HTTPException(403) from None
+    await run_db(fn, request.state.access, *args, **kwargs)
     if request.state.htmx.wants_partial:
         return await _detail(request, user_id, done=DONE[done])
     return RedirectResponse(request.url_for("user_detail", id=user_id).path + f"?done={done}", status_code=303)
@@ -255,11 +244,9 @@ async def user_grant(request):
     user_id = request.path_params["id"]
     data = await request.form()
     # Only the role and the unit are read; the unit is checked against the subtree (ACL-03).
-    form = {"role": str(data.get("role", ""))[:40], "unit": _int(data.get("unit"))}
+    form = {"role": str(data.get("role", ""))[:100], "unit": _int(data.get("unit"))}  # a plugin's role: <plugin>.<role>
     try:
         await run_db(admin.grant, request.state.access, user_id, form["role"], form["unit"])
-    except NotFound:
-        raise HTTPException(404) from None
     except ValidationError as exc:
         return await _detail(request, user_id, status_code=422, grant_form=form, grant_errors=exc.errors)
     if request.state.htmx.wants_partial:
@@ -271,13 +258,8 @@ async def user_grant(request):
 async def user_reset_password(request):
     user_id = request.path_params["id"]
     settings = request.app.state.settings
-    try:
-        password = await run_db(admin.reset_password, request.state.access, user_id,
-                                temp_hours=settings.temp_password_hours)
-    except NotFound:
-        raise HTTPException(404) from None
-    except Forbidden:
-        raise HTTPException(403) from None
+    password = await run_db(admin.reset_password, request.state.access, user_id,
+                            temp_hours=settings.temp_password_hours)
     # Shown in this answer only: never stored in the clear, never in a URL.
     return await _detail(request, user_id, temp_password=password, hours=settings.temp_password_hours)
 
@@ -306,10 +288,7 @@ async def my_sessions(request):
 
 @require()
 async def my_session_end(request):
-    try:
-        await run_db(admin.end_session, request.state.actor, request.path_params["session_id"])
-    except NotFound:
-        raise HTTPException(404) from None
+    await run_db(admin.end_session, request.state.actor, request.path_params["session_id"])
     if request.state.htmx.wants_partial:
         return await _my_sessions(request, MY_DONE["ended"])
     return RedirectResponse(request.url_for("my_sessions").path + "?done=ended", status_code=303)

@@ -1,6 +1,7 @@
 """What an accepted report adds to the figures store (core.catalogue.figures).
 
-When a receiver accepts a unit's periodic report, the figures of the version it accepted become
+A built-in subscriber (``report_transition``, action "accepted"; registered by
+``core.plugins.CORE_SUBSCRIBERS``, always on). When a receiver accepts a unit's periodic report, the figures of the version it accepted become
 that unit's figures for the period, kind "actual": next period's report pre-fills its "previous
 period" and "same period last year" columns from them, and the views that read the store see them
 at once. The version's canonical JSON is read, not the live values: what was signed is what is
@@ -22,7 +23,12 @@ import logging
 
 from core.errors import ValidationError
 from core.catalogue.figures import Figure, put_values
+from core.hookspecs import hookimpl
+from core.models import User
 from core.regimes.periods import FREQUENCIES
+from core.reporting.events import for_actions
+from core.reporting.opening import Report
+from core.reporting.versions import ReportVersion
 
 log = logging.getLogger("baocao.accepted_figures")
 SOURCE = "report"
@@ -68,3 +74,18 @@ def publish(report, version, *, actor=None) -> int:
         log.warning("report %s: %d figures left out of the store: %s", report.id, len(refused), exc.errors)
         kept = [f for n, f in enumerate(figures, start=1) if n not in refused]
         return put_values(kept, source=SOURCE, actor=actor) if kept else 0
+
+
+@hookimpl
+@for_actions("accepted")
+def report_transition(transition):
+    """Publish the accepted version's figures: next period's report pre-fills from them."""
+    if transition.version_number is None:
+        return
+    report = Report.get_by_id(transition.report_id)
+    if report.kind != "unit" or report.frequency not in FREQUENCIES:
+        return  # nothing to publish (see figures_of): no more reads
+    version = ReportVersion.get((ReportVersion.report == report.id)
+                                & (ReportVersion.number == transition.version_number))
+    actor = User.get_by_id(transition.actor_id) if transition.actor_id is not None else None
+    publish(report, version, actor=actor)
