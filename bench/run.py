@@ -18,6 +18,9 @@ page, recalculation, saving every input cell, the Excel export, template and imp
 the autosave's server time next to a bare Starlette endpoint parsing the same form (issue 12);
 then bench/workflow.py times signing and submitting it, the receiver's queue and review, and
 consolidating 78 communes' reports (issue 6).
+
+Unless ``--no-events``, bench/events.py times submitting and accepting a small report with 0, 1
+and 10 plugins subscribing to the report events, and ``emit()`` alone (issue 13).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def measure(fn, rounds):
     return statistics.median(samples), percentile(samples, 0.95)
 
 
-def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True):
+def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True, events: bool = True):
     from core.db import db
     from core.demo import seed_demo
     from web.app import create_app
@@ -113,6 +116,10 @@ def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True
             from workflow import run_workflow
 
             results.update(run_workflow(client, settings, login, measure, rounds))
+        if events:
+            from events import run_events
+
+            results.update(run_events(settings, rounds, percentile))
         if national:
             results.update(run_national(client, rounds))
     return results
@@ -157,6 +164,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--no-national", action="store_true", help="skip the 5,000 indicators / 4,000 units part")
     parser.add_argument("--no-forms", action="store_true", help="skip the 60 × 13 form part (issue 5)")
+    parser.add_argument("--no-events", action="store_true", help="skip the event hook part (issue 13)")
     parser.add_argument("--postgres", default=os.environ.get("BAOCAO_BENCH_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -164,7 +172,7 @@ def main():
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         tables["SQLite"] = run_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", args.rounds, not args.no_national,
-                                       not args.no_forms)
+                                       not args.no_forms, not args.no_events)
 
     name = f"baocao_bench_{uuid.uuid4().hex[:8]}"
     try:
@@ -175,7 +183,7 @@ def main():
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
             tables["PostgreSQL"] = run_backend(admin.rsplit("/", 1)[0] + f"/{name}", args.rounds, not args.no_national,
-                                               not args.no_forms)
+                                               not args.no_forms, not args.no_events)
         finally:
             from core.db import db
 

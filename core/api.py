@@ -13,6 +13,8 @@ from core.hookspecs import hookimpl
 from core.i18n import fold, format_date, format_number
 from core.catalogue.figures import Figure, put_values as put_figures, table as figures_table
 from core.catalogue.figures import latest_period as figures_latest_period
+from core.catalogue.figures import FigureRow, FiguresQueryError, MAX_FIGURES as FIGURES_MAX, query as figures
+from core.reporting.accepted import AcceptedVersion, VersionSignature, accepted_version
 from core.catalogue.indicators import current as current_indicator, groups_with_prefix as indicator_groups_of
 from core.catalogue.indicators import save_group as save_indicator_group, save_indicator
 from core.models import Unit, User
@@ -35,6 +37,10 @@ __all__ = [
     "unit_chain", "period_window", "period_windows", "current_indicator", "save_indicator",
     "save_indicator_group", "indicator_groups_of",
     "Figure", "put_figures", "figures_table", "figures_latest_period",
+    # the figures query across indicators × units × periods × value kinds (accepted reports publish there)
+    "figures", "FigureRow", "FiguresQueryError", "FIGURES_MAX",
+    # a report's accepted version and its signature, read-only
+    "accepted_version", "AcceptedVersion", "VersionSignature",
     # the one clock: today and now in the instance's time zone (stored times stay UTC)
     "today", "now", "utcnow", "freeze_clock",
     # reporting regimes a plugin ships (hook register_regimes)

@@ -1,4 +1,4 @@
-"""The ``baocao`` command: init, serve, demo, migrate, plugins, worker, audit verify, periods, and
+"""The ``baocao`` command: init, serve, demo, migrate, plugins, plugin new, worker, audit verify, periods, and
 the plugins' own commands under their names (``baocao <plugin> <command>``, hook register_commands).
 
 The server commands hand uvicorn the *name* of the web application
@@ -254,6 +254,15 @@ def cmd_plugins(args) -> int:
     return 1 if any(i.status == "failed" for i in pm.infos.values()) else 0
 
 
+def cmd_plugin_new(args) -> int:
+    """``baocao plugin new NAME``: a working package skeleton (core.scaffold); needs no settings."""
+    from core.scaffold import new_plugin
+
+    root = new_plugin(args.name, args.dir, reserved=core_commands(build_parser()))
+    print(_t("scaffold.created", name=args.name, path=str(root)))
+    return 0
+
+
 def cmd_worker(args) -> int:
     from core.jobs import run_worker
 
@@ -449,6 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help=_t("cli.help.migrate")).set_defaults(func=cmd_migrate)
     sub.add_parser("plugins", help=_t("cli.help.plugins")).set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("plugin", help=_t("cli.help.plugin"))
+    plugin_sub = p.add_subparsers(dest="plugin_tool", required=True)
+    q = plugin_sub.add_parser("new", help=_t("cli.help.plugin_new"))
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--dir", default=".", help=_t("cli.help.plugin_new_dir"))
+    q.set_defaults(func=cmd_plugin_new)
 
     p = sub.add_parser("worker", help=_t("cli.help.worker"))
     p.add_argument("--workers", type=int, default=2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -81,6 +82,8 @@ def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
 
         if db.obj is None:
             init_db(settings.database_url)
+        # The worker's plugins are named for the task (name_subscribers): a plugin's regime opens
+        # reports only where the plugin is switched on, and those plugins hear the reports opened.
         with db.connection_context():
             result = reports.open_due_periods(calendar=regimes.work_calendar(settings))
         log.info("opened %d periods, %d reports", result.periods, result.reports)
@@ -131,7 +134,34 @@ def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
         return result.fetched
 
     huey.plugin_jobs = schedule_plugin_jobs(huey, settings, *plugins) if plugins else {}
+    if plugins and plugins[1] is not None:
+        name_subscribers(huey, settings, *plugins)
     return huey
+
+
+def name_subscribers(huey, settings, pm, registry) -> None:
+    """Every task (the core's and the plugins' jobs) runs with the worker's plugins named as the
+    report subscribers (``core.reporting.events.using``), as a request and a command do: huey's
+    worker threads start with none of the context ``baocao worker`` set, so the reports a task
+    opens or moves would otherwise reach the core's own subscribers only.
+
+    huey's pre- and post-execute hooks, not a wrapper per task: they cover the plugins' jobs and
+    any task added later. The name is forgotten after each task (a stack: in immediate mode a task
+    may run another), so nothing outlives it in the thread that ran it."""
+    from core.reporting import events
+
+    local = threading.local()  # each thread's tokens, for ``events.current.reset``
+
+    @huey.pre_execute(name="baocao.report_subscribers")
+    def enter(task):
+        if not hasattr(local, "tokens"):
+            local.tokens = []
+        local.tokens.append(events.use(pm, registry, settings))
+
+    @huey.post_execute(name="baocao.report_subscribers")
+    def leave(task, task_value, exception):
+        if getattr(local, "tokens", None):
+            events.current.reset(local.tokens.pop())
 
 
 def run_worker(settings, workers: int = 1, plugins=None) -> None:

@@ -32,7 +32,7 @@ from core.catalogue import indicators as catalogue
 from core.errors import BaocaoError
 from core.models import UNIT_KINDS
 from core.regimes import form_schema
-from core.regimes.regimes import RegimeSpec, clean
+from core.regimes.regimes import RECEIVING_RULES, RegimeSpec, clean, spec_problems
 
 INDICATORS_FILE = "indicators.csv"
 FORMS_DIR = "forms"
@@ -100,9 +100,11 @@ TOP_KEYS = {
     "preparing_unit": (None, TABLE), "legal": (None, TABLE), "deadline_rules": ("deadline_rules", TABLES),
 }
 TABLE_KEYS = {
-    "units": {"kinds": ("reporting_kinds", STRINGS)},
-    "receiving_unit": {"kind": ("receiving_unit_kind", STRING)},
-    "issuing_unit": {"kind": ("issuing_unit_kind", STRING)},
+    "units": {"kinds": ("reporting_kinds", STRINGS), "group": ("reporting_group", STRING),
+              "codes": ("reporting_codes", STRINGS)},
+    "receiving_unit": {"rule": ("receiving_rule", STRING), "kind": ("receiving_unit_kind", STRING),
+                       "code": ("receiving_unit_code", STRING), "group": ("receiving_group", STRING)},
+    "issuing_unit": {"kind": ("issuing_unit_kind", STRING), "code": ("issuing_unit_code", STRING)},
     "preparing_unit": {"code": ("preparing_unit_code", STRING)},
     "legal": {"number": ("legal_number", STRING), "date": ("legal_date", DATE), "issuer": ("legal_issuer", STRING)},
 }
@@ -111,7 +113,14 @@ REQUIRED_KEYS = ("code", "name")
 UNIT_KIND_KEYS = {"reporting_kinds": "units.kinds", "receiving_unit_kind": "receiving_unit.kind",
                   "issuing_unit_kind": "issuing_unit.kind"}
 # ``regimes.clean``'s error fields → the TOML key they come from.
-CLEAN_FIELDS = {"regime_type": "type", "units": "units.kinds", "legal_date": "legal.date"}
+CLEAN_FIELDS = {"regime_type": "type", "units": "units.kinds", "legal_date": "legal.date",
+                "receiving_rule": "receiving_unit.rule", "receiving_group": "receiving_unit.group"}
+# Which [receiving_unit] keys go with which rule (absent rule: "unit").
+RULE_KEYS = {"unit": ("kind", "code"), "parent": (), "group_owner": ("group",)}
+# RegimeSpec fields naming units or groups by code → their TOML key (checked against the database).
+CODE_KEYS = {"issuing_unit_code": "issuing_unit.code", "receiving_unit_code": "receiving_unit.code",
+             "receiving_group": "receiving_unit.group", "reporting_group": "units.group",
+             "reporting_codes": "units.codes"}
 
 _TOML_TYPES = {
     STRING: lambda v: isinstance(v, str),
@@ -298,6 +307,17 @@ class PluginData:
                 if value not in UNIT_KINDS:
                     problem(where, "plugin_data.schema.enum", value=json.dumps(value, ensure_ascii=False),
                             choices=", ".join(UNIT_KINDS))
+        for table, keys in (("issuing_unit", ("kind", "code")), ("receiving_unit", ("kind", "code"))):
+            given = [k for k in keys if k in document.get(table, {})]
+            if len(given) > 1:
+                problem(f"{table}.{given[1]}", "plugin_data.one_of", keys=" / ".join(f"{table}.{k}" for k in keys))
+        rule = fields.get("receiving_rule") or "unit"
+        if rule in RECEIVING_RULES:
+            for sub in document.get("receiving_unit", {}):
+                if sub != "rule" and sub not in RULE_KEYS[rule]:
+                    problem(f"receiving_unit.{sub}", "plugin_data.rule_key", rule=rule)
+            if rule == "group_owner" and "receiving_group" not in fields:
+                problem("receiving_unit", "plugin_data.schema.required", name="group")
         _, errors = clean({"code": fields["code"], "name": fields["name"],
                            "regime_type": fields.get("regime_type"), "content": fields.get("content"),
                            "content_type": fields.get("content_type"), "kinds": list(fields.get("reporting_kinds", ())),
@@ -305,8 +325,10 @@ class PluginData:
                            "deadline_rules": [{"level": lv, "from_kind": fk, "rule": r}
                                               for lv, fk, r in fields.get("deadline_rules", ())],
                            "frequency": fields.get("frequency"), "cutoff_rule": fields.get("cutoff_rule"),
-                           "legal_date": fields.get("legal_date")})
+                           "legal_date": fields.get("legal_date"),
+                           "receiving_rule": fields.get("receiving_rule"), "receiving_group_id": None})
         errors.pop("issuing_unit", None)  # chosen from issuing_unit.kind when the regime is loaded
+        errors.pop("receiving_group", None)  # a group's code, checked below against the database
         for field, key in errors.items():
             if field.startswith("deadline_rules."):
                 where = f"deadline_rules[{field.split('.', 1)[1]}]"
@@ -324,6 +346,11 @@ class PluginData:
                         and "frequency" not in errors:
                     problem("form", "plugin_data.form_frequency", code=form["code"], frequency=form["frequency"])
                 fields["form"] = {"code": form["code"], "name": form["name"], "definition": form["definition"]}
+        if not problems:
+            # Units and groups named by code must exist (the database is read only when a file names some).
+            for field, key, code in spec_problems(RegimeSpec(**fields)):
+                problem(CODE_KEYS[field], "plugin_data.group_unknown" if field.endswith("group")
+                        else "plugin_data.unit_unknown", code=code)
         return fields, problems
 
 

@@ -62,13 +62,17 @@ class MenuItem:
 
 @dataclass(frozen=True)
 class Widget:
-    """A block on the home page, rendered from one of the plugin's templates."""
+    """A block on the home page, rendered from one of the plugin's templates.
+
+    ``permission``: the core shows the widget only to a user holding it at their unit (as a menu
+    entry); a code the plugin or the core declares, else the widget is dropped and recorded."""
 
     id: str
     title: str  # message key
     template: str
     context: dict = field(default_factory=dict)
     order: int = 100
+    permission: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class Domain:
     version: str = ""
     requires_core_api: int = core.CORE_API
     routes: tuple = ()  # Starlette routes; mounted at /p/<name>/ by the web layer
+    # JSON endpoints (web.api.json_route): mounted at /api/v1/p/<name>/ and listed in the OpenAPI document.
+    api: tuple = ()
     permissions: tuple[Permission, ...] = ()
     menu: tuple[MenuItem, ...] = ()
     enabled_by_default: bool = True
@@ -247,6 +253,11 @@ def validate_domain(domain: Domain, name: str, catalog: Catalog) -> None:
             raise PluginError("plugin.error.label_namespace", plugin=name, key=key)
         if key and key not in catalog.messages["vi"]:
             raise PluginError("plugin.error.label_missing", plugin=name, key=key)
+
+
+def own_permission(plugin: str, code: str | None, permissions: dict[str, Permission]) -> bool:
+    """A permission a plugin may guard something of its own with: declared, by itself or the core."""
+    return code is not None and code in permissions and code.split(".", 1)[0] in (plugin, "core")
 
 
 def check_role_permissions(domain: Domain, own: dict[str, Permission], core: dict[str, Permission]) -> None:

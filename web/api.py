@@ -1,4 +1,4 @@
-"""The public plugin API of the web layer: rendering, htmx helpers, guards, routes.
+"""The public plugin API of the web layer: rendering, htmx helpers, guards, routes, JSON endpoints.
 
 Plugin screens import from here (and ``core.api`` for the domain), nothing else
 of baocao.
@@ -8,11 +8,32 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from core.errors import PluginError
+from core.registry import Widget
 from web.guards import public, require, safe_next
 from web.htmx import HtmxDetails, hx_redirect, hx_trigger
+from web.routes.api import Param as ApiParam
+from web.routes.plugin_api import JsonRoute, json_route
 from web.templating import render
+
+
+def plugin_settings(request) -> dict:
+    """The ``[plugins.<name>]`` table of the settings (a copy; empty when absent) for the plugin
+    whose view, JSON endpoint or ``dashboard_widgets`` hook is serving ``request``. Widget
+    templates get the same table as ``plugin_settings``."""
+    name = getattr(request.state, "plugin", None)
+    if not name:
+        raise PluginError("plugin.error.no_plugin_request")
+    return request.app.state.settings.plugin(name)
+
 
 __all__ = [
     "HTTPException", "HTMLResponse", "JSONResponse", "RedirectResponse", "Response", "Mount", "Route",
     "public", "require", "safe_next", "HtmxDetails", "hx_redirect", "hx_trigger", "render",
+    # a plugin's own settings ([plugins.<name>]) in its views, JSON endpoints and widgets
+    "plugin_settings",
+    # a home-page block (hook dashboard_widgets); the same class as core.api.Widget
+    "Widget",
+    # JSON endpoints at /api/v1/p/<plugin>/…, in the OpenAPI document (Domain.api)
+    "json_route", "JsonRoute", "ApiParam",
 ]

@@ -134,7 +134,11 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
-    routes = core_routes + plugin_mounts + [Mount("/static", app=static, name="static")]
+    # Plugins' JSON endpoints (/api/v1/p/<name>/, web.api.json_route) before the core's /api/v1 mount.
+    from web.routes.plugin_api import plugin_api_mounts
+
+    routes = plugin_api_mounts(pm, registry) + core_routes + plugin_mounts + [Mount("/static", app=static,
+                                                                                      name="static")]
 
     @asynccontextmanager
     async def lifespan(app):

@@ -418,6 +418,7 @@ class PluginBoundary:
             raise HTTPException(503, detail="plugin_unavailable")
         if self.plugin not in scope.get("state", {}).get("enabled", ()):
             raise HTTPException(404)
+        scope["state"]["plugin"] = self.plugin  # whose request this is: web.api.plugin_settings reads it
         watch = ResponseWatch(send)
         try:
             await self.app(scope, receive, watch)

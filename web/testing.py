@@ -17,8 +17,12 @@ nothing else changes); a test of the production parameters is marked ``productio
 
 Fixtures: ``settings`` / ``make_settings(**changes)``, ``app`` / ``make_app(settings, …)``,
 ``client`` (a Starlette TestClient, started), ``db_session`` (a connection, for service tests),
-``frozen_clock``, ``make_user(username, unit=…, roles=…)``, ``login(…)``, ``unit_tree``.
-Helpers: ``HX`` (the header htmx sends), ``csrf_from(html)``.
+``frozen_clock``, ``make_user(username, unit=…, roles=…)``, ``login(…)``, ``unit_tree``,
+``plugins_under_test`` (override it with your plugin's name: the app then loads it, installed),
+``make_regime(…)`` / ``issued_regime`` (a regime in force and its current period's reports),
+``open_report`` (a commune's report open for input and its reporter: ``.log_in(client)``,
+``.fill(client, {"lua.cur": "12"})``, ``.url``).
+Helpers: ``HX`` (the header htmx sends), ``csrf_from(html)``, ``entry_form_data(html)``.
 """
 
 from __future__ import annotations
@@ -143,9 +147,17 @@ def _fast_password_hashing(request, monkeypatch):
 
 
 @pytest.fixture
-def make_settings(database_url, tmp_path):
+def plugins_under_test() -> tuple[str, ...]:
+    """The installed plugins (entry points, by name) the test application loads: none here. A plugin's
+    own tests override this fixture with its name; ``settings`` then allow-lists it and ``app`` loads
+    the installed entry points."""
+    return ()
+
+
+@pytest.fixture
+def make_settings(database_url, tmp_path, plugins_under_test):
     def make(**changes) -> Settings:
-        plugins = changes.pop("plugins", PluginSettings())
+        plugins = changes.pop("plugins", PluginSettings(allow_external=tuple(plugins_under_test)))
         # Attachments go to the test's own folder, never beside the checkout (PostgreSQL has no
         # database file to put them next to).
         changes.setdefault("files_dir", str(tmp_path / "files"))
@@ -166,11 +178,11 @@ def settings(make_settings) -> Settings:
 
 
 @pytest.fixture
-def make_app(make_settings):
+def make_app(make_settings, plugins_under_test):
     from web.app import create_app
 
     def make(settings=None, **kwargs):
-        kwargs.setdefault("load_entrypoints", False)
+        kwargs.setdefault("load_entrypoints", bool(plugins_under_test))
         kwargs.setdefault("strict", False)
         return create_app(settings or make_settings(), **kwargs)
 
@@ -178,8 +190,9 @@ def make_app(make_settings):
 
 
 @pytest.fixture
-def app(make_app):
-    return make_app(strict=True)
+def app(make_app, settings):
+    """The application of ``settings``; strict: a plugin that fails fails the test."""
+    return make_app(settings, strict=True)
 
 
 @pytest.fixture
@@ -291,3 +304,194 @@ def login(client, make_user):
         return user
 
     return do
+
+
+# -- an issued regime and an open report -------------------------------------------------------------
+
+KIT_GROUP = ("KB01", "Chỉ tiêu của bộ thử nghiệm")
+KIT_INDICATORS = (("KB0101", "Diện tích lúa gieo trồng", "ha"), ("KB0102", "Diện tích ngô gieo trồng", "ha"))
+
+
+def kit_form_definition() -> dict:
+    """The kit's form: two input rows (indicators ``KB0101``, ``KB0102``) and their computed total."""
+    return {
+        "title": "Biểu số 01/TN: Tiến độ gieo trồng",
+        "rows": [
+            {"key": "lua", "kind": "indicator", "number": "1", "label": "Lúa", "indicator": "KB0101",
+             "unit": "ha", "decimals": 1},
+            {"key": "ngo", "kind": "indicator", "number": "2", "label": "Ngô", "indicator": "KB0102",
+             "unit": "ha", "decimals": 1},
+            {"key": "tong", "kind": "computed", "number": "", "label": "Cộng", "formula": "lua + ngo",
+             "decimals": 1},
+        ],
+        "columns": [{"key": "cur", "kind": "input", "label": "Thực hiện tháng {m}/{y}"}],
+    }
+
+
+def _kit_indicators() -> None:
+    from core.catalogue import indicators
+
+    indicators.save_group(*KIT_GROUP, "commune")
+    for code, name, unit in KIT_INDICATORS:
+        if indicators.current(code) is None:
+            indicators.save_indicator({"code": code, "name": name, "group": KIT_GROUP[0], "levels": "commune",
+                                       "unit_of_measure": unit, "aggregation": "sum"})
+
+
+@dataclass
+class IssuedRegime:
+    """A regime in force and the reports its current period opened."""
+
+    regime: object  # core.regimes.regimes.Regime, status "issued"
+    issuer: object  # the user (regime editor and issuer at the issuing unit) who issued it
+    reports: list  # the current period's reports, one a reporting unit
+
+    @property
+    def form(self):
+        return self.regime.form
+
+    def report_of(self, unit):
+        """The current period's report of ``unit`` (a Unit or its id)."""
+        unit_id = getattr(unit, "id", unit)
+        found = [r for r in self.reports if r.unit_id == unit_id]
+        assert found, f"no report for unit {unit_id} in regime {self.regime.code}"
+        return found[0]
+
+
+@pytest.fixture
+def make_regime(app, unit_tree, make_user):
+    """``make_regime(code="test.monthly", …)``: issue a regime and open its current period (today,
+    core.clock: freeze it first to choose the period). Returns an ``IssuedRegime``.
+
+    - By default the kit's regime: monthly, from the communes of ``unit_tree`` to its department
+      (``receiver``), issued by the province, with the form of ``kit_form_definition()``
+      (``definition=`` another; its indicators must be in the catalogue). ``kinds`` or ``units``
+      choose the reporting units; ``frequency``, ``name``, ``rule`` (the deadline) the rest.
+    - ``data=`` a plugin's ``plugin_data(NAME, __file__)``: its indicators loaded, then its regime
+      ``code`` (else its first) loaded as the core loads a plugin's regime (unless the app's start
+      loaded it already), then issued. ``spec=`` a ``RegimeSpec`` with ``plugin=`` its plugin's name
+      does the same for a spec written in Python (the indicators its form names must be loaded).
+    - ``code=`` of a draft that exists (a plugin's regime the app's start loaded): issued as it is.
+    """
+    from core import clock
+    from core.accounts.permissions import core_access
+    from core.db import db
+    from core.models import User
+    from core.regimes import regimes as rg
+    from core.regimes.forms import install_form
+    from core.reporting import events
+    from core.reporting.opening import Report, issue_and_open
+
+    def issue(regime):
+        issuer_unit = regime.issuing_unit or unit_tree.province
+        issuer, _ = make_user(unit=issuer_unit, roles=("regime_editor", "regime_issuer"))
+        # As the issue screen does: with the app's plugins named, a plugin's regime opens reports only
+        # where that plugin is switched on, and the plugins hear the reports opened.
+        with events.using(app.state.pm, app.state.registry, app.state.settings):
+            regime, _ = issue_and_open(core_access(User.get_by_id(issuer.id)), regime.id, today=clock.today(),
+                                       policy=app.state.settings.regimes)
+        reports = list(Report.select().where(Report.regime == regime.id).order_by(Report.unit))
+        return IssuedRegime(rg.Regime.get_by_id(regime.id), issuer, reports)
+
+    def make(code="test.monthly", *, data=None, spec=None, plugin=None,
+             name="Báo cáo tiến độ gieo trồng hằng tháng", frequency="monthly", kinds=("commune",), units=None,
+             receiver=None, definition=None, rule="2wd"):
+        with db.connection_context():
+            if data is not None:
+                data.load_indicators()  # what the plugin's start-up hook does: the form names them
+                specs = data.regimes()
+                spec = next((s for s in specs if s.code == code), None) or specs[0]
+                plugin = data.name
+            if spec is not None:
+                assert plugin, "make_regime(spec=…) needs plugin= (the plugin's name)"
+                # The app's start loads a plugin's regimes as drafts; one loaded before ``unit_tree``
+                # existed names no issuing unit: loaded again now, as the start would load it today.
+                rg.Regime.delete().where((rg.Regime.code == spec.code) & (rg.Regime.status == rg.DRAFT)
+                                         & rg.Regime.issuing_unit.is_null()).execute()
+                regime = rg.load_spec(plugin, spec) or rg.Regime.get((rg.Regime.code == spec.code)
+                                                                     & (rg.Regime.status == rg.DRAFT))
+                return issue(regime)
+            draft = rg.Regime.get_or_none((rg.Regime.code == code) & (rg.Regime.status == rg.DRAFT))
+            if draft is not None:
+                return issue(draft)
+            editor, _ = make_user(unit=unit_tree.province, roles=("regime_editor", "regime_issuer"))
+            if definition is None:
+                _kit_indicators()
+                definition = kit_form_definition()
+            form = install_form(code.upper().replace(".", "-")[:40], name, unit_tree.department.id, definition,
+                                frequency=frequency)
+            receiver = receiver or unit_tree.department
+            regime = rg.save_draft(core_access(User.get_by_id(editor.id)), {
+                "code": code, "name": name, "regime_type": "periodic", "content": "Số liệu trong kỳ.",
+                "content_type": "data", "kinds": list(kinds) if units is None else [],
+                "unit_ids": [getattr(u, "id", u) for u in units or ()],
+                "receiving_unit_id": receiver.id, "sending_methods": ["system"],
+                "deadline_rules": [{"level": f"→ {receiver.name}", "from_kind": "", "rule": rule}],
+                "frequency": frequency, "cutoff_rule": "decree", "form_id": form.id,
+                "legal_number": "01/2026/QĐ-UBND", "legal_date": "2026-01-05", "legal_issuer": "UBND tỉnh",
+                "issuing_unit_id": unit_tree.province.id, "preparing_unit_id": unit_tree.department.id,
+            })
+            return issue(regime)
+
+    return make
+
+
+@pytest.fixture
+def issued_regime(make_regime) -> IssuedRegime:
+    """The kit's monthly regime ``test.monthly``, issued: the communes of ``unit_tree`` report to the
+    department (Sở Nông nghiệp và Môi trường) on a form of two input rows (lúa, ngô; indicators
+    ``KB0101``, ``KB0102``) and their computed total (``tong``); the current period is open."""
+    return make_regime()
+
+
+@dataclass
+class OpenReport:
+    """A report open for input, and a reporter of its unit."""
+
+    report: object  # core.reporting.opening.Report, status "not_started"
+    user: object
+    password: str
+    regime: IssuedRegime
+
+    @property
+    def url(self) -> str:
+        return f"/reports/{self.report.id}"
+
+    def log_in(self, client) -> object:
+        """Log the reporter into ``client`` through the login form; return the user."""
+        page = client.get("/login")
+        response = client.post("/login", data={"username": self.user.username, "password": self.password,
+                                               "csrf_token": csrf_from(page.text)}, follow_redirects=False)
+        assert response.status_code == 303, response.text
+        return self.user
+
+    def fill(self, client, cells: dict) -> None:
+        """Type ``cells`` ({"<row>.<column>": "12,5", …}) into the report's grid and save it, as the
+        entry page's form does (the logged-in user must be able to); fails on a refused save."""
+        page = client.get(self.url)
+        assert page.status_code == 200, page.text[:500]
+        data = entry_form_data(page.text.split('id="entry-form"', 1)[1].split("</form>", 1)[0])
+        data.update({f"cell.{key}": str(value) for key, value in cells.items()})
+        response = client.post(f"{self.url}/save", data=data, follow_redirects=False)
+        assert response.status_code == 303, response.text[:2000]
+
+
+def entry_form_data(html: str) -> dict:
+    """A form's fields as a browser would post them: every input (but files) and textarea by name."""
+    data = {}
+    for match in re.finditer(r'<input[^>]*\bname="([^"]+)"[^>]*>', html):
+        if 'type="file"' not in match.group(0):
+            value = re.search(r'\bvalue="([^"]*)"', match.group(0))
+            data[match.group(1)] = value.group(1) if value else ""
+    for match in re.finditer(r'<textarea[^>]*\bname="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        data[match.group(1)] = match.group(2)
+    return data
+
+
+@pytest.fixture
+def open_report(issued_regime, unit_tree, make_user) -> OpenReport:
+    """The current period's report of Xã Gio Linh (the first commune) in ``issued_regime``, and a new
+    user holding "reporter" there: ``open_report.log_in(client)``, then ``client.get(open_report.url)``."""
+    commune = unit_tree.communes[0]
+    user, password = make_user(unit=commune, roles=("reporter",))
+    return OpenReport(issued_regime.report_of(commune), user, password, issued_regime)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from peewee import CharField, Check, DateTimeField, DecimalField, ForeignKeyField, IntegerField, TextField
+from peewee import CharField, Check, DateTimeField, DecimalField, ForeignKeyField, IntegerField, TextField, Tuple
 
 from core import clock
 from core import audit, generations
@@ -185,3 +185,104 @@ def latest_period(unit_id: int, frequency: str, *, today: dt.date | None = None)
            .order_by(IndicatorValue.year.desc(), IndicatorValue.index.desc()).first())
     return (row.year, row.index) if row else None
 
+
+
+# -- the query plugins read figures with (core.api.figures) -----------------------------------------
+
+# The largest question ``query`` answers: codes × units × periods × kinds (× options when they are
+# listed) at most this many keys, and at most this many rows returned. A province's monthly report
+# from every commune for a year is ~40 codes × 150 units × 12 periods = 72,000: one screen's worth.
+MAX_FIGURES = 100_000
+# At most this many entries in any one list, so the query's parameters stay within what SQLite
+# (32,766) and PostgreSQL (65,535) bind whatever the other lists hold.
+MAX_LIST = 5_000
+ALL_OPTIONS = "all"
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """One stored figure: ``value`` is a Decimal (the text for text indicators), or None."""
+
+    code: str
+    unit_id: int
+    frequency: str
+    year: int
+    index: int
+    kind: str
+    option: str
+    value: Decimal | str | None
+
+
+class FiguresQueryError(ValidationError):
+    """A figures question the store cannot answer; ``errors`` names the argument."""
+
+    def __init__(self, argument: str, key: str, **params):
+        super().__init__({argument: key}, argument=argument, **params)
+        self.key = key  # the message says what is wrong, in both languages
+
+
+def _listed(argument: str, values) -> list:
+    # A lone string would be read letter by letter ("actual" → a, c, t, …): refused by name.
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise FiguresQueryError(argument, "figures.query.not_a_list")
+    out = list(dict.fromkeys(values))  # once each, in the caller's order
+    if len(out) > MAX_LIST:
+        raise FiguresQueryError(argument, "figures.query.list_too_long", count=len(out), limit=MAX_LIST)
+    return out
+
+
+def query(codes: Iterable[str], units: Iterable[int], periods_: Iterable[tuple[str, int, int]],
+          kinds: Iterable[str] = ("actual",), options=None) -> list[FigureRow]:
+    """The stored figures of ``codes`` × ``units`` × ``periods_`` × ``kinds``, in one query.
+
+    ``periods_``: (frequency, year, index) triples; ``options``: None for the totals only (option
+    ""), ``"all"`` for the totals and every disaggregation option, or a list of option codes ("" for
+    the total). Rows come sorted by code, unit, period, kind and option; a key with no figure has
+    no row. Refuses (``FiguresQueryError``, a ``ValidationError``) an unknown kind or frequency, a
+    period that does not exist, a lone string where a list is expected, and a question larger than
+    ``MAX_FIGURES``."""
+    codes, units = _listed("codes", codes), _listed("units", units)
+    if isinstance(periods_, Iterable) and not isinstance(periods_, (str, bytes)):
+        # A period read from JSON is a list: the same triple.
+        periods_ = [tuple(p) if isinstance(p, list) else p for p in periods_]
+    kinds, periods_ = _listed("kinds", kinds), _listed("periods", periods_)
+    for kind in kinds:
+        if kind not in VALUE_KINDS:
+            raise FiguresQueryError("kinds", "figures.query.kind", kind=str(kind)[:40], known=", ".join(VALUE_KINDS))
+    for period in periods_:
+        if not isinstance(period, tuple) or len(period) != 3:
+            raise FiguresQueryError("periods", "figures.query.period", period=str(period)[:60])
+        frequency, year, index = period
+        if frequency not in periods.FREQUENCIES:
+            raise FiguresQueryError("periods", "figures.query.frequency", frequency=str(frequency)[:40],
+                                    known=", ".join(periods.FREQUENCIES))
+        try:
+            periods.window(frequency, year, index)
+        except Exception:  # noqa: BLE001 — any period error is the period's fault
+            raise FiguresQueryError("periods", "figures.query.period", period=str(period)[:60]) from None
+    if options is None:
+        chosen = [""]
+    elif options == ALL_OPTIONS:
+        chosen = None
+    else:
+        chosen = [str(o) for o in _listed("options", options)]
+    size = len(codes) * len(units) * len(periods_) * len(kinds) * (len(chosen) if chosen else 1)
+    if size > MAX_FIGURES:
+        raise FiguresQueryError("codes", "figures.query.too_large", size=size, limit=MAX_FIGURES)
+    if size == 0:
+        return []
+    iv = IndicatorValue
+    where = (iv.code.in_(codes) & iv.unit.in_(units) & iv.kind.in_(kinds)
+             & Tuple(iv.frequency, iv.year, iv.index).in_(periods_))
+    if chosen is not None:
+        where &= iv.option.in_(chosen)
+    # LIMIT one more than the bound: "all" options can multiply the rows past what was asked.
+    rows = list(iv.select(iv.code, iv.unit, iv.frequency, iv.year, iv.index, iv.kind, iv.option, iv.value, iv.text)
+                .where(where)
+                .order_by(iv.code, iv.unit, iv.frequency, iv.year, iv.index, iv.kind, iv.option)
+                .limit(MAX_FIGURES + 1).tuples())
+    if len(rows) > MAX_FIGURES:
+        raise FiguresQueryError("options", "figures.query.too_large", size=len(rows), limit=MAX_FIGURES)
+    return [FigureRow(code, unit_id, frequency, year, index, kind, option,
+                      text if value is None and text else value)
+            for code, unit_id, frequency, year, index, kind, option, value, text in rows]

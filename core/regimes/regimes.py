@@ -20,6 +20,11 @@ thematic and ad-hoc requests to units of their own subtree and to organisations 
 
 Reporting units (component 3) are chosen by kind, by unit group and by a list of units, all within
 a scope (default: the issuing unit's subtree), among the units valid on the day asked.
+
+The receiving unit (component 4) is a rule (``receiving_rule``): "unit", one named unit (the
+regime's ``receiving_unit``); "parent", each reporting unit's parent; "group_owner", the owner unit
+of a unit group (``receiving_group``), read when a period opens. Each report stores the receiver
+the rule gave it (``receiver_of``), so the queues and consolidation never re-read the rule.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ SENDING_METHODS = ("system", "email", "postal", "fax", "direct", "other")
 CUTOFF_RULES = ("decree", "custom")  # "decree": the windows of Art. 12; "custom": set by the requester
 REGIME_FREQUENCIES = FREQUENCIES + (CUSTOM,)
 OUTSIDE_KINDS = ("organisation", "individual")
+# Component 4 as a rule: one named unit, each reporting unit's parent, a unit group's owner.
+UNIT_RULE, PARENT_RULE, GROUP_OWNER_RULE = "unit", "parent", "group_owner"
+RECEIVING_RULES = (UNIT_RULE, PARENT_RULE, GROUP_OWNER_RULE)
 
 VIEW, EDIT, ISSUE = "core.regime.view", "core.regime.edit", "core.regime.issue"
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{1,39}\Z")
@@ -79,6 +87,8 @@ FREQUENCY_LABELS = {"monthly": "regimes.frequency.monthly", "quarterly": "regime
                     "half_year": "regimes.frequency.half_year", "nine_months": "regimes.frequency.nine_months",
                     "annual": "regimes.frequency.annual", "custom": "regimes.frequency.custom"}
 CUTOFF_LABELS = {"decree": "regimes.cutoff.decree", "custom": "regimes.cutoff.custom"}
+RECEIVING_RULE_LABELS = {"unit": "regimes.receiving_rule.unit", "parent": "regimes.receiving_rule.parent",
+                         "group_owner": "regimes.receiving_rule.group_owner"}
 
 # Art. 7 components: number → (field, message key, Vietnamese name for messages in both languages).
 COMPONENTS = (
@@ -110,6 +120,9 @@ class UnitGroup(CoreModel):
 
     code = CharField(max_length=40, unique=True)
     name = CharField(max_length=255)
+    # The unit the group answers to: a regime whose receiving rule is "group_owner" sends the
+    # members' reports there (a department owns "the communes it follows").
+    owner = ForeignKeyField(Unit, null=True, on_delete="SET NULL")
 
     def __str__(self):
         return self.name
@@ -133,7 +146,9 @@ class Regime(CoreModel):
     content = TextField(default="")  # 2
     content_type = CharField(max_length=5, default="both")
     units_selector = TextField(default="{}")  # 3, JSON: kinds, unit_ids, group_ids, scope_unit_id
-    receiving_unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")  # 4
+    receiving_unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")  # 4, rule "unit"
+    receiving_rule = CharField(max_length=12, default=UNIT_RULE)  # 4: RECEIVING_RULES
+    receiving_group = ForeignKeyField(UnitGroup, null=True, on_delete="RESTRICT")  # 4, rule "group_owner"
     sending_methods = TextField(default="[]")  # 5, JSON list of SENDING_METHODS
     deadline_rules = TextField(default="[]")  # 6, JSON list of {level, from_kind, rule}, lowest level first
     frequency = CharField(max_length=12, null=True)  # 7
@@ -212,14 +227,14 @@ def _dump(value) -> str:
 
 # -- unit groups ----------------------------------------------------------------------------------
 
-def save_group(code: str, name: str, unit_ids, *, actor=None) -> UnitGroup:
-    """Create or replace a unit group's members."""
+def save_group(code: str, name: str, unit_ids, *, owner_id: int | None = None, actor=None) -> UnitGroup:
+    """Create or replace a unit group's members (and its owner unit)."""
     with transaction():
         group = UnitGroup.get_or_none(UnitGroup.code == code)
         if group is None:
-            group = UnitGroup.create(code=code, name=name)
+            group = UnitGroup.create(code=code, name=name, owner=owner_id)
         else:
-            group.name = name
+            group.name, group.owner = name, owner_id
             group.save()
             UnitGroupMember.delete().where(UnitGroupMember.group == group).execute()
         for unit_id in sorted(set(unit_ids)):
@@ -255,10 +270,10 @@ def group_member_ids() -> dict[int, set[int]]:
 
 
 def group_usage() -> dict[int, list[Regime]]:
-    """Group id → the regime versions (any status) whose reporting units name the group."""
+    """Group id → the regime versions (any status) whose reporting units or receiving rule name the group."""
     out: dict[int, list[Regime]] = {}
     for regime in Regime.select().order_by(Regime.code, Regime.version):
-        for group_id in set(regime.selector["group_ids"]):
+        for group_id in set(regime.selector["group_ids"]) | ({regime.receiving_group_id} - {None}):
             out.setdefault(group_id, []).append(regime)
     return out
 
@@ -271,8 +286,19 @@ def group_manageable(member_ids: set[int], allowed: set[int] | None) -> bool:
     return bool(member_ids) and member_ids <= allowed
 
 
-def _clean_group(group_id: int | None, code, name, unit_ids, allowed: set[int] | None):
+def _clean_group(group_id: int | None, code, name, unit_ids, allowed: set[int] | None, owner=None):
     errors: dict[str, str] = {}
+    owner_id = None
+    owner_code = str(owner or "").strip()
+    if owner_code:
+        found = valid_units(clock.today()).where(Unit.code == owner_code).order_by(Unit.id).first()
+        owner_id = found.id if found else None
+        if found is None:
+            errors["owner"] = "groups.error.owner_unknown"
+        elif allowed is not None and owner_id not in allowed and not (
+                group_id is not None and UnitGroup.select().where((UnitGroup.id == group_id)
+                                                                  & (UnitGroup.owner == owner_id)).exists()):
+            errors["owner"] = "groups.error.owner_outside"  # an owner set by someone who sees it may stay
     code = str(code or "").strip()
     name = " ".join(str(name or "").split())
     if not code:
@@ -307,13 +333,15 @@ def _clean_group(group_id: int | None, code, name, unit_ids, allowed: set[int] |
                 errors["members"] = "groups.error.member_outside"
     if errors:
         raise ValidationError(errors)
-    return code, name, ids
+    return code, name, ids, owner_id
 
 
-def write_group(group_id: int | None, code, name, unit_ids, *, allowed: set[int] | None, actor=None) -> UnitGroup:
+def write_group(group_id: int | None, code, name, unit_ids, *, allowed: set[int] | None, owner=None,
+                actor=None) -> UnitGroup:
     """Create (``group_id`` None) or change a group from the screen; checks everything first and
     writes nothing on bad input (ValidationError with per-field keys). NotFound when the group does
-    not exist or has a member the actor may not see."""
+    not exist or has a member the actor may not see. ``owner``: the owner unit's code, as typed
+    (optional; a unit in existence that the actor sees)."""
     with transaction():
         before: set[int] = set()
         group = None
@@ -322,18 +350,22 @@ def write_group(group_id: int | None, code, name, unit_ids, *, allowed: set[int]
             before = {m.unit_id for m in UnitGroupMember.select().where(UnitGroupMember.group == group_id)}
             if group is None or not group_manageable(before, allowed):
                 raise NotFound("groups.error.not_found")
-        code, name, ids = _clean_group(group_id, code, name, unit_ids, allowed)
+        code, name, ids, owner_id = _clean_group(group_id, code, name, unit_ids, allowed, owner)
         old = {"code": group.code, "name": group.name} if group else {}
+        if group is not None and group.owner_id != owner_id:
+            old["owner"] = group.owner_id
         if group is None:
-            group = UnitGroup.create(code=code, name=name)
+            group = UnitGroup.create(code=code, name=name, owner=owner_id)
         else:
-            group.code, group.name = code, name
+            group.code, group.name, group.owner = code, name, owner_id
             group.save()
             UnitGroupMember.delete().where(UnitGroupMember.group == group).execute()
         for unit_id in sorted(ids):
             UnitGroupMember.create(group=group, unit=unit_id)
         details = {"code": code, "name": name, "members": len(ids),
                    "added": sorted(ids - before), "removed": sorted(before - ids)}
+        if owner_id is not None or "owner" in old:
+            details["owner"] = owner_id
         if old:
             details["before"] = old
         audit.record("regime.group", actor=actor, object_type="unit_group", object_id=str(group.id), details=details)
@@ -372,19 +404,51 @@ def _group_unit_ids(group_ids) -> set[int]:
     return {m.unit_id for m in UnitGroupMember.select().where(UnitGroupMember.group.in_(list(group_ids)))}
 
 
+def group_owner_id(group_id: int | None) -> int | None:
+    """The owner unit of a unit group (None: no group, or a group without owner)."""
+    if not group_id:
+        return None
+    return UnitGroup.select(UnitGroup.owner).where(UnitGroup.id == group_id).scalar()
+
+
+def _rule(regime) -> str:
+    return getattr(regime, "receiving_rule", None) or UNIT_RULE
+
+
+def fixed_receiver_id(regime) -> int | None:
+    """The one unit that receives every report of ``regime`` under the rules "unit" and
+    "group_owner" (today's owner of the group); None under "parent" (each unit's parent)."""
+    rule = _rule(regime)
+    if rule == PARENT_RULE:
+        return None
+    if rule == GROUP_OWNER_RULE:
+        return group_owner_id(regime.receiving_group_id)
+    return regime.receiving_unit_id
+
+
+def receiver_of(regime, unit: Unit, fixed: int | None = None) -> int | None:
+    """The unit that receives ``unit``'s report under ``regime``'s receiving rule (``fixed``: what
+    ``fixed_receiver_id`` gave, read once per period by the caller)."""
+    if _rule(regime) == PARENT_RULE:
+        return unit.parent_id
+    return fixed
+
+
 def resolve_units(regime, day: dt.date | None = None) -> list[Unit]:
     """The reporting units of ``regime`` (a Regime or anything with ``selector``, ``issuing_unit_id``
-    and ``receiving_unit_id``) on ``day``: units of the chosen kinds inside the scope, plus the units
-    listed and the members of the groups chosen. The receiving unit never reports to itself."""
+    and the receiving rule) on ``day``: units of the chosen kinds inside the scope, plus the units
+    listed and the members of the groups chosen — the union. The receiving unit never reports to
+    itself."""
     day = day or clock.today()
     selector = regime.selector
     scope = selector["scope_unit_id"] or regime.issuing_unit_id
     scope_ids = set(subtree_ids(scope)) if scope else set()
     listed = set(selector["unit_ids"]) | _group_unit_ids(selector["group_ids"])
     kinds = set(selector["kinds"])
+    receiver = fixed_receiver_id(regime)
     found = []
     for unit in valid_units(day):
-        if unit.id == regime.receiving_unit_id:
+        if receiver is not None and unit.id == receiver:
             continue
         if (unit.kind in kinds and unit.id in scope_ids) or unit.id in listed:
             found.append(unit)
@@ -410,7 +474,7 @@ def can_view(access, regime) -> bool:
         # A plugin's regime not yet given an issuing unit: only system administrators see it.
         return access.actor is not None and getattr(access.actor, "is_admin", False) and access.allowed(VIEW)
     return (any(_held(access, VIEW, u) for u in (regime.issuing_unit_id, regime.preparing_unit_id,
-                                                regime.receiving_unit_id))
+                                                fixed_receiver_id(regime)))
             or can_edit(access, regime) or can_issue(access, regime) or _reports_under(access, regime))
 
 
@@ -500,6 +564,8 @@ class RegimeValues:
     content_type: str = "both"
     selector: dict = field(default_factory=lambda: _load_selector("{}"))
     receiving_unit_id: int | None = None
+    receiving_rule: str = UNIT_RULE
+    receiving_group_id: int | None = None
     sending_methods: list = field(default_factory=list)
     deadline_rules: list = field(default_factory=list)
     frequency: str | None = None
@@ -525,7 +591,8 @@ class RegimeValues:
     def of(cls, regime: Regime) -> "RegimeValues":
         return cls(code=regime.code, name=regime.name, regime_type=regime.regime_type, content=regime.content,
                    content_type=regime.content_type, selector=regime.selector,
-                   receiving_unit_id=regime.receiving_unit_id, sending_methods=regime.methods,
+                   receiving_unit_id=regime.receiving_unit_id, receiving_rule=regime.receiving_rule,
+                   receiving_group_id=regime.receiving_group_id, sending_methods=regime.methods,
                    deadline_rules=regime.rules, frequency=regime.frequency, cutoff_rule=regime.cutoff_rule,
                    outline=regime.outline, data_forms=regime.data_forms, guidance=regime.guidance,
                    legal_number=regime.legal_number, legal_date=regime.legal_date,
@@ -578,6 +645,20 @@ def clean(data: dict) -> tuple[RegimeValues, dict[str, str]]:
                   "group_ids": sorted({i for i in map(_int, data.get("group_ids", [])) if i}),
                   "scope_unit_id": _int(data.get("scope_unit_id"))}
     v.receiving_unit_id = _int(data.get("receiving_unit_id"))
+    v.receiving_rule = str(data.get("receiving_rule") or UNIT_RULE)
+    if v.receiving_rule not in RECEIVING_RULES:
+        errors["receiving_rule"] = "regimes.error.choice"
+        v.receiving_rule = UNIT_RULE
+    v.receiving_group_id = _int(data.get("receiving_group_id"))
+    # One meaning per rule: what another rule would use is dropped, not kept unseen.
+    if v.receiving_rule != UNIT_RULE:
+        v.receiving_unit_id = None
+    if v.receiving_rule != GROUP_OWNER_RULE:
+        v.receiving_group_id = None
+    elif v.receiving_group_id is None:
+        errors["receiving_group"] = "regimes.error.receiving_group_required"
+    elif not UnitGroup.select().where(UnitGroup.id == v.receiving_group_id).exists():
+        errors["receiving_group"] = "regimes.error.unit_unknown"
     methods = [m for m in data.get("sending_methods", []) if m]
     if any(m not in SENDING_METHODS for m in methods):
         errors["sending_methods"] = "regimes.error.choice"
@@ -655,6 +736,7 @@ def clean(data: dict) -> tuple[RegimeValues, dict[str, str]]:
 def _fields(v: RegimeValues) -> dict:
     return dict(name=v.name, regime_type=v.regime_type, content=v.content, content_type=v.content_type,
                 units_selector=_dump(v.selector), receiving_unit=v.receiving_unit_id,
+                receiving_rule=v.receiving_rule, receiving_group=v.receiving_group_id,
                 sending_methods=_dump(v.sending_methods), deadline_rules=_dump(v.deadline_rules),
                 frequency=v.frequency, cutoff_rule=v.cutoff_rule, outline=v.outline, data_forms=v.data_forms,
                 guidance=v.guidance, legal_number=v.legal_number, legal_date=v.legal_date,
@@ -771,7 +853,9 @@ def _filled(values, name: str) -> bool:
         s = values.selector
         return bool(s["kinds"] or s["unit_ids"] or s["group_ids"])
     if name == "receiving_unit":
-        return bool(values.receiving_unit_id)
+        rule = values.receiving_rule or UNIT_RULE
+        return rule == PARENT_RULE or bool(values.receiving_group_id if rule == GROUP_OWNER_RULE
+                                           else values.receiving_unit_id)
     if name == "sending_methods":
         return bool(values.sending_methods if isinstance(values, RegimeValues) else values.methods)
     if name == "deadline_rules":
@@ -801,6 +885,9 @@ def issue_problems(regime, calendar: WorkCalendar, today: dt.date, policy=None) 
         problems.append(BaocaoError("regimes.error.legal_basis"))
     if regime.issuing_unit_id is None:
         problems.append(BaocaoError("regimes.error.issuing_unit_required"))
+    if regime.receiving_rule == GROUP_OWNER_RULE and regime.receiving_group_id \
+            and group_owner_id(regime.receiving_group_id) is None:
+        problems.append(BaocaoError("regimes.error.group_no_owner"))
     for key in policy_errors(regime, policy or RegimeSettings()).values():
         problems.append(BaocaoError(key))
     if regime.form_id and latest_published(regime.form_id) is None:
@@ -933,10 +1020,43 @@ class RegimeSpec:
     legal_date: dt.date | None = None
     legal_issuer: str = ""
     issuing_unit_kind: str = "province"  # the root unit of this kind issues it
+    issuing_unit_code: str | None = None  # or this unit (its code); wins over the kind
+    # Component 4: "unit" (``receiving_unit_code``, or the root unit of ``receiving_unit_kind``, or
+    # the issuing unit), "parent" (each reporting unit's parent), "group_owner" (the owner of the
+    # unit group ``receiving_group``). None: "unit".
+    receiving_rule: str | None = None
     receiving_unit_kind: str | None = None  # default: the issuing unit
+    receiving_unit_code: str | None = None
+    receiving_group: str | None = None  # a unit group's code
+    # Component 3 besides ``reporting_kinds``: a unit group's members and units by code (the union).
+    reporting_group: str | None = None
+    reporting_codes: tuple[str, ...] = ()
     preparing_unit_code: str | None = None  # the drafting department's unit code, when the plugin knows it
     #                                         (e.g. from its [plugins.<name>] settings)
     form: dict | None = None  # {"code", "name", "definition"}: installed as the form's published version 1
+
+
+class RegimeSpecError(BaocaoError):
+    """A plugin's regime names a unit or a unit group that does not exist: the message names the
+    regime, the RegimeSpec field and the code."""
+
+
+def spec_problems(spec: RegimeSpec) -> list[tuple[str, str, str]]:
+    """(field, message key, code) for every unit or group code of ``spec`` that names nothing
+    (units: those in existence today). Reads the database only for the codes the spec names."""
+    today = clock.today()
+    problems = []
+    unit_codes = [("issuing_unit_code", spec.issuing_unit_code), ("receiving_unit_code", spec.receiving_unit_code)]
+    unit_codes += [("reporting_codes", code) for code in spec.reporting_codes]
+    wanted = {code for _, code in unit_codes if code}
+    known = {c for (c,) in valid_units(today).select(Unit.code).where(Unit.code.in_(sorted(wanted))).tuples()} \
+        if wanted else set()
+    problems += [(name, "regimes.error.spec_unit_unknown", code) for name, code in unit_codes
+                 if code and code not in known]
+    for name, code in (("receiving_group", spec.receiving_group), ("reporting_group", spec.reporting_group)):
+        if code and not UnitGroup.select().where(UnitGroup.code == code).exists():
+            problems.append((name, "regimes.error.spec_group_unknown", code))
+    return problems
 
 
 def describe_deadline_rule(rule: str, gettext, frequency: str | None = None) -> str:
@@ -971,13 +1091,32 @@ def load_spec(plugin: str, spec) -> Regime | None:
         raise ValueError(f"regime code {spec.code!r} must start with {plugin + '.'!r}")
     if Regime.select().where(Regime.code == spec.code).exists():
         return None
-    issuer = _root_of_kind(spec.issuing_unit_kind)
-    receiver = _root_of_kind(spec.receiving_unit_kind) if spec.receiving_unit_kind else issuer
+    problems = spec_problems(spec)
+    if problems:
+        name, key, code = problems[0]
+        raise RegimeSpecError(key, regime=spec.code, field=name, code=code)
+    today = clock.today()
+
+    def unit_by_code(code: str) -> Unit:
+        return valid_units(today).where(Unit.code == code).order_by(Unit.id).first()
+
+    def group_id(code: str | None) -> int | None:
+        return UnitGroup.get(UnitGroup.code == code).id if code else None
+
+    issuer = unit_by_code(spec.issuing_unit_code) if spec.issuing_unit_code else _root_of_kind(spec.issuing_unit_kind)
+    rule = spec.receiving_rule or UNIT_RULE
+    receiver = None
+    if rule == UNIT_RULE:
+        receiver = (unit_by_code(spec.receiving_unit_code) if spec.receiving_unit_code
+                    else _root_of_kind(spec.receiving_unit_kind) if spec.receiving_unit_kind else issuer)
     preparer = Unit.get_or_none(Unit.code == spec.preparing_unit_code) if spec.preparing_unit_code else None
     rules = [r if isinstance(r, dict) else {"level": r[0], "from_kind": r[1] or "", "rule": r[2]}
              for r in spec.deadline_rules]
     data = {"code": spec.code, "name": spec.name, "regime_type": spec.regime_type, "content": spec.content,
             "content_type": spec.content_type, "kinds": list(spec.reporting_kinds),
+            "unit_ids": sorted({unit_by_code(code).id for code in spec.reporting_codes}),
+            "group_ids": [group_id(spec.reporting_group)] if spec.reporting_group else [],
+            "receiving_rule": rule, "receiving_group_id": group_id(spec.receiving_group),
             "receiving_unit_id": receiver.id if receiver else None, "sending_methods": list(spec.sending_methods),
             "deadline_rules": rules, "frequency": spec.frequency, "cutoff_rule": spec.cutoff_rule,
             "outline": spec.outline, "data_forms": spec.data_forms, "guidance": spec.guidance,

@@ -169,15 +169,47 @@ def emit(transition: Transition) -> None:
         targets = [(n, f) for n, f in _builtin_subscribers() if _hears(f, transition.action)]
     else:
         targets = _targets(subscribers, transition)
-    for name, function in targets:
-        try:
-            with db.atomic():  # a savepoint inside the transition's transaction
+    if not targets:
+        return
+    # Called outside a transaction (a script): one for all of them, so the savepoints below hold.
+    with contextlib.nullcontext() if db.in_transaction() else db.atomic():
+        _call_each(targets, transition, subscribers)
+
+
+_depth: ContextVar[int] = ContextVar("baocao_event_depth", default=0)  # of nested emits
+
+
+def _call_each(targets, transition: Transition, subscribers) -> None:
+    """Each subscriber after its own ``SAVEPOINT``, rolled back to it when it raises.
+
+    One statement per subscriber, not peewee's ``atomic()`` (SAVEPOINT then RELEASE: two round
+    trips each): nothing is ever released. PostgreSQL and SQLite keep a savepoint until the
+    enclosing transaction ends (COMMIT keeps every write made since, ROLLBACK none) or an enclosing
+    savepoint is released or rolled back, which takes these with it: nothing outlives the
+    transition's transaction. A ``SAVEPOINT`` of a name in use shadows the earlier one, so
+    ``ROLLBACK TO`` that name undoes this subscriber's writes only; earlier subscribers' stay.
+    The name says how deep the call is, so a transition announced by a subscriber (a nested
+    ``emit``) never rolls back to its caller's savepoint, nor the caller to its; and the same few
+    statement texts come back each time, so the driver prepares them once per connection (a new
+    name per call made psycopg prepare, then evict, a statement per call).
+    """
+    depth = _depth.get()
+    savepoint = f"baocao_event_{depth}"
+    token = _depth.set(depth + 1)
+    try:
+        for name, function in targets:
+            db.execute_sql(f"SAVEPOINT {savepoint}")
+            try:
                 function(transition)
-        except Exception as exc:  # noqa: BLE001 — a subscriber never undoes the transition
-            if subscribers is not None:
-                subscribers.pm.record_error(name, STAGE, exc)
-            else:
-                log.exception("report %s %s: subscriber %s failed", transition.report_id, transition.action, name)
+            except Exception as exc:  # noqa: BLE001 — a subscriber never undoes the transition
+                db.execute_sql(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                if subscribers is not None:
+                    subscribers.pm.record_error(name, STAGE, exc)
+                else:
+                    log.exception("report %s %s: subscriber %s failed", transition.report_id, transition.action,
+                                  name)
+    finally:
+        _depth.reset(token)
 
 
 def announce(report, action: str, **details) -> None:

@@ -3,9 +3,15 @@
 One ``Report`` per reporting unit and period of a regime, pointing at the exact regime version it
 was opened with. Its deadline is the effective deadline of the level rule that applies to the
 unit's kind (the rule whose ``from_kind`` is the unit's kind, otherwise the first, lowest level).
-Each report also names its receiver (the unit that reviews it: the regime's receiving unit when
-the period opened) and its kind: a unit's report, or a receiving unit's consolidated report
+Each report also names its receiver (the unit that reviews it: what the regime's receiving rule
+gave for that unit when the period opened — the named unit, the unit's parent or a group's owner)
+and its kind: a unit's report, or a receiving unit's consolidated report
 (core.reporting.consolidation). The workflow is in core.reporting.workflow.
+
+A plugin's regime (``Regime.plugin``) opens reports only for the reporting units where that plugin
+is switched on (``core.activation``, with the plugin manager the context names:
+``core.reporting.events.current``). Switching it off stops new reports there; the reports already
+opened stay, readable, with their data.
 
 ``open_due_periods`` (the hourly job ``core.open_periods``, and right after a periodic regime is
 issued: ``issue_and_open``) opens, for every issued periodic regime, each window that has started —
@@ -28,6 +34,7 @@ from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, Fore
 
 from core import clock
 from core import audit
+from core.activation import enabled_units
 from core.db import CoreModel, transaction
 from core.reporting import events
 from core.regimes.deadlines import DeadlineAfterFirstError, DeadlineRuleError, check_chain
@@ -35,8 +42,8 @@ from core.errors import BaocaoError, Forbidden, ValidationError
 from core.regimes.forms import FormVersion, latest_published
 from core.models import Unit, User, utcnow
 from core.regimes.periods import CUSTOM, FREQUENCIES, Window, custom_window, windows
-from core.regimes.regimes import (AD_HOC, ISSUED, PERIODIC, THEMATIC, Regime, can_edit, can_issue, get_regime,
-                                  issue, resolve_units)
+from core.regimes.regimes import (AD_HOC, ISSUED, PERIODIC, THEMATIC, Regime, can_edit, can_issue,
+                                  fixed_receiver_id, get_regime, issue, receiver_of, resolve_units)
 from core.units.tree import subtree_ids
 from core.regimes.workdays import WorkCalendar, work_calendar
 
@@ -146,6 +153,7 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
         by_level = deadlines if deadlines is not None else level_deadlines(regime, window, calendar)
         # The form version in force now stays the report's, whatever later versions change.
         form_version = latest_published(regime.form_id) if regime.form_id else None
+        fixed = fixed_receiver_id(regime)  # read once: a group's owner as it is when the period opens
         now = utcnow()
         rows = []
         for unit in missing:
@@ -156,7 +164,7 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
                              label=(label or window.label("vi"))[:255], level=(level or "")[:255],
                              nominal_deadline=nominal, deadline=effective, status="not_started",
                              opened_at=now, opened_by=getattr(actor, "id", None),
-                             receiver=regime.receiving_unit_id,
+                             receiver=receiver_of(regime, unit, fixed),
                              form_version=getattr(form_version, "id", None)))
         # Two workers opening the same period at once: the UNIQUE constraint keeps one row each.
         Report.insert_many(rows).on_conflict_ignore().execute()
@@ -172,6 +180,21 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
     return len(rows)
 
 
+def reporting_units(regime: Regime, day: dt.date) -> list[Unit]:
+    """The units that get a report of ``regime`` opened on ``day``: its reporting units
+    (``resolve_units``), and for a plugin's regime only those where the plugin is switched on."""
+    units = resolve_units(regime, day)
+    if not regime.plugin or not units:
+        return units
+    context = events.current.get()
+    if context is None:
+        on = enabled_units(regime.plugin, [u.id for u in units])
+    else:
+        on = enabled_units(regime.plugin, [u.id for u in units], context.registry, context.settings,
+                           set(context.pm.healthy))
+    return [u for u in units if u.id in on]
+
+
 def open_due_periods(today: dt.date | None = None, *, regime_ids=None, calendar: WorkCalendar | None = None
                      ) -> OpenResult:
     """Open every started period of every issued periodic regime (or of ``regime_ids``); idempotent."""
@@ -185,7 +208,7 @@ def open_due_periods(today: dt.date | None = None, *, regime_ids=None, calendar:
         due = due_windows(regime, today)
         if not due:
             continue
-        units = resolve_units(regime, today)
+        units = reporting_units(regime, today)
         for window in due:
             try:
                 created = _open_window(regime, window, units, calendar)
@@ -231,7 +254,7 @@ def open_request(access, regime_id: int, start, end, deadline, *, label: str = "
         errors["window_end"] = "regimes.error.window_order"
     if not errors and calendar.working_days_between(end, deadline) < 1:
         errors["deadline"] = "regimes.error.request_deadline"
-    units = resolve_units(regime, today)
+    units = reporting_units(regime, today)
     if not units:
         errors["units"] = "regimes.error.no_recipients"
     if errors:

@@ -69,6 +69,16 @@ def _pump(stream, lines: queue.Queue, output: list[str]) -> None:
     lines.put(None)
 
 
+def stop(process: subprocess.Popen) -> None:
+    """End a server started for the tests: politely, then for sure."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def _wait_healthy(url: str, process: subprocess.Popen, deadline: float, output: list[str]) -> None:
     while True:
         if process.poll() is not None:
@@ -122,12 +132,7 @@ def demo(tmp_path_factory) -> Demo:
         _wait_healthy(base_url + "/healthz", process, deadline, output)
         yield Demo(base_url, logins, output)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 @pytest.fixture(scope="session")

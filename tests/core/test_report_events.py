@@ -178,3 +178,35 @@ def test_a_failing_core_subscriber_is_recorded_against_it_and_the_transition_com
 def test_an_unknown_action_is_refused():
     with pytest.raises(ValueError):
         for_actions("deleted")
+
+
+def test_a_subscriber_between_two_others_that_writes_then_fails_loses_only_its_own_writes(w):
+    def fail(transition):
+        writes("fx_middle")(transition)
+        raise RuntimeError("the middle one broke")
+
+    pm, registry = manager(w, plugin("fx_first", writes("fx_first"), only=("submitted",)),
+                           plugin("fx_middle", fail, only=("submitted",)),
+                           plugin("fx_third", writes("fx_third"), only=("submitted",)))
+    with events.using(pm, registry, w.settings):
+        wf.submit(w.p["reporter"], w.report.id, revision=fill(w).revision)
+    assert sorted(h.plugin for h in Heard.select()) == ["fx_first", "fx_third"]
+    assert pm.infos["fx_middle"].errors[0][:2] == ("event", "RuntimeError: the middle one broke")
+    assert Report.get_by_id(w.report.id).status == "submitted"
+
+
+def test_a_failing_subscriber_takes_back_what_a_transition_it_announced_made_subscribers_write(w):
+    """A subscriber may announce a transition of its own (nested ``emit``): when it then fails, the
+    writes its nested subscribers made go back with its own, and the others' stay."""
+    def relay(transition):
+        writes("fx_relay")(transition)
+        events.emit(Transition.of(Report.get_by_id(transition.report_id), "signed"))
+        raise RuntimeError("relay down")
+
+    pm, registry = manager(w, plugin("fx_relay", relay, only=("submitted",)),
+                           plugin("fx_nested", writes("fx_nested"), only=("signed",)),
+                           plugin("fx_after", writes("fx_after"), only=("submitted",)))
+    with events.using(pm, registry, w.settings):
+        wf.submit(w.p["reporter"], w.report.id, revision=fill(w).revision)
+    assert [h.plugin for h in Heard.select()] == ["fx_after"]
+    assert pm.infos["fx_relay"].errors[0][1] == "RuntimeError: relay down" and not pm.infos["fx_nested"].errors

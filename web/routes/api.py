@@ -870,7 +870,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 @api_require()
 async def openapi_json(request):
-    body = json.dumps(openapi(request.state.lang), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    from web.routes.plugin_api import described  # plugins' endpoints (web.api.json_route), for this caller
+
+    registry = request.app.state.registry
+    extra, schemas, tags = described(registry, request.state.enabled)
+    body = json.dumps(openapi(request.state.lang, extra=extra, extra_schemas=schemas, extra_tags=tags,
+                              catalog=registry.catalog), ensure_ascii=False, sort_keys=True).encode("utf-8")
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
     if request.headers.get("if-none-match") == etag:
@@ -972,15 +977,17 @@ SCHEMAS = {
 }
 
 
-def openapi(lang: str = "vi") -> dict:
-    """The OpenAPI 3.1 document, from ``ALL_ENDPOINTS``."""
-    catalog = core_catalog()
+def openapi(lang: str = "vi", *, extra=(), extra_schemas=None, extra_tags=(), catalog=None) -> dict:
+    """The OpenAPI 3.1 document, from ``ALL_ENDPOINTS`` and ``extra``: the plugins' endpoints
+    (``web.routes.plugin_api.described``), with their schemas and tags, worded from ``catalog``
+    (the registry's, which holds the plugins' messages)."""
+    catalog = catalog or core_catalog()
 
     def t(key, **params):
         return catalog.gettext(lang, key, **params)
 
     paths: dict[str, dict] = {}
-    for ep in ALL_ENDPOINTS:
+    for ep in ALL_ENDPOINTS + tuple(extra):
         responses = {"200": {"description": t("api.response.ok"),
                              "content": {"application/json": {"schema": _ref(ep.response)}}}}
         for status in ep.errors:
@@ -1008,10 +1015,11 @@ def openapi(lang: str = "vi") -> dict:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"cookie": []}],
         "tags": [{"name": tag, "description": t(f"api.tag.{tag}")}
-                 for tag in ("units", "indicators", "periods", "regimes", "reports", "meta")],
+                 for tag in ("units", "indicators", "periods", "regimes", "reports", "meta")]
+                + [{"name": tag, "description": t(f"{tag}.label")} for tag in extra_tags],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **(extra_schemas or {})},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "bc_…",
                            "description": t("api.doc.bearer")},
@@ -1033,13 +1041,16 @@ API_ROUTES = [Route(_route_path(ep), ep.endpoint, methods=[ep.method.upper()], n
 
 @require()
 async def api_docs(request):
+    from web.routes.plugin_api import described  # plugins' endpoints, for this caller
+
     lang = request.state.lang
-    catalog = core_catalog()
+    catalog = request.app.state.registry.catalog
+    extra = described(request.app.state.registry, request.state.enabled)[0]
     endpoints = [{"path": BASE + ep.path, "summary": catalog.gettext(lang, ep.summary), "permission": ep.permission,
                   "params": [{"name": p.name, "where": p.where, "required": p.required,
                               "type": _type_text(p.schema), "description": catalog.gettext(lang, p.description),
                               "example": p.example} for p in ep.params],
-                  "tag": ep.tag, "method": ep.method.upper()} for ep in ALL_ENDPOINTS]
+                  "tag": ep.tag, "method": ep.method.upper()} for ep in ALL_ENDPOINTS + tuple(extra)]
     origin = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}"
     return await render(request, "core/api/docs.html", {"endpoints": endpoints, "origin": origin,
                                                         "max_limit": MAX_LIMIT, "max_days": api_tokens.MAX_DAYS})

@@ -86,7 +86,8 @@ def _form_data(data) -> dict:
         rules.append({"level": str(data.get(f"level_{i}", ""))[:120], "from_kind": str(data.get(f"from_kind_{i}", ""))[:20],
                       "rule": str(data.get(f"rule_{i}", ""))[:20]})
     out = {name: str(data.get(name, ""))[:20000] for name in (
-        "code", "name", "regime_type", "content", "content_type", "receiving_unit_id", "frequency", "cutoff_rule",
+        "code", "name", "regime_type", "content", "content_type", "receiving_unit_id", "receiving_rule",
+        "receiving_group_id", "frequency", "cutoff_rule",
         "outline", "data_forms", "guidance", "legal_number", "legal_date", "legal_issuer", "issuing_unit_id",
         "preparing_unit_id", "scope_unit_id", "form_id")}
     for name in ("kinds", "unit_ids", "group_ids", "sending_methods"):
@@ -136,13 +137,15 @@ def _form_context(access, form: dict, errors: dict, regime=None) -> dict:
 def _labels() -> dict:
     return {"types": rg.TYPE_LABELS, "statuses": rg.STATUS_LABELS, "content_types": rg.CONTENT_TYPE_LABELS,
             "methods": rg.METHOD_LABELS, "frequencies": rg.FREQUENCY_LABELS, "cutoffs": rg.CUTOFF_LABELS,
-            "components": rg.COMPONENT_LABELS, "report_statuses": rp.STATUS_LABELS}
+            "components": rg.COMPONENT_LABELS, "report_statuses": rp.STATUS_LABELS,
+            "receiving_rules": rg.RECEIVING_RULE_LABELS}
 
 
 def _form_of(regime) -> dict:
     sel = regime.selector
     return {"code": regime.code, "name": regime.name, "regime_type": regime.regime_type, "content": regime.content,
             "content_type": regime.content_type, "receiving_unit_id": str(regime.receiving_unit_id or ""),
+            "receiving_rule": regime.receiving_rule, "receiving_group_id": str(regime.receiving_group_id or ""),
             "frequency": regime.frequency or "", "cutoff_rule": regime.cutoff_rule, "outline": regime.outline,
             "data_forms": regime.data_forms, "guidance": regime.guidance, "legal_number": regime.legal_number,
             "legal_date": regime.legal_date.isoformat() if regime.legal_date else "",
@@ -159,7 +162,8 @@ def _blank_form(access) -> dict:
     chain = ancestor_ids(unit.id) if unit else []
     province = next((Unit.get_by_id(u) for u in chain if Unit.get_by_id(u).kind == "province"), None)
     return {"code": "", "name": "", "regime_type": "periodic", "content": "", "content_type": "both",
-            "receiving_unit_id": str(province.id) if province else "", "frequency": "monthly",
+            "receiving_unit_id": str(province.id) if province else "", "receiving_rule": rg.UNIT_RULE,
+            "receiving_group_id": "", "frequency": "monthly",
             "cutoff_rule": "decree", "outline": "", "data_forms": "", "guidance": "", "legal_number": "",
             "legal_date": "", "legal_issuer": "", "issuing_unit_id": str(province.id) if province else "",
             "preparing_unit_id": str(unit.id) if unit and unit.kind == "department" else "", "scope_unit_id": "",
@@ -261,12 +265,14 @@ def _detail_context(access, regime_id: int, year: int, calendar, policy, today: 
     sel = regime.selector
     units_by_id = {u.id: u for u in Unit.select().where(Unit.id.in_(sel["unit_ids"]))} if sel["unit_ids"] else {}
     groups = [g for g in rg.groups() if g.id in sel["group_ids"]]
-    reporting = rg.resolve_units(regime, today)
+    reporting = rp.reporting_units(regime, today)  # a plugin's regime: where the plugin is switched on
     problems = rg.issue_problems(regime, calendar, today, policy) if regime.status == rg.DRAFT else []
     return {
         "regime": regime, "sel": sel, "listed_units": [units_by_id[i] for i in sel["unit_ids"] if i in units_by_id],
         "sel_groups": groups, "scope_unit": Unit.get_or_none(Unit.id == sel["scope_unit_id"]) if sel["scope_unit_id"] else None,
         "reporting": reporting, "missing": rg.missing_components(regime), "problems": problems,
+        "receiving_group": rg.UnitGroup.get_or_none(rg.UnitGroup.id == regime.receiving_group_id)
+        if regime.receiving_group_id else None,
         "rows": rg.calendar_rows(regime, year, calendar), "year": year, "values": regime,
         "versions": rg.versions(regime.code), "periods": rp.regime_periods(regime, access=access),
         "can_edit": rg.can_edit(access, regime) and regime.status == rg.DRAFT,

@@ -1,6 +1,7 @@
 """Unit groups (nhóm đơn vị): named sets of units a regime can choose as its reporting units
-("Các sở, ban, ngành", "UBND cấp xã"). A list, and one form to create or change a group with
-its members picked from today's unit tree.
+("Các sở, ban, ngành", "UBND cấp xã"), each with an optional owner unit (the receiver of a regime
+whose receiving rule is "group_owner"). A list, and one form to create or change a group with
+its owner and its members picked from today's unit tree.
 
 Rights: ``core.regime.edit``. A user puts in a group only units they may see (the subtrees where
 they hold ``core.unit.view``), and opens, changes or deletes only a group all of whose members they
@@ -58,7 +59,8 @@ def _list_context(access) -> dict:
             continue
         used = usage.get(group.id, [])
         shown = [r for r in used if rg.can_view(access, r)]
-        rows.append({"group": group, "members": len(ids), "regimes": shown, "hidden": len(used) - len(shown)})
+        rows.append({"group": group, "members": len(ids), "regimes": shown, "hidden": len(used) - len(shown),
+                     "owner": group.owner if group.owner_id else None})
     return {"rows": rows, "labels": {"statuses": rg.STATUS_LABELS}}
 
 
@@ -145,7 +147,7 @@ def _form_data(data) -> dict:
         number = parse_id(text)
         ids.append(text if number is None else number)
     return {"code": str(data.get("code", "")).strip()[:100], "name": str(data.get("name", ""))[:1000],
-            "q": str(data.get("q", ""))[:100], "unit_ids": ids}
+            "owner": str(data.get("owner", "")).strip()[:20], "q": str(data.get("q", ""))[:100], "unit_ids": ids}
 
 
 def _group_or_404(access, group_id: int):
@@ -168,15 +170,23 @@ def _form_context(access, form: dict, errors: dict, group_id: int | None = None,
     # Values that are not unit ids (a tampered form) are kept for the message, not shown as ticks.
     form = {**form, "unit_ids": [i for i in form["unit_ids"] if isinstance(i, int)]}
     return {"form": form, "errors": errors, "group": group, "former": former, "used": used,
-            "selected": set(form["unit_ids"]), **_picker(access, form), **extra}
+            "selected": set(form["unit_ids"]), "owner_unit": _owner_unit(access, form["owner"]), **_picker(access, form),
+            **extra}
+
+
+def _owner_unit(access, code: str):
+    """The unit the owner field names today, shown beside the code when the actor may see it."""
+    unit = rg.valid_units(clock.today()).where(Unit.code == code).first() if code else None
+    allowed = visible_ids(access)
+    return unit if unit is not None and (allowed is None or unit.id in allowed) else None
 
 
 def _initial_form(access, group_id: int | None) -> dict:
     if group_id is None:
-        return {"code": "", "name": "", "q": "", "unit_ids": []}
+        return {"code": "", "name": "", "owner": "", "q": "", "unit_ids": []}
     group, members = _group_or_404(access, group_id)
     today = clock.today()
-    return {"code": group.code, "name": group.name, "q": "",
+    return {"code": group.code, "name": group.name, "owner": group.owner.code if group.owner_id else "", "q": "",
             "unit_ids": [u.id for u in members if units.is_valid(u, today)]}
 
 
@@ -207,7 +217,8 @@ async def _submit(request, group_id: int | None):
                             partial="core/unit_groups/_picker.html")
     try:
         group = await run_db(lambda: rg.write_group(group_id, form["code"], form["name"], form["unit_ids"],
-                                                    allowed=visible_ids(access), actor=access.actor))
+                                                    owner=form["owner"], allowed=visible_ids(access),
+                                                    actor=access.actor))
     except ValidationError as exc:
         context = await run_db(_form_context, access, form, exc.errors, group_id)
         return await render(request, "core/unit_groups/form.html", context, status_code=422)
