@@ -302,3 +302,22 @@ def test_the_workflow_imports_none_of_its_consumers():
                  for line, name, level in imported_modules(path)
                  if level == 0 and any(name == c or name.startswith(c + ".") for c in consumers)]
     assert offenders == [], "the workflow announces, it never calls a consumer: " + "; ".join(offenders)
+
+
+def test_the_web_layer_reaches_the_report_domain_through_its_facade_only():
+    """Issue 13 item 1: screens and the JSON API call core.reporting.facade; the modules behind it
+    may change shape without the web layer noticing (web/testing.py, the plugins' test kit, is not a
+    screen and builds reports the way a test needs)."""
+    def reporting_modules(path: Path):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "core.reporting":
+                yield from ((node.lineno, f"core.reporting.{alias.name}") for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("core.reporting."):
+                yield node.lineno, node.module
+            elif isinstance(node, ast.Import):
+                yield from ((node.lineno, a.name) for a in node.names if a.name.startswith("core.reporting"))
+
+    offenders = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+                 for path in python_files("web") if path.name != "testing.py"
+                 for line, name in reporting_modules(path) if name != "core.reporting.facade"]
+    assert offenders == [], "; ".join(offenders)

@@ -26,12 +26,12 @@ from core.accounts import api_tokens
 from core.accounts.access import grants_of
 from core.activation import enabled_plugins
 from core.accounts.permissions import Access
-from core.reporting import events as report_events
 from core.units.tree import ancestor_ids
 from core.db import run_db
 from core.errors import BaocaoError
 from core.i18n import LANGUAGES, negotiate
 from core.safe_input import parse_int
+from core.reporting import facade as reporting
 from web.htmx import HtmxDetails
 from web.params import megabytes
 
@@ -193,7 +193,7 @@ class RequestContextMiddleware:
         client = scope.get("client") or ("", 0)
         audit.current_request.set(audit.RequestInfo(scope.get("state", {}).get("request_id", ""), client[0]))
         # Report transitions made while serving this request reach this app's plugins (core.reporting.events).
-        report_events.use(self.pm, self.registry, self.settings)
+        reporting.use_plugins(self.pm, self.registry, self.settings)
         session_state, unit, enabled, access = await run_db(self._load, cookies.get(self.names["session"]), bearer)
         if bearer is not None and session_state.user is None:  # never a redirect to the login page
             log.warning("API bearer token refused for %s", scope["path"][:200])

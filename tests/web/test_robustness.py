@@ -204,14 +204,14 @@ def test_a_15_mb_attachment_by_plain_form_is_stored_and_21_mb_refused(client, wo
 def test_a_database_still_locked_after_the_busy_wait_is_a_503_with_retry_after(client, world, monkeypatch):
     import peewee
 
-    from core.reporting import data as report_data
+    from core.reporting import facade
 
     token = log_in(client, world.users["reporter"])
 
     def locked(*args, **kwargs):
         raise peewee.OperationalError("database is locked")
 
-    monkeypatch.setattr(report_data, "save", locked)
+    monkeypatch.setattr(facade, "save", locked)  # what the screen and the API call
     answer = client.post(f"/reports/{world.report.id}/save", data={"cell.banle.cur": "5"},
                          headers={**HX, "X-CSRF-Token": token})
     assert answer.status_code == 503

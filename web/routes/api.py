@@ -43,6 +43,7 @@ from core.db import run_db
 from core.errors import BaocaoError, ValidationError
 from core.i18n import LANGUAGES, core_catalog, fold
 from core.models import Unit, utcnow
+from core.reporting import facade as reporting
 from web.guards import require
 from web.middleware import RequestRefused
 from web.params import BadParameter, parse_int, read_json
@@ -649,10 +650,9 @@ async def regime_one(request):
 # upload. Writing needs a session with the CSRF header, or a token created with "may write".
 
 def _report_values(access, report_id: int) -> dict:
-    from core.reporting import data as rd
     from core.regimes.form_engine import canonical
 
-    sheet = rd.load_sheet(access, report_id)
+    sheet = reporting.load_sheet(access, report_id)
     report = sheet.report
     shown = [c.key for c in sheet.columns]
     return {
@@ -685,7 +685,6 @@ async def report_values(request):
 
 def _values_body(body) -> tuple[dict, dict, int | None, dict]:
     """(cells, sections, revision, per-field errors) of a PUT body."""
-    from core.reporting import data as rd
 
     fields: dict[str, dict] = {}
     if not isinstance(body, dict):
@@ -712,30 +711,29 @@ def _values_body(body) -> tuple[dict, dict, int | None, dict]:
         elif value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal))):
             bad[str(where)[:90]] = messages("report_entry.api.cell_value")
         else:
-            cells[(row[:40], col[:40])] = (rd.MISSING, value)
+            cells[(row[:40], col[:40])] = (reporting.MISSING, value)
     clean_sections = {}
     for key, text in sections.items():
         if not isinstance(text, str):
             bad[f"section:{str(key)[:40]}"] = messages("report_entry.api.sections")
         else:
-            clean_sections[str(key)[:40]] = (rd.MISSING, text)
+            clean_sections[str(key)[:40]] = (reporting.MISSING, text)
     return cells, clean_sections, revision, bad
 
 
 def _put_values(access, report_id: int, body, lang: str = "vi") -> tuple[int, dict]:
     """``lang``: how value strings are read (docs/api.md): the caller's language, as for the
     screens; JSON numbers are numbers in every language."""
-    from core.reporting import data as rd
 
     cells, sections, revision, bad = _values_body(body)
     if bad:
         return 422, _cells_error("invalid_values", "report_data.error.cells", bad, count=len(bad))
     try:
-        result = rd.save(access, report_id, cells, sections, expected_revision=revision, source="api", lang=lang)
-    except rd.CellErrors as exc:
+        result = reporting.save(access, report_id, cells, sections, expected_revision=revision, source="api", lang=lang)
+    except reporting.CellErrors as exc:
         cells_out = {where: {lang: err.message(lang) for lang in LANGUAGES} for where, err in exc.errors.items()}
         return 422, _cells_error("invalid_values", "report_data.error.cells", cells_out, count=len(cells_out))
-    except rd.SaveConflict as exc:
+    except reporting.SaveConflict as exc:
         data = _cells_error("conflict", "report_entry.api.conflict", {}, revision=exc.revision)
         data["error"]["revision"] = exc.revision
         return 409, data

@@ -22,9 +22,9 @@ from starlette.routing import Route
 
 from core import clock
 from core.regimes import workdays
-from core.reporting import calendar_changes
 from core.db import run_db
 from core.errors import BaocaoError, NotFound, ValidationError
+from core.reporting import facade as reporting
 from web.guards import require
 from web.templating import render
 
@@ -83,7 +83,7 @@ async def calendar_add(request):
     year = day.year if day and YEARS[0] <= day.year <= YEARS[1] else _year(str(form.get("year", "")),
                                                                           clock.today().year)
     try:
-        await run_db(calendar_changes.add_day, request.state.access, day, kind, reason,
+        await run_db(reporting.add_calendar_day, request.state.access, day, kind, reason,
                      settings=request.app.state.settings)
     except BaocaoError as exc:
         return await _page(request, year, 422, errors=_errors(exc),
@@ -100,7 +100,7 @@ async def calendar_remove(request):
     if entry_id > MAX_ID:  # beyond what the database stores: no such day (never an overflow)
         raise HTTPException(404)
     try:
-        removed = await run_db(calendar_changes.remove_day, request.state.access, entry_id, reason,
+        removed = await run_db(reporting.remove_calendar_day, request.state.access, entry_id, reason,
                                settings=request.app.state.settings)
     except NotFound:
         raise

@@ -14,12 +14,10 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.reporting import consolidation as cs
-from core.reporting import data as rd
 from core.regimes import regimes as rg
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.reporting.opening import STATUS_LABELS
+from core.reporting import facade as reporting
 from web.guards import require
 from web.params import parse_id
 from web.templating import render
@@ -33,21 +31,23 @@ def _int(value) -> int | None:
 
 def banner_context(access, report) -> dict:
     """What the entry page's banner needs for a consolidated report (nothing for a unit's report)."""
-    if report.kind != cs.KIND:
+    if report.kind != reporting.CONSOLIDATED_KIND:
         return {}
-    return {"consolidation": {"changes": cs.changes(report), "last": cs.last_refresh(report.id),
-                              "count": len(cs.recorded(report.id)),
-                              "can_refresh": report.status in rd.EDITABLE and rd.can_fill(access, report)}}
+    return {"consolidation": {"changes": reporting.consolidation_changes(report),
+                              "last": reporting.last_refresh(report.id),
+                              "count": len(reporting.consolidation_recorded(report.id)),
+                              "can_refresh": report.status in reporting.EDITABLE and reporting.can_fill(access,
+                                                                                                        report)}}
 
 
 # -- the periods to consolidate ---------------------------------------------------------------
 
 def _list_context(access, regime: str, period: str, settings) -> dict:
     try:
-        rows = cs.received_periods(access, regime_code=regime, period=period)
+        rows = reporting.received_periods(access, regime_code=regime, period=period)
     except BaocaoError:
         rows = []
-    return {"rows": rows, "status_labels": STATUS_LABELS, "include_submitted": settings.consolidate_submitted}
+    return {"rows": rows, "status_labels": reporting.STATUS_LABELS, "include_submitted": settings.consolidate_submitted}
 
 
 async def _list_page(request, *, error=None, status_code: int = 200):
@@ -71,7 +71,8 @@ async def open_report(request):
         raise NotFound()
     settings = request.app.state.settings
     try:
-        report = await run_db(cs.open_consolidated, request.state.access, regime_id, str(form.get("period", ""))[:30],
+        report = await run_db(reporting.open_consolidated, request.state.access, regime_id, str(form.get("period",
+                                                                                                         ""))[:30],
                               unit_id=unit_id, include_submitted=settings.consolidate_submitted,
                               calendar=rg.work_calendar(settings))
     except (NotFound, Forbidden):
@@ -84,11 +85,12 @@ async def open_report(request):
 # -- a consolidated report's page -------------------------------------------------------------
 
 def _page_context(access, report_id: int) -> dict:
-    report = cs.get_consolidated(access, report_id)
-    sheet = rd.load_sheet(access, report.id, report=report)
-    counted, others = cs.sources_overview(access, report)
+    report = reporting.get_consolidated(access, report_id)
+    sheet = reporting.load_sheet(access, report.id, report=report)
+    counted, others = reporting.sources_overview(access, report)
     return {"report": report, "sheet": sheet, "counted": counted, "others": others,
-            "cells": cs.aggregated_cells(sheet.form, report.period_index), "status_labels": STATUS_LABELS,
+            "cells": reporting.aggregated_cells(sheet.form,
+                                                report.period_index), "status_labels": reporting.STATUS_LABELS,
             **banner_context(access, report)}
 
 
@@ -108,7 +110,8 @@ async def refresh(request):
     report_id = request.path_params["id"]
     settings = request.app.state.settings
     try:
-        await run_db(cs.refresh, request.state.access, report_id, include_submitted=settings.consolidate_submitted)
+        await run_db(reporting.refresh_consolidated, request.state.access, report_id,
+                     include_submitted=settings.consolidate_submitted)
     except (NotFound, Forbidden):
         raise
     except BaocaoError as exc:
@@ -119,9 +122,9 @@ async def refresh(request):
 # -- one cell ---------------------------------------------------------------------------------
 
 def _cell_context(access, report_id: int, cell: str) -> dict:
-    row, column = cs.parse_cell(cell)
-    detail = cs.cell_detail(access, report_id, row, column)
-    return {"report": detail.report, "detail": detail, "status_labels": STATUS_LABELS}
+    row, column = reporting.parse_cell(cell)
+    detail = reporting.cell_detail(access, report_id, row, column)
+    return {"report": detail.report, "detail": detail, "status_labels": reporting.STATUS_LABELS}
 
 
 @require()

@@ -30,8 +30,8 @@ from core.regimes.form_engine import (COLUMN_KINDS, PERIOD_OFFSETS, SEVERITIES, 
 from core.i18n import fold
 from core.regimes.periods import periods_per_year
 from core.catalogue.indicators import VALUE_KINDS
-from core.reporting.data import preview_sheet
 from core.units.tree import flatten, subtree_ids, tree
+from core.reporting import facade as reporting
 from web.guards import require
 from web.htmx import see_other
 from web.params import parse_id, parse_int
@@ -190,7 +190,7 @@ def _detail_context(access, form_id: int, version_no: int | None) -> dict:
     if shown is not None:
         count = _period_count(form.frequency)
         try:
-            sheet = preview_sheet(shown, form.frequency or "monthly", clock.today().year, 1)
+            sheet = reporting.preview_sheet(shown, form.frequency or "monthly", clock.today().year, 1)
         except FormDesignError:
             sheet = None
         view = {"version": shown, "definition": shown.data(), "sheet": sheet, "period_count": count}
@@ -307,7 +307,7 @@ def _design_context(access, form, draft, tab: str, lang: str, *, attempt=None, o
 
 def _preview(form, draft, index: int):
     try:
-        return preview_sheet(draft, form.frequency or "monthly", clock.today().year, index)
+        return reporting.preview_sheet(draft, form.frequency or "monthly", clock.today().year, index)
     except FormDesignError:
         return None  # a draft the catalogue no longer fits: the problems panel says why
 

@@ -20,9 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from core import mailer
-from core.reporting import notifications as nt
 from core.db import run_db
 from core.errors import ValidationError
+from core.reporting import facade as reporting
 from web.guards import AUTHENTICATED, require
 from web.templating import render
 
@@ -46,14 +46,15 @@ class DeliverMailAfterRequest:
 
 
 def _page_context(user_id: int, lang: str) -> dict:
-    return {"items": nt.inbox(user_id, lang), "unread": nt.unread_count(user_id), "email": nt.email_of(user_id)}
+    return {"items": reporting.notification_inbox(user_id, lang), "unread": reporting.unread_count(user_id),
+            "email": reporting.email_of(user_id)}
 
 
 async def _page(request, *, status_code: int = 200, **extra):
     actor = request.state.actor
     context = await run_db(_page_context, actor.id, request.state.lang)
     context.update(done=DONE.get(request.query_params.get("done", "")), errors={}, email_form=context["email"],
-                   mail_on=bool(request.app.state.settings.smtp_host), limit=nt.PAGE_SIZE)
+                   mail_on=bool(request.app.state.settings.smtp_host), limit=reporting.NOTIFICATION_PAGE_SIZE)
     context.update(extra)
     return await render(request, "core/notifications/list.html", context,
                         partial="core/notifications/_list.html", status_code=status_code)
@@ -71,7 +72,7 @@ async def bell(request):
     actor = request.state.actor
     if actor is None:
         return Response(status_code=204)
-    count = await run_db(nt.unread_count, actor.id)
+    count = await run_db(reporting.unread_count, actor.id)
     # ``menu`` given: a fragment needs no menu (``render`` would read it for a "full page").
     return await render(request, "core/notifications/_bell.html", {"count": count, "menu": []})
 
@@ -87,28 +88,28 @@ def _back(request, done: str):
 
 @require()
 async def open_notification(request):
-    notification = await run_db(nt.mark_read, request.state.actor.id, request.path_params["id"])
-    return RedirectResponse(nt.report_path(notification.report_id), status_code=303)
+    notification = await run_db(reporting.mark_notification_read, request.state.actor.id, request.path_params["id"])
+    return RedirectResponse(reporting.report_path(notification.report_id), status_code=303)
 
 
 @require()
 async def read_one(request):
-    await run_db(nt.mark_read, request.state.actor.id, request.path_params["id"])
+    await run_db(reporting.mark_notification_read, request.state.actor.id, request.path_params["id"])
     return _back(request, "read") or await _page(request, done=DONE["read"])
 
 
 @require()
 async def read_all(request):
-    await run_db(nt.mark_all_read, request.state.actor.id)
+    await run_db(reporting.mark_all_notifications_read, request.state.actor.id)
     return _back(request, "all_read") or await _page(request, done=DONE["all_read"])
 
 
 @require()
 async def set_email(request):
     form = await request.form()
-    address = str(form.get("email", ""))[:nt.MAX_EMAIL + 50]
+    address = str(form.get("email", ""))[:reporting.MAX_EMAIL + 50]
     try:
-        saved = await run_db(nt.set_email, request.state.actor, address)
+        saved = await run_db(reporting.set_email, request.state.actor, address)
     except ValidationError as exc:
         return await _page(request, status_code=422, errors=exc.errors, email_form=address)
     done = "email_saved" if saved else "email_removed"

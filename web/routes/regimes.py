@@ -16,12 +16,12 @@ from starlette.routing import Route
 
 from core import clock
 from core.regimes import regimes as rg
-from core.reporting import opening as rp
 from core.db import run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.models import UNIT_KINDS, Unit
 from core.regimes.periods import MAX_YEAR, MIN_YEAR
 from core.units.tree import ancestor_ids, flatten, subtree_ids, tree
+from core.reporting import facade as reporting
 from web.guards import require
 from web.params import parse_id
 from web.templating import render
@@ -137,7 +137,7 @@ def _form_context(access, form: dict, errors: dict, regime=None) -> dict:
 def _labels() -> dict:
     return {"types": rg.TYPE_LABELS, "statuses": rg.STATUS_LABELS, "content_types": rg.CONTENT_TYPE_LABELS,
             "methods": rg.METHOD_LABELS, "frequencies": rg.FREQUENCY_LABELS, "cutoffs": rg.CUTOFF_LABELS,
-            "components": rg.COMPONENT_LABELS, "report_statuses": rp.STATUS_LABELS,
+            "components": rg.COMPONENT_LABELS, "report_statuses": reporting.STATUS_LABELS,
             "receiving_rules": rg.RECEIVING_RULE_LABELS}
 
 
@@ -265,16 +265,16 @@ def _detail_context(access, regime_id: int, year: int, calendar, policy, today: 
     sel = regime.selector
     units_by_id = {u.id: u for u in Unit.select().where(Unit.id.in_(sel["unit_ids"]))} if sel["unit_ids"] else {}
     groups = [g for g in rg.groups() if g.id in sel["group_ids"]]
-    reporting = rp.reporting_units(regime, today)  # a plugin's regime: where the plugin is switched on
+    units_reporting = reporting.reporting_units(regime, today)  # a plugin's regime: where the plugin is switched on
     problems = rg.issue_problems(regime, calendar, today, policy) if regime.status == rg.DRAFT else []
     return {
         "regime": regime, "sel": sel, "listed_units": [units_by_id[i] for i in sel["unit_ids"] if i in units_by_id],
         "sel_groups": groups, "scope_unit": Unit.get_or_none(Unit.id == sel["scope_unit_id"]) if sel["scope_unit_id"] else None,
-        "reporting": reporting, "missing": rg.missing_components(regime), "problems": problems,
+        "reporting": units_reporting, "missing": rg.missing_components(regime), "problems": problems,
         "receiving_group": rg.UnitGroup.get_or_none(rg.UnitGroup.id == regime.receiving_group_id)
         if regime.receiving_group_id else None,
         "rows": rg.calendar_rows(regime, year, calendar), "year": year, "values": regime,
-        "versions": rg.versions(regime.code), "periods": rp.regime_periods(regime, access=access),
+        "versions": rg.versions(regime.code), "periods": reporting.regime_periods(regime, access=access),
         "can_edit": rg.can_edit(access, regime) and regime.status == rg.DRAFT,
         "can_issue": rg.can_issue(access, regime),
         "can_version": (rg.can_edit(access, regime) or rg.can_issue(access, regime))
@@ -318,7 +318,8 @@ async def _reason(request) -> str:
 
 @require(VIEW)
 async def regime_issue(request):
-    return await _act(request, rp.issue_and_open, done="issued", calendar=_calendar(request), policy=_policy(request))
+    return await _act(request, reporting.issue_and_open, done="issued", calendar=_calendar(request),
+                      policy=_policy(request))
 
 
 @require(VIEW)
@@ -347,10 +348,10 @@ def _reports_context(access, regime_id: int, period: str, unit_id: int | None) -
     regime = rg.get_regime(access, regime_id)
     # Only the reports this person may see: a commune its own, a receiver those it receives,
     # the regime's drafters and issuers all (core.reporting.opening.regime_scope).
-    rows = rp.regime_reports(regime, period=period, unit_id=unit_id, access=access)
-    units = sorted({r.unit for r in rp.regime_reports(regime, access=access)}, key=lambda u: u.code)
+    rows = reporting.regime_reports(regime, period=period, unit_id=unit_id, access=access)
+    units = sorted({r.unit for r in reporting.regime_reports(regime, access=access)}, key=lambda u: u.code)
     return {"regime": regime, "rows": rows[:2000], "total": len(rows),
-            "periods": rp.regime_periods(regime, access=access),
+            "periods": reporting.regime_periods(regime, access=access),
             "report_units": units, "period_filter": period, "unit_filter": unit_id, "today": clock.today(),
             "labels": _labels()}
 
@@ -369,7 +370,7 @@ def _request_context(access, regime_id: int, form: dict, errors: dict) -> dict:
     if not (regime.is_request and rg.can_issue(access, regime)):
         raise Forbidden("regimes.error.no_issue_right")
     return {"regime": regime, "form": form, "errors": errors, "recipients": rg.resolve_units(regime),
-            "periods": rp.regime_periods(regime, access=access), "labels": _labels(),
+            "periods": reporting.regime_periods(regime, access=access), "labels": _labels(),
             "data_forms_list": data_form_choices(access, None, form.get("form_id"))}
 
 
@@ -406,7 +407,7 @@ async def regime_request_open(request):
         # transaction that opens the reports, which take its published version.
         with transaction():
             rg.link_request_form(access, regime_id, _int(form["form_id"]))
-            return rp.open_request(access, regime_id, _date(form["window_start"]), _date(form["window_end"]),
+            return reporting.open_request(access, regime_id, _date(form["window_start"]), _date(form["window_end"]),
                                    _date(form["deadline"]), label=form["label"], calendar=_calendar(request))
 
     try:

@@ -16,13 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core.reporting import data as rd
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.regimes.form_engine import CellInputError, canonical, parse_number
 from core import clock
 from core.numbers import input_text as number_text, parse_canonical
-from core.reporting.opening import STATUS_LABELS
+from core.reporting import facade as reporting
 from web.middleware import MAX_FORM_FIELDS  # a grid posts two fields per input cell (value and base)
 from web.guards import require
 from web.params import parse_int
@@ -131,7 +130,7 @@ class Posted:
 
 def _input_cells(report) -> list[tuple[str, str]]:
     """The report's input cells in its period, from the compiled form (cached), no values read."""
-    return rd.FormVersion.get_by_id(report.form_version_id).compiled().input_cells(report.period_index)
+    return reporting.FormVersion.get_by_id(report.form_version_id).compiled().input_cells(report.period_index)
 
 
 def _indicator_names(version) -> dict[str, str]:
@@ -145,10 +144,10 @@ def _indicator_names(version) -> dict[str, str]:
 
 def page_context(access, report_id: int, *, posted: Posted | None = None, errors: dict | None = None,
                  conflicts=None, saved_at=None, notice: str | None = None, attachment_error=None, pm=None) -> dict:
-    report = rd.get_report(access, report_id)
+    report = reporting.get_report(access, report_id)
     from web.routes.report_workflow import workflow_context  # the submit / accept / return card
 
-    context = {"report": report, "status_labels": STATUS_LABELS, "sheet": None, "errors": errors or {},
+    context = {"report": report, "status_labels": reporting.STATUS_LABELS, "sheet": None, "errors": errors or {},
                "conflicts": conflicts or [], "saved_at": saved_at, "notice": notice,
                "attachment_error": attachment_error, "texts": {}, "bases": {}, "section_texts": {},
                "section_bases": {}, "theirs": {}, **workflow_context(access, report, pm=pm)}
@@ -160,9 +159,9 @@ def page_context(access, report_id: int, *, posted: Posted | None = None, errors
     overrides = None
     if posted is not None:
         overrides, _ = posted.overrides(_input_cells(report))
-    sheet = rd.load_sheet(access, report_id, report=report, overrides=overrides)
+    sheet = reporting.load_sheet(access, report_id, report=report, overrides=overrides)
     context.update(sheet=sheet, editable=sheet.editable, indicator_names=_indicator_names(sheet.version),
-                   form_code=sheet.version.form.code, can_fill=rd.can_fill(access, report))
+                   form_code=sheet.version.form.code, can_fill=reporting.can_fill(access, report))
     if posted is not None:
         # The page comes back with what the person typed, and the bases they started from.
         context["texts"] = {cell_key(*c): t for c, t in posted.texts.items()}
@@ -188,7 +187,7 @@ async def _render(request, template: str, context: dict, **kwargs):
     helpers = {"input_text": lambda value: input_text(value, lang), "canon": canonical,
                "shown_text": lambda where, text: shown_text(where, text, lang),
                "attachment_max_mb": settings.attachment_max_mb,
-               "attachment_types": ", ".join(sorted(rd.ATTACHMENT_TYPES))}
+               "attachment_types": ", ".join(sorted(reporting.ATTACHMENT_TYPES))}
     return await render(request, template, {**helpers, **context}, **kwargs)
 
 
@@ -216,11 +215,11 @@ async def entry_page(request):
 # -- live recalculation -----------------------------------------------------------------------
 
 def _calc(access, report_id: int, posted: Posted) -> dict:
-    report = rd.get_report(access, report_id)
+    report = reporting.get_report(access, report_id)
     if report.form_version_id is None:
         raise BaocaoError("report_data.error.no_form")
     overrides, errors = posted.overrides(_input_cells(report))
-    sheet = rd.load_sheet(access, report_id, report=report, overrides=overrides)
+    sheet = reporting.load_sheet(access, report_id, report=report, overrides=overrides)
     return {"sheet": sheet, "errors": errors, "report": report, "menu": []}  # a fragment: no menu to build
 
 
@@ -242,10 +241,10 @@ def _save(access, report_id: int, posted: Posted) -> dict:
     outcome: dict = {"errors": {}, "conflicts": [], "saved_at": None, "failure": None, "status": 200,
                      "result": None}
     try:
-        result = rd.save(access, report_id, cells, sections, source="screen", lang=posted.lang, partial=True)
+        result = reporting.save(access, report_id, cells, sections, source="screen", lang=posted.lang, partial=True)
         outcome.update(result=result, errors=result.errors, status=422 if result.errors else 200,
                        saved_at=clock.now())  # shown as HH:MM, in the instance's time zone like every time
-    except rd.SaveConflict as exc:
+    except reporting.SaveConflict as exc:
         if exc.conflicts:
             outcome.update(conflicts=exc.conflicts, status=409)
         else:  # others kept saving between each of its tries: nothing clashes, it is only busy
@@ -266,9 +265,9 @@ def _answer(access, report, posted: Posted, outcome: dict) -> dict:
     Nothing is read again: the save hands over the state it left."""
     report_id, result = report.id, outcome["result"]
     version = (result.version if result is not None and result.version is not None
-               else rd.FormVersion.get_by_id(report.form_version_id))
+               else reporting.FormVersion.get_by_id(report.form_version_id))
     form, index = version.compiled(), report.period_index
-    inputs = rd.input_cells(form, index)
+    inputs = reporting.input_cells(form, index)
     new_bases, refreshed, section_bases, taken = {}, {}, {}, {}
     # A conflict choice holds even when the save is refused for another cell.
     for where, mine in ((posted.keep, True), (posted.take, False)):
@@ -318,15 +317,16 @@ def _answer(access, report, posted: Posted, outcome: dict) -> dict:
                 taken[key] = now
     sheet, changed_values, messages_changed = None, [], False
     if outcome["conflicts"]:
-        sheet = rd.load_sheet(access, report_id, report=report)  # the conflict panel's labels
+        sheet = reporting.load_sheet(access, report_id, report=report)  # the conflict panel's labels
     elif result is not None and (changed_inputs or refreshed):
-        sheet = rd.load_sheet(access, report_id, report=report, saved=result, version=version)
+        sheet = reporting.load_sheet(access, report_id, report=report, saved=result, version=version)
         # Most often the state the previous autosave left, computed then (core.reporting.data.remember_state).
-        shown_before, messages_before = rd.computed_state(form, index, before, *sheet.prefill)
+        shown_before, messages_before = reporting.computed_state(form, index, before, *sheet.prefill)
         everything = bool(posted.take)  # the page showed this person's value, now the saved one
         rows, columns = form.row_index, {c.key: c for c in sheet.columns}
+        # Decimals compare as numbers (5 == 5.000000), as canonical() texts would, without making them.
         changed_values = [(rows[r], columns[c]) for (r, c), kind in sheet.kinds.items() if kind == "computed"
-                          and (everything or canonical(shown_before.get((r, c))) != canonical(sheet.values.get((r, c))))]
+                          and (everything or shown_before.get((r, c)) != sheet.values.get((r, c)))]
         messages_changed = everything or messages_before != sheet.messages
     columns = {c.key: c for c in sheet.columns} if sheet else {}
     rows = form.row_index
@@ -357,7 +357,8 @@ def _outcome_name(outcome: dict) -> str:
 def _autosave(access, report_id: int, posted: Posted) -> dict:
     outcome = _save(access, report_id, posted)
     result = outcome["result"]  # saved: the report as the save left it, not read again
-    report = result.report if result is not None and result.report is not None else rd.get_report(access, report_id)
+    report = result.report if result is not None and result.report is not None else reporting.get_report(access,
+                                                                                                         report_id)
     context = _answer(access, report, posted, outcome)
     context["outcome"] = _outcome_name(outcome)
     return context
@@ -396,11 +397,11 @@ async def entry_save(request):
 # -- comments ---------------------------------------------------------------------------------
 
 def _comments_context(access, report_id: int, cell_text: str, *, error=None, text: str = "") -> dict:
-    report = rd.get_report(access, report_id)
+    report = reporting.get_report(access, report_id)
     if report.form_version_id is None:
         raise NotFound()
     cell = _split_cell(cell_text)
-    form = rd.FormVersion.get_by_id(report.form_version_id).compiled()
+    form = reporting.FormVersion.get_by_id(report.form_version_id).compiled()
     if cell is None or cell[0] not in form.row_index or cell[1] not in form.column_index:
         raise NotFound()
     row, col = form.row_index[cell[0]], form.column_index[cell[1]]
@@ -408,7 +409,7 @@ def _comments_context(access, report_id: int, cell_text: str, *, error=None, tex
 
     return {"report": report, "cell": cell_key(*cell), "row": row,
             "column_label": column_label(col, report.frequency, report.year, report.period_index),
-            "comments": rd.comments_of(report.id, *cell), "error": error, "text": text,
+            "comments": reporting.comments_of(report.id, *cell), "error": error, "text": text,
             "row_label": row.label or row.indicator}
 
 
@@ -425,13 +426,13 @@ async def comment_add(request):
     access, report_id = request.state.access, _report_id(request)
     form = await request.form()
     cell_text = request.query_params.get("cell", "") or str(form.get("cell", ""))
-    text = str(form.get("text", ""))[:rd.MAX_COMMENT + 100]
+    text = str(form.get("text", ""))[:reporting.MAX_COMMENT + 100]
     cell = _split_cell(cell_text)
     error = None
     if cell is None:
         raise HTTPException(404)
     try:
-        await run_db(rd.add_comment, access, report_id, cell[0], cell[1], text)
+        await run_db(reporting.add_comment, access, report_id, cell[0], cell[1], text)
         text = ""
     except (NotFound, Forbidden):
         raise
@@ -467,7 +468,7 @@ async def attachment_upload(request):
             data = await upload.read(limit + 1)
             await form.close()
             try:
-                await run_db(rd.add_attachment, access, report_id, upload.filename, data, settings=settings)
+                await run_db(reporting.add_attachment, access, report_id, upload.filename, data, settings=settings)
             except (NotFound, Forbidden):
                 raise
             except BaocaoError as exc:
@@ -486,7 +487,7 @@ async def attachment_upload(request):
 @require()
 async def attachment_download(request):
     settings = request.app.state.settings
-    attachment, data = await run_db(rd.get_attachment, request.state.access, _report_id(request),
+    attachment, data = await run_db(reporting.get_attachment, request.state.access, _report_id(request),
                                     request.path_params["aid"], settings=settings)
     from urllib.parse import quote
 
@@ -503,7 +504,7 @@ async def attachment_delete(request):
     settings = request.app.state.settings
     error = None
     try:
-        await run_db(rd.delete_attachment, access, report_id, request.path_params["aid"], settings=settings)
+        await run_db(reporting.delete_attachment, access, report_id, request.path_params["aid"], settings=settings)
     except (NotFound, Forbidden):
         raise
     except BaocaoError as exc:

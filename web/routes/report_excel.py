@@ -10,10 +10,9 @@ from urllib.parse import quote
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.reporting import excel as fx
-from core.reporting import data as rd
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
+from core.reporting import facade as reporting
 from web.guards import require
 from web.htmx import see_other
 from web.params import parse_int
@@ -29,19 +28,19 @@ def _report_id(request) -> int:
 def _download(data: bytes, name: str) -> Response:
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name) or "bao-cao.xlsx"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-    return Response(data, media_type=fx.XLSX_MEDIA,
+    return Response(data, media_type=reporting.XLSX_MEDIA,
                     headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff",
                              "Cache-Control": "private, no-store"})
 
 
 def _template(access, report_id: int, secret: str) -> tuple[bytes, str]:
-    sheet = rd.load_sheet(access, report_id)
-    return fx.template(sheet, secret=secret), fx.filename(sheet, "BM")
+    sheet = reporting.load_sheet(access, report_id)
+    return reporting.excel_template(sheet, secret=secret), reporting.excel_filename(sheet, "BM")
 
 
 def _export(access, report_id: int) -> tuple[bytes, str]:
-    sheet = rd.load_sheet(access, report_id)
-    return fx.export(sheet), fx.filename(sheet, "BC")
+    sheet = reporting.load_sheet(access, report_id)
+    return reporting.export_excel(sheet), reporting.excel_filename(sheet, "BC")
 
 
 @require()
@@ -58,13 +57,13 @@ async def export_download(request):
 
 
 def _error_context(access, report_id: int, error: BaocaoError, filename: str) -> dict:
-    report = rd.get_report(access, report_id)
-    problems = error.problems if isinstance(error, fx.CellsRefused) else []
+    report = reporting.get_report(access, report_id)
+    problems = error.problems if isinstance(error, reporting.CellsRefused) else []
     return {"report": report, "error": error, "problems": problems, "filename": filename}
 
 
 def _check_fill(access, report_id: int) -> None:
-    if not rd.can_fill(access, rd.get_report(access, report_id)):
+    if not reporting.can_fill(access, reporting.get_report(access, report_id)):
         raise Forbidden()
 
 
@@ -74,20 +73,21 @@ async def upload(request):
     await run_db(_check_fill, access, report_id)  # 404/403 before reading anything
     error, filename, data = None, "", b""
     length = request.headers.get("content-length", "")
-    if (parse_int(length, minimum=0) or 0) > fx.MAX_UPLOAD_BYTES + UPLOAD_SLACK:
-        error = fx.ExcelImportError("report_excel.error.too_big", limit=fx.MAX_UPLOAD_BYTES // (1024 * 1024))
+    if (parse_int(length, minimum=0) or 0) > reporting.MAX_UPLOAD_BYTES + UPLOAD_SLACK:
+        error = reporting.ExcelImportError("report_excel.error.too_big",
+                                           limit=reporting.MAX_UPLOAD_BYTES // (1024 * 1024))
     else:
         form = await request.form()
         file = form.get("file")
         if file is None or isinstance(file, str) or not getattr(file, "filename", ""):
-            error = fx.ExcelImportError("report_excel.error.no_file")
+            error = reporting.ExcelImportError("report_excel.error.no_file")
         else:
             filename = file.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
-            data = await file.read(fx.MAX_UPLOAD_BYTES + 1)
+            data = await file.read(reporting.MAX_UPLOAD_BYTES + 1)
         await form.close()
     if error is None:
         try:
-            result = await run_db(fx.import_upload, access, report_id, data,
+            result = await run_db(reporting.import_excel, access, report_id, data,
                                   secret=request.app.state.settings.secret_key, lang=request.state.lang)
         except (NotFound, Forbidden):
             raise

@@ -8,7 +8,7 @@ content laid out on the form version it was filled with). Both carry the nationa
 unit, regime, period, every row and every shown column of the grid, the narrative, the list of
 attachments and the signature line (who signed, when in the instance's time zone, valid or not).
 
-Rights are exactly those of viewing: the same lookups as the report page (``rd.get_report``: 404
+Rights are exactly those of viewing: the same lookups as the report page (``reporting.get_report``: 404
 for whoever may not read it) and as the version downloads (the report, then its version). Nothing
 here decides access on its own.
 """
@@ -21,16 +21,12 @@ from decimal import Decimal, InvalidOperation
 from starlette.routing import Route
 
 from core import clock
-from core.reporting import consolidation as cs
-from core.reporting import data as rd
-from core.reporting import diff as rdf
-from core.reporting import workflow as wf
 from core.signatures import signing
 from core.db import run_db
 from core.errors import NotFound
 from core.regimes.form_engine import column_label
 from core.models import Unit
-from core.reporting.opening import STATUS_LABELS
+from core.reporting import facade as reporting
 from web.guards import require
 from web.routes.report_entry import _indicator_names
 from web.routes.report_review import _in_outline_order, _version
@@ -39,7 +35,7 @@ from web.templating import render
 
 @dataclass
 class Table:
-    """The grid as printed: the shape the entry grid uses (``rd.Sheet``'s rows, columns, kinds,
+    """The grid as printed: the shape the entry grid uses (``reporting.Sheet``'s rows, columns, kinds,
     values), so the print shows cells with the grid's own ``show`` rule."""
 
     title: str
@@ -50,7 +46,7 @@ class Table:
     names: dict  # indicator code → name, for rows labelled only by their indicator (as the grid does)
 
 
-def _table_of_sheet(sheet: rd.Sheet) -> Table:
+def _table_of_sheet(sheet: reporting.Sheet) -> Table:
     return Table(sheet.form.title, sheet.form.rows, sheet.columns, sheet.kinds, sheet.values,
                  _indicator_names(sheet.version))
 
@@ -65,14 +61,14 @@ def _decimal(text):
 def _table_of_version(version, content: dict) -> Table | None:
     """Version n's values on the form version it was filled with: every row, every column shown in
     its period (the canonical content keeps only cells that hold a value)."""
-    form_version = rd.FormVersion.get_or_none(rd.FormVersion.id == version.form_version_id)
+    form_version = reporting.FormVersion.get_or_none(reporting.FormVersion.id == version.form_version_id)
     if form_version is None:
         return None
     form = form_version.compiled()
     period = (content.get("report") or {}).get("period") or {}
     frequency, year, index = period.get("frequency", ""), period.get("year", 0), period.get("index", 0)
     shown = form.visible_columns(index)
-    columns = [rd.ShownColumn(c.key, column_label(c, frequency, year, index), c.kind, c.decimals, c.percent)
+    columns = [reporting.ShownColumn(c.key, column_label(c, frequency, year, index), c.kind, c.decimals, c.percent)
                for c in shown]
     values = content.get("values") or {}
     cells = [(r, c) for r in form.rows for c in shown]
@@ -109,7 +105,7 @@ def _document(report, *, table, sections, attachments, version, sources=None, dr
     return {"report": report, "doc_unit_name": unit_name or unit.name, "doc_parent": parent,
             "doc_receiver": receiver, "doc_day": day, "table": table, "sections": sections, "attachments": attachments,
             "version": version, "signature": _signature(report.id, version), "sources": sources or [],
-            "draft": draft, "status_labels": STATUS_LABELS, "problem_messages": signing.problem_messages,
+            "draft": draft, "status_labels": reporting.STATUS_LABELS, "problem_messages": signing.problem_messages,
             "printed_at": clock.utcnow(), **_zone()}
 
 
@@ -122,33 +118,33 @@ def _zone() -> dict:
 def report_document(access, report_id: int) -> dict:
     """A report as it stands now. Once submitted or accepted its content is the latest version's,
     so that version's signature is printed; before that the document is marked as a draft."""
-    report = rd.get_report(access, report_id)  # the report page's own lookup: 404 when not readable
-    versions = wf.versions(report.id)
+    report = reporting.get_report(access, report_id)  # the report page's own lookup: 404 when not readable
+    versions = reporting.versions(report.id)
     sent = report.status in ("submitted", "accepted") and bool(versions)
     table, sections, attachments = None, [], []
     if report.form_version_id is not None:
-        sheet = rd.load_sheet(access, report.id, report=report)
+        sheet = reporting.load_sheet(access, report.id, report=report)
         table = _table_of_sheet(sheet)
         sections = [(s.get("title") or s["key"], sheet.sections.get(s["key"], "")) for s in sheet.form.outline]
         attachments = [{"name": a.name, "size": a.size, "sha256": a.sha256} for a in sheet.attachments]
     sources = None
-    if report.kind == cs.KIND:
-        sources, _ = cs.sources_overview(access, report)
+    if report.kind == reporting.CONSOLIDATED_KIND:
+        sources, _ = reporting.sources_overview(access, report)
     return _document(report, table=table, sections=sections, attachments=attachments,
                      version=versions[0] if sent else None, sources=sources, draft=not sent)
 
 
 def version_document(access, report_id: int, number: int) -> dict:
     """Version n exactly as it was sent: its frozen content and its signature."""
-    report = rd.get_report(access, report_id)  # as the version's downloads: the report first
+    report = reporting.get_report(access, report_id)  # as the version's downloads: the report first
     version = _version(report.id, number)
     if version is None:
         raise NotFound()
-    content = rdf.content_of(version)
+    content = reporting.version_content(version)
     table = _table_of_version(version, content)
     titles = {}
     if table is not None:
-        form = rd.FormVersion.get_by_id(version.form_version_id).compiled()
+        form = reporting.FormVersion.get_by_id(version.form_version_id).compiled()
         titles = {s["key"]: s.get("title") or s["key"] for s in form.outline}
         for key in titles:  # every section of the outline, an empty one as empty
             (content.setdefault("sections", {})).setdefault(key, "")

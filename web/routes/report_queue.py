@@ -14,26 +14,27 @@ from urllib.parse import urlencode
 from starlette.routing import Route
 
 from core import clock
-from core.reporting import queue as rq
 from core.db import run_db
 from core.errors import BaocaoError
-from core.reporting.opening import STATUS_LABELS, STATUSES
+from core.reporting import facade as reporting
 from web.guards import require
 from web.templating import render
 
 
-def queue_context(access, params, *, result: rq.BulkResult | None = None, error: BaocaoError | None = None) -> dict:
-    filters = rq.Filters.from_params(params)
-    q = rq.queue(access, filters)
+def queue_context(access, params, *, result: reporting.BulkResult | None = None,
+                  error: BaocaoError | None = None) -> dict:
+    filters = reporting.QueueFilters.from_params(params)
+    q = reporting.review_queue(access, filters)
 
     def link(**changes) -> str:
         changes.setdefault("page", "")
         return "/inbox?" + urlencode(filters.params(**changes))
 
     filtered = bool(filters.regime or filters.period or filters.unit or filters.late)
-    return {"q": q, "f": filters, "link": link, "statuses": STATUSES, "status_labels": STATUS_LABELS,
+    return {"q": q, "f": filters, "link": link, "statuses": reporting.STATUSES,
+            "status_labels": reporting.STATUS_LABELS,
             "today": clock.today(), "filtered": filtered, "result": result, "bulk_error": error,
-            "max_bulk": rq.MAX_BULK}
+            "max_bulk": reporting.MAX_BULK}
 
 
 async def _render(request, context: dict, status_code: int = 200):
@@ -52,11 +53,11 @@ async def bulk_accept(request):
     access = request.state.access
     form = await request.form()
     try:
-        ids = rq.selected_ids(form.getlist("report"))
+        ids = reporting.selected_ids(form.getlist("report"))
     except BaocaoError as exc:
         context = await run_db(queue_context, access, form, error=exc)
         return await _render(request, context, status_code=422)
-    result = await run_db(rq.bulk_accept, access, ids)
+    result = await run_db(reporting.bulk_accept, access, ids)
     context = await run_db(queue_context, access, form, result=result)
     return await _render(request, context)
 

@@ -20,14 +20,10 @@ from peewee import fn
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.reporting import data as rd
-from core.reporting import diff as rdf
-from core.reporting import queue as rq
-from core.reporting import workflow as wf
 from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.reporting.opening import STATUS_LABELS
+from core.reporting import facade as reporting
 from web.guards import require
 from web.params import parse_int
 from web.templating import render
@@ -36,7 +32,8 @@ SLOTS = 3  # comment lines shown at first, and added by "Add comment lines"
 
 
 def _version(report_id: int, number: int):
-    return wf.ReportVersion.get_or_none((wf.ReportVersion.report == report_id) & (wf.ReportVersion.number == number))
+    version = reporting.ReportVersion
+    return version.get_or_none((version.report == report_id) & (version.number == number))
 
 
 def _in_outline_order(sections: dict, titles: dict) -> list[tuple[str, str]]:
@@ -57,33 +54,34 @@ def _cell_choices(grid: dict) -> list[tuple[str, str]]:
 
 def review_context(access, report_id: int, *, reason: str = "", slots: list | None = None,
                    errors: dict | None = None) -> dict:
-    report = rd.get_report(access, report_id)
-    if not wf.can_receive(access, report):
+    report = reporting.get_report(access, report_id)
+    if not reporting.can_receive(access, report):
         raise Forbidden()
     from core.models import Unit
 
     report.unit = Unit.get_by_id(report.unit_id)
-    versions = wf.versions(report.id)
+    versions = reporting.versions(report.id)
     latest = versions[0] if versions else None
     previous = versions[1] if len(versions) > 1 else None
-    grid = rdf.version_grid(latest) if latest else {"columns": [], "rows": []}
-    content = rdf.content_of(latest) if latest else {}
+    grid = reporting.version_grid(latest) if latest else {"columns": [], "rows": []}
+    content = reporting.version_content(latest) if latest else {}
     titles = {}
     if latest is not None:
-        form = rd.FormVersion.get_by_id(latest.form_version_id).compiled()
+        form = reporting.FormVersion.get_by_id(latest.form_version_id).compiled()
         titles = {s["key"]: s.get("title") or s["key"] for s in form.outline}
     # Comments already on the cells (an earlier return, the unit's answers): a count and a link.
     notes = {f"{row}.{col}": n for row, col, n in
-             rd.ReportComment.select(rd.ReportComment.row, rd.ReportComment.column, fn.COUNT(rd.ReportComment.id))
-             .where(rd.ReportComment.report == report.id)
-             .group_by(rd.ReportComment.row, rd.ReportComment.column).tuples()}
+             reporting.ReportComment.select(reporting.ReportComment.row, reporting.ReportComment.column,
+                                            fn.COUNT(reporting.ReportComment.id))
+             .where(reporting.ReportComment.report == report.id)
+             .group_by(reporting.ReportComment.row, reporting.ReportComment.column).tuples()}
     slots = list(slots or [])
     while len(slots) < SLOTS:
         slots.append(("", ""))
-    return {"report": report, "status_labels": STATUS_LABELS, "latest": latest, "previous": previous,
+    return {"report": report, "status_labels": reporting.STATUS_LABELS, "latest": latest, "previous": previous,
             "grid": grid, "sections": _in_outline_order(content.get("sections") or {}, titles),
             "attachments": content.get("attachments") or [],
-            "diff": rdf.diff_versions(previous, latest) if previous else None,
+            "diff": reporting.diff_versions(previous, latest) if previous else None,
             "notes": notes, "choices": _cell_choices(grid), "reason": reason, "slots": slots, "errors": errors or {},
             "can_act": report.status == "submitted" and latest is not None,
             # The latest version's signature, as the report page words it (the reviewer receives it).
@@ -101,17 +99,17 @@ async def review_page(request):
 async def review_return(request):
     access, report_id = request.state.access, request.path_params["id"]
     form = await request.form()
-    reason = str(form.get("reason", ""))[:wf.MAX_REASON + 100]
+    reason = str(form.get("reason", ""))[:reporting.MAX_REASON + 100]
     cells = [str(c)[:90] for c in form.getlist("cell")]
-    texts = [str(t)[:rd.MAX_COMMENT + 100] for t in form.getlist("comment")]
-    slots = list(zip_longest(cells, texts, fillvalue=""))[:rq.MAX_RETURN_COMMENTS + SLOTS]
+    texts = [str(t)[:reporting.MAX_COMMENT + 100] for t in form.getlist("comment")]
+    slots = list(zip_longest(cells, texts, fillvalue=""))[:reporting.MAX_RETURN_COMMENTS + SLOTS]
     if form.get("action") == "more":
         slots += [("", "")] * SLOTS
         context = await run_db(review_context, access, report_id, reason=reason, slots=slots)
         return await render(request, "core/report_review/review.html", context)
     try:
-        await run_db(rq.return_with_comments, access, report_id, reason, slots)
-    except rq.ReturnRefused as exc:
+        await run_db(reporting.return_with_comments, access, report_id, reason, slots)
+    except reporting.ReturnRefused as exc:
         errors = dict(exc.errors)
     except (NotFound, Forbidden):
         raise
@@ -124,7 +122,7 @@ async def review_return(request):
 
 
 def diff_context(access, report_id: int, number: int, against: str) -> dict:
-    report = rd.get_report(access, report_id)  # NotFound for whoever may not read the report
+    report = reporting.get_report(access, report_id)  # NotFound for whoever may not read the report
     from core.models import Unit
 
     report.unit = Unit.get_by_id(report.unit_id)
@@ -140,11 +138,11 @@ def diff_context(access, report_id: int, number: int, against: str) -> dict:
             raise NotFound()
     else:
         old = _version(report.id, number - 1) if number > 1 else None
-    numbers = [v.number for v in wf.ReportVersion.select(wf.ReportVersion.number)
-               .where(wf.ReportVersion.report == report.id).order_by(wf.ReportVersion.number)]
+    numbers = [v.number for v in reporting.ReportVersion.select(reporting.ReportVersion.number)
+               .where(reporting.ReportVersion.report == report.id).order_by(reporting.ReportVersion.number)]
     return {"report": report, "new": new, "old": old, "numbers": numbers,
-            "diff": rdf.diff_versions(old, new) if old is not None else None,
-            "can_review": report.status == "submitted" and wf.can_receive(access, report)}
+            "diff": reporting.diff_versions(old, new) if old is not None else None,
+            "can_review": report.status == "submitted" and reporting.can_receive(access, report)}
 
 
 @require()

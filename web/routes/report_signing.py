@@ -12,13 +12,12 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core.reporting import data as rd
-from core.reporting import workflow as wf
 from core.signatures import files as signature_files
 from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import Unit
+from core.reporting import facade as reporting
 from web.guards import require
 from web.params import parse_int
 from web.templating import render
@@ -44,7 +43,7 @@ async def prepare(request):
                               field="submit")
     try:
         row = await run_db(signing.prepare_external, access, report_id, revision=int(revision))
-    except wf.SubmitRefused as exc:
+    except reporting.SubmitRefused as exc:
         return await _refusal(request, report_id, refused=exc, field="submit")
     except (NotFound, Forbidden):
         raise
@@ -55,8 +54,9 @@ async def prepare(request):
 
 
 def _version(access, report_id: int, number: int):
-    report = rd.get_report(access, report_id)  # NotFound unless this person may read it
-    version = wf.ReportVersion.get_or_none((wf.ReportVersion.report == report.id) & (wf.ReportVersion.number == number))
+    report = reporting.get_report(access, report_id)  # NotFound unless this person may read it
+    versions = reporting.ReportVersion
+    version = versions.get_or_none((versions.report == report.id) & (versions.number == number))
     if version is None:
         raise NotFound()
     return version, signing.signature_of(version.id)

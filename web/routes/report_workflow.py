@@ -15,12 +15,11 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.reporting import data as rd
-from core.reporting import workflow as wf
 from core.signatures import files as signature_files
 from core.signatures import signing
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
+from core.reporting import facade as reporting
 from web.guards import require
 from web.params import parse_int
 
@@ -33,17 +32,17 @@ def workflow_context(access, report, pm=None) -> dict:
     receives the report, whether they may submit it now and with which signature providers (the
     report page calls this inside its own DB work, with the app's plugin manager so that plugins'
     providers are offered too)."""
-    can_submit = (report.form_version_id is not None and report.status in rd.EDITABLE
-                  and rd.can_fill(access, report))
+    can_submit = (report.form_version_id is not None and report.status in reporting.EDITABLE
+                  and reporting.can_fill(access, report))
     signatures = signing.signatures_for(report.id)
-    return {"wf_versions": wf.versions(report.id), "wf_events": wf.events(report.id),
-            "wf_can_receive": wf.can_receive(access, report),
+    return {"wf_versions": reporting.versions(report.id), "wf_events": reporting.report_events(report.id),
+            "wf_can_receive": reporting.can_receive(access, report),
             "wf_can_submit": can_submit,
             "wf_providers": signing.usable_providers(access, report, pm=pm) if can_submit else [],
             "wf_seal": signing.active_seal(report.unit_id) if can_submit else None,
             "wf_signatures": {vid: signing.signature_view(row) for vid, row in signatures.items()},
             "wf_problem_messages": signing.problem_messages,
-            "wf_timeliness": wf.timeliness(report)}
+            "wf_timeliness": reporting.timeliness(report)}
 
 
 def _refused_page(access, report_id: int, *, refused=None, error=None, field: str = "", reason: str = "",
@@ -89,8 +88,8 @@ async def submit(request):
                          inputs=inputs, settings=settings, pm=request.app.state.pm)
             del inputs
         else:
-            await run_db(wf.submit, access, report_id, revision=int(revision), settings=settings)
-    except wf.SubmitRefused as exc:
+            await run_db(reporting.submit, access, report_id, revision=int(revision), settings=settings)
+    except reporting.SubmitRefused as exc:
         return await _refusal(request, report_id, refused=exc, field="submit", provider=provider)
     except (NotFound, Forbidden):
         raise
@@ -104,7 +103,7 @@ def _receiver_action(name: str, call, done: str, *, with_reason: bool):
     async def handler(request):
         access, report_id = request.state.access, request.path_params["id"]
         form = await request.form()
-        reason = str(form.get("reason", ""))[:wf.MAX_REASON + 100]
+        reason = str(form.get("reason", ""))[:reporting.MAX_REASON + 100]
         try:
             if with_reason:
                 await run_db(call, access, report_id, reason)
@@ -122,10 +121,10 @@ def _receiver_action(name: str, call, done: str, *, with_reason: bool):
 
 ROUTES = [
     Route("/reports/{id:int}/submit", submit, methods=["POST"], name="report_submit"),
-    Route("/reports/{id:int}/accept", _receiver_action("accept", wf.accept, "accepted", with_reason=False),
+    Route("/reports/{id:int}/accept", _receiver_action("accept", reporting.accept, "accepted", with_reason=False),
           methods=["POST"], name="report_accept"),
-    Route("/reports/{id:int}/return", _receiver_action("return", wf.return_report, "returned", with_reason=True),
+    Route("/reports/{id:int}/return", _receiver_action("return", reporting.return_report, "returned", with_reason=True),
           methods=["POST"], name="report_return"),
-    Route("/reports/{id:int}/reopen", _receiver_action("reopen", wf.reopen, "reopened", with_reason=True),
+    Route("/reports/{id:int}/reopen", _receiver_action("reopen", reporting.reopen, "reopened", with_reason=True),
           methods=["POST"], name="report_reopen"),
 ]

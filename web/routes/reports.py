@@ -7,8 +7,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from core import clock
-from core.reporting import opening as rp
 from core.db import run_db
+from core.reporting import facade as reporting
 from web.guards import require
 from web.templating import render
 
@@ -16,8 +16,8 @@ ROLES = ("send", "receive")
 
 
 def _context(access, role: str) -> dict:
-    rows = rp.reports_for(access, role=role)
-    return {"rows": rows, "role_filter": role, "today": clock.today(), "status_labels": rp.STATUS_LABELS}
+    rows = reporting.reports_for(access, role=role)
+    return {"rows": rows, "role_filter": role, "today": clock.today(), "status_labels": reporting.STATUS_LABELS}
 
 
 @require()

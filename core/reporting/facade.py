@@ -1,0 +1,50 @@
+"""The report domain as the web layer sees it: every name a screen or the JSON API uses.
+
+The web routes import this module only (tests/test_layout.py checks it); the modules behind it
+(opening, data, excel, workflow, queue, diff, consolidation, notifications, calendar_changes,
+events) may change shape without the screens noticing. A name that would be ambiguous out of its
+module gets a longer one here (``review_queue`` for ``queue.queue``, ``export_excel`` for
+``excel.export``). Plugins do not use it: their API is ``core.api``.
+"""
+
+from __future__ import annotations
+
+# Opening reports, and what a period holds.
+from core.reporting.opening import (STATUSES, STATUS_LABELS, issue_and_open, open_request, regime_periods,
+                                    regime_reports, reporting_units, reports_for)  # noqa: F401
+# Filling a report: its sheet, values, comments, attachments.
+from core.reporting.data import (ATTACHMENT_TYPES, CellErrors, EDITABLE, FormVersion, MAX_COMMENT, MISSING,
+                                 ReportComment, SaveConflict, Sheet, ShownColumn, add_attachment, add_comment,
+                                 can_fill, comments_of, computed_state, delete_attachment, get_attachment,
+                                 get_report, input_cells, load_sheet, preview_sheet, save)  # noqa: F401
+# Excel round-trips.
+from core.reporting.excel import (CellsRefused, ExcelImportError, MAX_UPLOAD_BYTES, XLSX_MEDIA,
+                                  export as export_excel, filename as excel_filename,
+                                  import_upload as import_excel, template as excel_template)  # noqa: F401
+# Submitting, returning, accepting, reopening; versions and their history.
+from core.reporting.workflow import (MAX_REASON, ReportVersion, SubmitRefused, accept, can_receive,
+                                     events as report_events, reopen, return_report, submit, timeliness,
+                                     versions)  # noqa: F401
+# The receiving unit's review queue.
+from core.reporting.queue import (BulkResult, Filters as QueueFilters, MAX_BULK, MAX_RETURN_COMMENTS,
+                                  ReturnRefused, bulk_accept, queue as review_queue, return_with_comments,
+                                  selected_ids)  # noqa: F401
+# Differences between two versions.
+from core.reporting.diff import content_of as version_content, diff_versions, version_grid  # noqa: F401
+# Consolidated reports.
+from core.reporting.consolidation import (KIND as CONSOLIDATED_KIND, aggregated_cells, cell_detail,
+                                          changes as consolidation_changes, get_consolidated, last_refresh,
+                                          open_consolidated, parse_cell, received_periods,
+                                          recorded as consolidation_recorded, refresh as refresh_consolidated,
+                                          sources_overview)  # noqa: F401
+# In-app notifications and the e-mail address they go to.
+from core.reporting.notifications import (MAX_EMAIL, PAGE_SIZE as NOTIFICATION_PAGE_SIZE, email_of,
+                                          inbox as notification_inbox,
+                                          mark_all_read as mark_all_notifications_read,
+                                          mark_read as mark_notification_read, report_path, set_email,
+                                          unread_count)  # noqa: F401
+# The working-day calendar, with the deadlines it moves.
+from core.reporting.calendar_changes import (add_day as add_calendar_day,
+                                             remove_day as remove_calendar_day)  # noqa: F401
+# Naming the plugins that hear report transitions.
+from core.reporting.events import use as use_plugins  # noqa: F401
