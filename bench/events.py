@@ -40,11 +40,8 @@ def seed(today: dt.date) -> tuple[int, int, object, object]:
     from core.accounts.permissions import core_access
     from core.catalogue import indicators
     from core.models import Unit, User
-    from core.regimes import forms as fm
-    from core.regimes import regimes as rg
-    from core.regimes.workdays import WorkCalendar
     from core.reporting import data as rd
-    from core.reporting.opening import Report, issue_and_open
+    from forms import issue_for_commune
 
     admin = core_access(User.get(User.username == "quantri"))
     province = Unit.get(Unit.code == "44")
@@ -54,19 +51,8 @@ def seed(today: dt.date) -> tuple[int, int, object, object]:
     for i in (1, 2):
         indicators.save_indicator({"code": f"EV010{i}", "name": f"Chỉ tiêu sự kiện {i}", "group": "EV01",
                                    "levels": "province", "unit_of_measure": "người", "aggregation": "sum"})
-    form = fm.create_form(admin, "BENCH-EV", "Biểu thử nghiệm sự kiện", province.id, frequency="monthly")
-    fm.save_draft(admin, form.id, definition())
-    fm.publish(admin, form.id)
-    regime = rg.save_draft(admin, {
-        "code": "BENCH.SUKIEN", "name": "Báo cáo thử nghiệm sự kiện", "regime_type": "periodic",
-        "content": "Thử nghiệm sự kiện", "content_type": "data", "unit_ids": [commune.id],
-        "receiving_unit_id": province.id, "sending_methods": ["system"],
-        "deadline_rules": [{"level": "Xã → tỉnh", "from_kind": "commune", "rule": "2wd"}],
-        "frequency": "monthly", "cutoff_rule": "decree", "form_id": form.id, "legal_number": "Thử nghiệm",
-        "legal_date": "2025-08-01", "legal_issuer": "Bench", "issuing_unit_id": province.id,
-        "preparing_unit_id": Unit.get(Unit.code == "QT.STC").id})
-    issue_and_open(admin, regime.id, calendar=WorkCalendar(), today=today)
-    report = Report.get((Report.regime == regime) & (Report.unit == commune))
+    report = issue_for_commune(admin, "BENCH-EV", "Biểu thử nghiệm sự kiện", definition(), "BENCH.SUKIEN",
+                               "Báo cáo thử nghiệm sự kiện", "Thử nghiệm sự kiện", province, commune, today)
     user = accounts.create_user(REPORTER, "Người nhập thử sự kiện", accounts.random_password(), commune)
     Grant.create(user=user, role=Role.get(Role.code == "reporter"), unit=commune)
     reporter = core_access(user)

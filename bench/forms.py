@@ -70,19 +70,40 @@ def definition() -> dict:
             "rules": rules, "outline": [{"key": "ketqua", "title": "Kết quả", "guidance": "", "required": True}]}
 
 
+def issue_for_commune(admin, form_code: str, form_name: str, layout: dict, regime_code: str, regime_name: str,
+                      content: str, province, commune, today: dt.date):
+    """Publish a form, issue a monthly regime with it from one commune to the province, and return
+    that commune's open report (bench/forms.py and bench/events.py build their reports so)."""
+    from core.models import Unit
+    from core.regimes import forms as fm
+    from core.regimes import regimes as rg
+    from core.regimes.workdays import WorkCalendar
+    from core.reporting.opening import Report, issue_and_open
+
+    form = fm.create_form(admin, form_code, form_name, province.id, frequency="monthly")
+    fm.save_draft(admin, form.id, layout)
+    fm.publish(admin, form.id)
+    regime = rg.save_draft(admin, {
+        "code": regime_code, "name": regime_name, "regime_type": "periodic",
+        "content": content, "content_type": "data", "unit_ids": [commune.id],
+        "receiving_unit_id": province.id, "sending_methods": ["system"],
+        "deadline_rules": [{"level": "Xã → tỉnh", "from_kind": "commune", "rule": "2wd"}],
+        "frequency": "monthly", "cutoff_rule": "decree", "form_id": form.id, "legal_number": "Thử nghiệm",
+        "legal_date": "2025-08-01", "legal_issuer": "Bench", "issuing_unit_id": province.id,
+        "preparing_unit_id": Unit.get(Unit.code == "QT.STC").id})
+    issue_and_open(admin, regime.id, calendar=WorkCalendar(), today=today)
+    return Report.get((Report.regime == regime) & (Report.unit == commune))
+
+
 def seed(today: dt.date):
     """The bench form, a regime issued with it, one commune's report, its stored past figures and
     a reporter of that commune. Returns (report id, username, password)."""
     from core.accounts import login as accounts
-    from core.catalogue import indicators
-    from core.regimes import forms as fm
-    from core.regimes import regimes as rg
     from core.accounts.access import Grant, Role
+    from core.accounts.permissions import core_access
+    from core.catalogue import indicators
     from core.catalogue.figures import Figure, put_values
     from core.models import Unit, User
-    from core.accounts.permissions import core_access
-    from core.reporting.opening import Report, issue_and_open
-    from core.regimes.workdays import WorkCalendar
 
     admin = core_access(User.get(User.username == "quantri"))
     province = Unit.get(Unit.code == "44")
@@ -93,19 +114,8 @@ def seed(today: dt.date):
             indicators.save_indicator({"code": f"BM{g:02d}{i:02d}", "name": f"Chỉ tiêu thử nghiệm {g}.{i}",
                                        "group": f"BM{g:02d}", "levels": "province", "unit_of_measure": "tỷ đồng",
                                        "aggregation": "sum"})
-    form = fm.create_form(admin, "BENCH-60X13", "Biểu thử nghiệm 60 × 13", province.id, frequency="monthly")
-    fm.save_draft(admin, form.id, definition())
-    fm.publish(admin, form.id)
-    regime = rg.save_draft(admin, {
-        "code": "BENCH.THANG", "name": "Báo cáo thử nghiệm hằng tháng", "regime_type": "periodic",
-        "content": "Thử nghiệm tốc độ", "content_type": "data", "unit_ids": [commune.id],
-        "receiving_unit_id": province.id, "sending_methods": ["system"],
-        "deadline_rules": [{"level": "Xã → tỉnh", "from_kind": "commune", "rule": "2wd"}],
-        "frequency": "monthly", "cutoff_rule": "decree", "form_id": form.id, "legal_number": "Thử nghiệm",
-        "legal_date": "2025-08-01", "legal_issuer": "Bench", "issuing_unit_id": province.id,
-        "preparing_unit_id": Unit.get(Unit.code == "QT.STC").id})
-    issue_and_open(admin, regime.id, calendar=WorkCalendar(), today=today)
-    report = Report.get((Report.regime == regime) & (Report.unit == commune))
+    report = issue_for_commune(admin, "BENCH-60X13", "Biểu thử nghiệm 60 × 13", definition(), "BENCH.THANG",
+                               "Báo cáo thử nghiệm hằng tháng", "Thử nghiệm tốc độ", province, commune, today)
     figures = []
     for g in range(1, GROUPS + 1):
         for i in range(1, PER_GROUP + 1):

@@ -277,28 +277,41 @@ def stored_values(report_id: int) -> dict:
 _FIGURES: OrderedDict = OrderedDict()  # (database, unit, codes, year) → (generation, figures)
 _FIGURES_SIZE = 512
 _FIGURES_LOCK = threading.Lock()
+
+
 def _unit_figures(unit_id: int, codes: tuple, year: int, generation: int) -> dict:
     """The unit's figures for ``codes`` of last year, this year and next (read-only: shared).
 
     Every screen of a report needs them (the page, each recalculation, each autosave) and turning
     a thousand rows into numbers costs some 10 ms, so they are kept per process and read again only
     when the unit's figures changed: ``generation`` is its change counter (core.generations)."""
-    where = ((IndicatorValue.unit == unit_id) & (IndicatorValue.code.in_(codes))
-             & (IndicatorValue.year.between(year - 1, year + 1)))
-    key = (id(db.obj), getattr(db.obj, "database", None), unit_id, codes, year)
+
+    def read() -> dict:
+        figures: dict[tuple, Decimal] = {}
+        query = (IndicatorValue.select(IndicatorValue.code, IndicatorValue.option, IndicatorValue.frequency,
+                                       IndicatorValue.year, IndicatorValue.index, IndicatorValue.kind,
+                                       IndicatorValue.value)
+                 .where((IndicatorValue.unit == unit_id) & (IndicatorValue.code.in_(codes))
+                        & (IndicatorValue.year.between(year - 1, year + 1))).tuples())
+        for code, option, f, y, i, kind, value in query:
+            if value is not None:
+                figures[(code, option, f, y, i, kind)] = Decimal(value)
+        return figures
+
+    return _while_unchanged(_FIGURES, (unit_id, codes, year), generation, read, _FIGURES_SIZE)
+
+
+def _while_unchanged(cache: OrderedDict, key: tuple, generation: int, make, size: int):
+    """``make()``, kept per process and per database under ``key`` while ``generation`` (a change
+    counter, core.generations) stays the same. The value is shared: whoever gets it only reads it."""
+    key = (id(db.obj), getattr(db.obj, "database", None), *key)
     with _FIGURES_LOCK:
-        hit = _FIGURES.get(key)
+        hit = cache.get(key)
     if hit is not None and hit[0] == generation:
         return hit[1]
-    figures: dict[tuple, Decimal] = {}
-    query = (IndicatorValue.select(IndicatorValue.code, IndicatorValue.option, IndicatorValue.frequency,
-                                   IndicatorValue.year, IndicatorValue.index, IndicatorValue.kind, IndicatorValue.value)
-             .where(where).tuples())
-    for code, option, f, y, i, kind, value in query:
-        if value is not None:
-            figures[(code, option, f, y, i, kind)] = Decimal(value)
-    _remember(_FIGURES, key, (generation, figures), _FIGURES_SIZE)
-    return figures
+    value = make()
+    _remember(cache, key, (generation, value), size)
+    return value
 
 
 def _remember(cache: OrderedDict, key: tuple, entry: tuple, size: int) -> None:
@@ -363,14 +376,8 @@ _SUMMED_SIZE = 256
 
 def _summable(codes: tuple, generation: int) -> frozenset:
     """Which of ``codes`` add up over a year (aggregation "sum"), kept while the catalogue is unchanged."""
-    key = (id(db.obj), getattr(db.obj, "database", None), codes)
-    with _FIGURES_LOCK:
-        hit = _SUMMED.get(key)
-    if hit is not None and hit[0] == generation:
-        return hit[1]
-    summable = frozenset(code for code, in _SUMMABLE.run(codes=codes))
-    _remember(_SUMMED, key, (generation, summable), _SUMMED_SIZE)
-    return summable
+    return _while_unchanged(_SUMMED, (codes,), generation,
+                            lambda: frozenset(code for code, in _SUMMABLE.run(codes=codes)), _SUMMED_SIZE)
 
 
 
