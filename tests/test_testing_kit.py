@@ -47,3 +47,61 @@ def test_the_reporter_of_one_commune_cannot_open_the_others_report(client, open_
     other = open_report.regime.report_of(unit_tree.communes[1])
     open_report.log_in(client)
     assert client.get(f"/reports/{other.id}").status_code in (403, 404)
+
+
+def test_between_tests_a_postgres_database_gets_back_the_templates_rows_and_schema():
+    """The PostgreSQL reset (web.testing._Postgres) puts back rows, sequences and triggers, and makes
+    a new copy when a test changed the schema. On SQLite each test copies a file: nothing to reset."""
+    import os
+
+    import psycopg
+    import pytest
+
+    from core.db import close_db
+    from web.testing import _Postgres
+
+    url = os.environ.get("BAOCAO_TEST_DATABASE_URL") or ""
+    if not url.startswith("postgres"):
+        pytest.skip("PostgreSQL only: BAOCAO_TEST_DATABASE_URL names no server in this run")
+    server = _Postgres(url.split("?")[0][:60] + "_kit")
+    try:
+        server.build_template()
+        first = server.fresh(empty=False)
+
+        def rows(sql):
+            with psycopg.connect(first) as conn:
+                return conn.execute(sql).fetchall()
+
+        roles_before = rows("SELECT * FROM core_role_permission ORDER BY id")
+        with psycopg.connect(first, autocommit=True) as conn:
+            unit_id = conn.execute("INSERT INTO core_unit (code, name, kind) VALUES ('X', 'Xã X', 'commune') "
+                                   "RETURNING id").fetchone()[0]
+            conn.execute("DELETE FROM core_role_permission WHERE id = (SELECT min(id) FROM core_role_permission)")
+            left_open = psycopg.connect(first)  # a connection a test forgot: the reset ends it
+            left_open.execute("SELECT 1")
+
+        assert server.fresh(empty=False) == first
+        assert rows("SELECT count(*) FROM core_unit") == [(0,)]
+        assert rows("SELECT * FROM core_role_permission ORDER BY id") == roles_before
+        with psycopg.connect(first, autocommit=True) as conn:
+            again = conn.execute("INSERT INTO core_unit (code, name, kind) VALUES ('Y', 'Xã Y', 'commune') "
+                                 "RETURNING id").fetchone()[0]
+            assert again == unit_id  # the sequence starts where the template's does
+            with pytest.raises(psycopg.Error):  # the audit chain is append-only again
+                conn.execute("DELETE FROM core_audit_event")
+        with pytest.raises(psycopg.OperationalError):
+            left_open.execute("SELECT 1")
+
+        with psycopg.connect(first, autocommit=True) as conn:  # a plugin migration's table
+            conn.execute("CREATE TABLE nongnghiep_extra (x integer)")
+        server.fresh(empty=False)
+        assert rows("SELECT count(*) FROM pg_class WHERE relname = 'nongnghiep_extra'") == [(0,)]
+
+        server.fresh(empty=True)
+        assert rows("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace") == [(0,)]
+        server.fresh(empty=False)
+        assert rows("SELECT count(*) FROM core_unit") == [(0,)]
+        assert rows("SELECT * FROM core_role_permission ORDER BY id") == roles_before
+    finally:
+        close_db()
+        server.drop()

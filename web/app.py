@@ -159,11 +159,16 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         await anyio.to_thread.run_sync(lambda: _load_plugin_regimes(pm, settings))
         # Everything made so far (modules, templates, routes, plugins) lives as long as the process:
         # moved out of the collector's generations, a full collection no longer walks it in the
-        # middle of a request (the 780-cell entry page's p95 halves; bench/run.py).
-        gc.collect()
-        gc.freeze()
+        # middle of a request (the 780-cell entry page's p95 halves; bench/run.py). Not in tests:
+        # there the app lives for one test, and a full collection of the test process at each
+        # start cost more than the test itself.
+        frozen = settings.mode != "test"
+        if frozen:
+            gc.collect()
+            gc.freeze()
         yield
-        gc.unfreeze()  # an app stopped inside a longer process (tests) leaves nothing uncollectable
+        if frozen:
+            gc.unfreeze()  # an app stopped inside a longer process leaves nothing uncollectable
         close_db()
 
     middleware = [
