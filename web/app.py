@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                               load_entrypoints=load_entrypoints, strict=strict)
     registry = build_registry(pm, settings)
     outbox.configure(pm, settings)  # the channels enqueue accepts and the worker's job delivers
-    templates = build_templates(registry)
+    templates = build_templates(registry, auto_reload=settings.mode == "development")
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES

@@ -24,14 +24,16 @@ from web.htmx import HtmxDetails
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 
-def build_templates(registry) -> Jinja2Templates:
+def build_templates(registry, *, auto_reload: bool = True) -> Jinja2Templates:
+    """``auto_reload``: look at each template file's time of change on every use (development,
+    where templates are edited while the server runs); otherwise a template is read once."""
     loaders = [jinja2.FileSystemLoader(str(TEMPLATES_DIR))]
     for name in registry.plugin_names():
         directory = registry.resource_dir(name, "templates")
         if directory is not None:
             loaders.append(jinja2.FileSystemLoader(str(directory)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, auto_reload=auto_reload)
     env.globals["htmx_file"] = assets.HTMX_FILE
     env.globals["url_for"] = url_for  # paths, not absolute URLs: right behind any proxy
     # No context processor: Starlette applies those after the view's context and would
