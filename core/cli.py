@@ -275,14 +275,18 @@ def cmd_worker(args) -> int:
 def cmd_regimes_open_due(args) -> int:
     """Open the started periods of every issued periodic regime now (what the worker's hourly
     ``core.open_periods`` job does); running it again creates nothing new."""
+    import anyio
+
+    from core.db import db
     from core.regimes import regimes
     from core.reporting import opening as reports
-    from core.db import db
+    from core.startup import start_plugins
 
     settings = _settings(args)
-    pm, _, _ = _prepare(settings)
+    pm, registry, _ = _prepare(settings)
+    # As the web application starts: the plugins' start-up hooks load what their regimes' forms name.
+    anyio.run(start_plugins, pm, registry, settings)
     with db.connection_context():
-        regimes.load_plugin_regimes(pm, settings)
         result = reports.open_due_periods(calendar=regimes.work_calendar(settings))
     print(_t("cli.regimes.opened", periods=result.periods, reports=result.reports))
     return 0

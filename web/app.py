@@ -9,7 +9,6 @@ hooks run in the lifespan, before the first request is served.
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from core.migrate import migrate_all
 from core.plugins import BUILTIN_PLUGINS, build_plugin_manager
 from core.registry import build_registry
 from core.settings import Settings, load_settings
+from core.startup import start_plugins
 from web import errors
 from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
                             RequestLimits, SecurityHeadersMiddleware, ServerErrorPage)
@@ -144,19 +144,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     async def lifespan(app):
         if migrate:
             await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
-        # The roles plugins declare, and their permissions added to built-in roles, before any grant is read.
-        await anyio.to_thread.run_sync(lambda: _sync_roles(registry))
-        for name, result in pm.call_each("startup", stage="startup", settings=settings, registry=registry):
-            try:
-                if callable(result):
-                    result = result()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:  # noqa: BLE001
-                pm.fail(name, "startup", exc)
-        # Regimes plugins ship (hook register_regimes) are loaded as drafts once the tables exist,
-        # after the start-up hooks: a regime's form names indicators a plugin loads at start-up.
-        await anyio.to_thread.run_sync(lambda: _load_plugin_regimes(pm, settings))
+        await start_plugins(pm, registry, settings)  # roles, start-up hooks, regimes (core.startup)
         # Everything made so far (modules, templates, routes, plugins) lives as long as the process:
         # moved out of the collector's generations, a full collection no longer walks it in the
         # middle of a request (the 780-cell entry page's p95 halves; bench/run.py). Not in tests:
@@ -196,28 +184,6 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     app.state.templates = templates
     app.state.static = static
     return app
-
-
-def _load_plugin_regimes(pm, settings) -> None:
-    from core.db import db
-    from core.regimes.regimes import load_plugin_regimes
-
-    try:
-        with db.connection_context():
-            load_plugin_regimes(pm, settings)
-    except Exception:  # noqa: BLE001 — no regime table yet (migrate=False): nothing to load
-        log.exception("plugin regimes not loaded")
-
-
-def _sync_roles(registry) -> None:
-    from core.accounts.roles import sync_declared
-    from core.db import db
-
-    try:
-        with db.connection_context():
-            sync_declared(registry)
-    except Exception:  # noqa: BLE001 — no role table yet (migrate=False): nothing to sync
-        log.exception("declared roles not synced")
 
 
 def _migrate(registry, pm) -> None:

@@ -105,6 +105,23 @@ def test_migrate_is_idempotent(cli, database_url):
     assert sorted(name for name, in history) == steps
 
 
+def test_regimes_open_due_first_loads_what_the_plugins_regimes_need(cli, database_url):
+    """Run before the web application ever started: the plugins' start-up hooks load their
+    indicators before their regimes are loaded, so each draft gets its data form (a draft left
+    without one would stay so: a loaded code is never loaded again)."""
+    from core.regimes.regimes import Regime
+
+    with_db(database_url, lambda: Unit.create(code="44", name="Tỉnh Quảng Trị", kind="province"))
+    result = cli("regimes", "open-due")
+    assert result.returncode == 0, result.stderr
+    assert "Opened 0 periods, created 0 reports." in result.stdout  # drafts open nothing
+
+    def drafts():
+        return {r.code: r.form_id is not None for r in Regime.select().where(Regime.plugin == "kinhte_xahoi")}
+    loaded = with_db(database_url, drafts)
+    assert len(loaded) == 10 and all(loaded.values()), loaded
+
+
 def test_plugins_lists_the_builtins(cli):
     result = cli("plugins")
     assert result.returncode == 0, result.stderr

@@ -383,6 +383,7 @@ def test_regimes_issued_for_viewers_drafts_only_for_editors(regimes):
     assert [(r["code"], r["version"], r["status"]) for r in listed["items"]] == [("KTXH-THANG", 1, "issued"),
                                                                                ("SO-NGANH", 1, "issued")]
     assert listed["total"] == 2 and listed["items"][0]["issuing_unit"] == "44"
+    assert (listed["items"][0]["receiving_rule"], listed["items"][0]["receiving_group"]) == ("unit", None)
     detail = viewer.get("/api/v1/regimes/KTXH-THANG").json()
     assert detail["version"] == 1 and detail["frequency"] == "monthly" and detail["sending_methods"] == ["system"]
     assert detail["reporting_units"]["kinds"] == ["department", "commune"]
@@ -397,6 +398,27 @@ def test_regimes_issued_for_viewers_drafts_only_for_editors(regimes):
     assert both["version"] == 1 and [v["version"] for v in both["versions"]] == [2, 1]  # the one in force
     assert_error(admin.get("/api/v1/regimes?status=lost"), 400, "invalid_parameters")
     assert_error(admin.get("/api/v1/regimes/NOPE"), 404)
+
+
+def test_a_regime_says_who_receives_its_reports(regimes):
+    """The receiving rule travels with the regime: a reader of the API knows that each commune's
+    report goes to the owner of a unit group, not to the unit named in receiving_unit."""
+    from core.regimes.regimes import RECEIVING_RULES, Regime, UnitGroup
+
+    province = regimes["units"]["province"]
+    with db.connection_context():
+        group = UnitGroup.create(code="NHOM-NN", name="Các xã nông nghiệp", owner=province)
+        Regime.create(code="NN-THANG", version=1, regime_type="periodic", name="Báo cáo nông nghiệp tháng",
+                      status="issued", frequency="monthly", issuing_unit=province, receiving_rule="group_owner",
+                      receiving_group=group, units_selector='{"kinds": ["commune"]}')
+    viewer = regimes["as_user"]("province")
+    detail = viewer.get("/api/v1/regimes/NN-THANG").json()
+    assert (detail["receiving_rule"], detail["receiving_group"], detail["receiving_unit"]) == (
+        "group_owner", "NHOM-NN", None)
+    listed = {r["code"]: r for r in viewer.get("/api/v1/regimes").json()["items"]}
+    assert (listed["NN-THANG"]["receiving_rule"], listed["NN-THANG"]["receiving_group"]) == ("group_owner", "NHOM-NN")
+    schema = viewer.get("/api/v1/openapi.json").json()["components"]["schemas"]["Regime"]["properties"]
+    assert schema["receiving_rule"]["enum"] == list(RECEIVING_RULES)
 
 
 def test_a_commune_sees_the_regimes_it_reports_under_only(regimes):

@@ -560,11 +560,16 @@ def _regimes_module():
     return regimes if hasattr(regimes, "visible_regimes") else None
 
 
-def regime_json(regime, codes: dict[int, str], *, full: bool = True) -> dict:
+def regime_json(regime, codes: dict[int, str], *, full: bool = True, groups: dict[int, str] | None = None) -> dict:
+    """``codes``: unit id -> code; ``groups``: unit group id -> code (the receiving rule's group)."""
     data = {"code": regime.code, "version": regime.version, "name": regime.name, "type": regime.regime_type,
             "status": regime.status, "frequency": regime.frequency, "valid_from": _iso(regime.valid_from),
             "valid_to": _iso(regime.valid_to), "plugin": regime.plugin,
             "issuing_unit": codes.get(regime.issuing_unit_id), "receiving_unit": codes.get(regime.receiving_unit_id),
+            # Who receives each report: one named unit ("unit", receiving_unit), the reporting unit's
+            # parent ("parent"), or the owner of a unit group ("group_owner", receiving_group).
+            "receiving_rule": regime.receiving_rule,
+            "receiving_group": (groups or {}).get(regime.receiving_group_id),
             "legal_basis": {"number": regime.legal_number or None, "date": _iso(regime.legal_date),
                             "issuer": regime.legal_issuer or None}}
     if full:
@@ -592,6 +597,14 @@ def _regime_unit_codes(rows) -> dict[int, str]:
     return _codes_by_id(ids)
 
 
+def _regime_group_codes(rows) -> dict[int, str]:
+    ids = sorted({r.receiving_group_id for r in rows} - {None})
+    if not ids:
+        return {}
+    group = _regimes_module().UnitGroup
+    return dict(group.select(group.id, group.code).where(group.id.in_(ids)).tuples())
+
+
 def _shown_regimes(access, **filters) -> list:
     module = _regimes_module()
     return [r for r in module.visible_regimes(access, **filters)
@@ -602,7 +615,8 @@ def _regime_list(access, q, status, limit, offset):
     rows = _shown_regimes(access, status=status or None, q=q)
     chosen = rows[offset:offset + limit]
     codes = _regime_unit_codes(chosen)
-    return page([regime_json(r, codes, full=False) for r in chosen], len(rows), limit, offset)
+    groups = _regime_group_codes(chosen)
+    return page([regime_json(r, codes, full=False, groups=groups) for r in chosen], len(rows), limit, offset)
 
 
 @api_require(REGIME_VIEW)
@@ -625,7 +639,7 @@ def _regime_detail(access, code):
     chosen = in_force[0] if in_force else rows[0]  # newest version first
     codes = _regime_unit_codes([chosen])
     groups = chosen.selector["group_ids"]
-    data = regime_json(chosen, codes)
+    data = regime_json(chosen, codes, groups=_regime_group_codes([chosen]))
     if groups:
         data["reporting_units"]["groups"] = [g.code for g in module.UnitGroup.select().where(
             module.UnitGroup.id.in_(groups)).order_by(module.UnitGroup.code)]
@@ -944,6 +958,10 @@ SCHEMAS = {
         "status": {"type": "string", "enum": list(REGIME_STATUSES)}, "frequency": NULL_STRING,
         "valid_from": NULL_DATE, "valid_to": NULL_DATE, "plugin": NULL_STRING, "issuing_unit": NULL_STRING,
         "receiving_unit": NULL_STRING,
+        "receiving_rule": {"type": "string", "enum": ["unit", "parent", "group_owner"],
+                           "description": "unit: receiving_unit receives; parent: each reporting unit's "
+                                          "parent; group_owner: the owner of receiving_group"},
+        "receiving_group": NULL_STRING,
         "legal_basis": _obj({"number": NULL_STRING, "date": NULL_DATE, "issuer": NULL_STRING})}),
     "RegimeDetail": {"allOf": [_ref("Regime"), _obj({
         "content": STRING, "content_type": {"type": "string", "enum": ["text", "data", "both"]},
