@@ -56,6 +56,7 @@ ACTIONS = {
     "role.delete": "audit.action.role.delete",
     "session.end": "audit.action.session.end",
     "plugin.switch": "audit.action.plugin.switch",
+    "plugin.failures_clear": "audit.action.plugin.failures_clear",
     "audit.export": "audit.action.audit.export",
     "access.denied": "audit.action.access.denied",
     "indicator.change": "audit.action.indicator.change",

@@ -74,7 +74,12 @@ def _settings(args, server: bool = False):
     return settings
 
 
-def _prepare(settings, *, strict=False):
+# Plugin failures of this command, written to the table the plugins page reads when it ends
+# (core.plugin_failures): this process's plugin manager is not the web server's.
+_RECORDERS: list = []
+
+
+def _prepare(settings, *, strict=False, process="command"):
     """Database, plugins and schema: what every command that touches data needs."""
     from core.accounts import passwords
     from core.db import init_db
@@ -86,6 +91,9 @@ def _prepare(settings, *, strict=False):
     passwords.self_test()
     init_db(settings.database_url)
     pm = build_plugin_manager(settings, strict=strict)
+    from core import plugin_failures
+
+    _RECORDERS.append(plugin_failures.attach(pm, process))
     registry = build_registry(pm, settings)
     applied = migrate_all(registry, pm)
     # Report transitions a command makes (opening periods, say) reach the plugins switched on.
@@ -267,7 +275,7 @@ def cmd_worker(args) -> int:
     from core.jobs import run_worker
 
     settings = _settings(args, server=True)
-    pm, registry, _ = _prepare(settings)
+    pm, registry, _ = _prepare(settings, process="worker")
     run_worker(settings, workers=args.workers, plugins=(pm, registry))  # the plugins' jobs too
     return 0
 
@@ -609,6 +617,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_t("cli.unexpected", kind=type(exc).__name__, detail=str(exc).split("\n")[0][:200]),
               file=sys.stderr)
         return 1
+    finally:
+        while _RECORDERS:
+            _RECORDERS.pop().flush()
 
 
 if __name__ == "__main__":

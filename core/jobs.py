@@ -133,10 +133,29 @@ def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
         log.info("CRLs: %d new, %d unchanged, %d failed", result.fetched, result.unchanged, result.failed)
         return result.fetched
 
+    if plugins:
+        record_failures(huey, plugins[0])
     huey.plugin_jobs = schedule_plugin_jobs(huey, settings, *plugins) if plugins else {}
     if plugins and plugins[1] is not None:
         name_subscribers(huey, settings, *plugins)
     return huey
+
+
+def record_failures(huey, pm) -> None:
+    """The worker's plugin failures (its jobs', the report subscribers' its tasks reach, the jobs
+    it refuses) are written to the database for the web server's plugins page
+    (``core.plugin_failures``): this process's plugin manager is not the one the page reads.
+
+    A failure inside a transaction (a subscriber's, within the transition's) waits until the
+    transaction is over; huey's post-execute hook writes what a task left waiting once the task
+    has returned or raised, its transactions closed."""
+    from core import plugin_failures
+
+    recorder = plugin_failures.attach(pm, "worker")
+
+    @huey.post_execute(name="baocao.plugin_failures")
+    def write_failures(task, task_value, exception):
+        recorder.flush()
 
 
 def name_subscribers(huey, settings, pm, registry) -> None:
@@ -253,7 +272,8 @@ def schedule_plugin_jobs(huey, settings, pm, registry) -> dict:
 
     A job the core refuses (not a ``Job``, a bad name or schedule, a name twice) is recorded
     against its plugin and skipped. A job that raises is recorded against its plugin (stage "job")
-    and the worker goes on: it is tried again at its next time, never retried at once.
+    and the worker goes on: it is tried again at its next time, never retried at once. In the
+    worker both reach the plugins page through the database (``record_failures``).
     """
     from core.errors import PluginError
 

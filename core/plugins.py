@@ -70,6 +70,10 @@ class PluginManager(pluggy.PluginManager):
         self.strict = strict
         self.infos: dict[str, PluginInfo] = {}
         self.core_parts: dict[str, PluginInfo] = {}
+        # A process whose failures the web server cannot see (``baocao worker``) also writes them
+        # to the database for the plugins page (``core.plugin_failures.Recorder``); None in the
+        # web server, whose page reads ``infos`` and ``core_parts`` directly.
+        self.failure_log = None
         for module_name in CORE_SUBSCRIBERS:
             module = importlib.import_module(module_name)
             self.register(module, name=module_name)
@@ -100,6 +104,8 @@ class PluginManager(pluggy.PluginManager):
         info.status, info.stage, info.summary = "failed", stage, summarise(exc)
         log.error("plugin %s failed at %s: %s\n%s", name, stage, info.summary,
                   "".join(traceback.format_exception(exc)))
+        if self.failure_log is not None:
+            self.failure_log.note(name, stage, exc)
         plugin = self.get_plugin(name)
         if plugin is not None:
             self.unregister(plugin, name=name)
@@ -113,6 +119,8 @@ class PluginManager(pluggy.PluginManager):
         info = self.infos.get(name) or self.core_parts.get(name)
         if info is not None:
             info.errors.appendleft((stage, summarise(exc), clock.now_utc()))
+        if self.failure_log is not None:
+            self.failure_log.note(name, stage, exc)
 
     @property
     def healthy(self) -> list[str]:

@@ -25,6 +25,7 @@ ENTRY_POINTS = {
     "Bad-Name": "tests.fixtures.plugins.fx_good",
     "fx_dup_permission": "tests.fixtures.plugins.fx_dup_permission",
     "fx_good": "tests.fixtures.plugins.fx_good",
+    "fx_startup_fails": "tests.fixtures.plugins.fx_startup_fails",
 }
 
 
@@ -210,3 +211,22 @@ def test_a_plugin_whose_register_commands_raises_is_recorded_and_its_commands_re
     assert pm.infos["fx_cmds"].errors[0][0] == "contribution"
     with pytest.raises(PluginError, match="fx_cmds"):
         cmd_plugin(parser.parse_args(["fx_cmds", "half"]))
+
+
+def test_a_plugin_failing_in_a_command_is_recorded_for_the_plugins_page(baocao, database_url):
+    """The command's plugin manager is not the web server's: what fails there is written to the
+    table the plugins page reads (core.plugin_failures), marked as a command's."""
+    from core.db import close_db, db, init_db
+    from core.plugin_failures import PluginFailure
+
+    result = baocao("regimes", "open-due", BAOCAO_PLUGINS_ALLOW_EXTERNAL="fx_startup_fails")
+    assert result.returncode == 0, result.stderr  # the other plugins' regimes still load
+    init_db(database_url)
+    try:
+        with db.connection_context():
+            rows = [(r.plugin, r.stage, r.process, r.occurrences) for r in PluginFailure.select()]
+            error = PluginFailure.get().error
+    finally:
+        close_db()
+    assert rows == [("fx_startup_fails", "startup", "command", 1)]
+    assert "licence server unreachable" in error

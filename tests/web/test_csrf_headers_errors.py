@@ -36,6 +36,7 @@ def post_routes():
         "/lang": {"lang": "en", "next": "/"},
         "/account/password": {"current": "a", "new": "b", "confirm": "b"},
         "/admin/plugins/kinhte_xahoi/activation": {"unit": str(unit_id()), "state": "off"},
+        "/admin/plugins/kinhte_xahoi/failures/clear": {},
         "/users/new": {"username": "moi_tao", "full_name": "Người mới", "unit": str(unit_id()), "roles": "viewer"},
         "/users/{id:int}/disable": {}, "/users/{id:int}/enable": {}, "/users/{id:int}/reset-password": {},
         "/users/{id:int}/unlock": {}, "/users/{id:int}/mfa/reset": {},
@@ -141,6 +142,7 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # The account administration screens (issue 3) and the user's own sessions.
               "/users/new", "/users/{id:int}/disable", "/users/{id:int}/enable", "/users/{id:int}/reset-password",
               "/users/{id:int}/unlock", "/users/{id:int}/mfa/reset", "/users/{id:int}/grants", "/users/{id:int}/grants/{grant_id:int}/revoke",
+              "/admin/plugins/kinhte_xahoi/failures/clear",  # plugin failures the worker recorded (issue 13)
               "/users/{id:int}/sessions/end", "/users/{id:int}/sessions/{session_id:int}/end",
               "/account/sessions/others/end", "/account/sessions/{session_id:int}/end",
               "/login/verify", "/account/2fa/enable", "/account/2fa/recovery-codes", "/account/2fa/disable",
