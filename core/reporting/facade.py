@@ -48,3 +48,5 @@ from core.reporting.calendar_changes import (add_day as add_calendar_day,
                                              remove_day as remove_calendar_day)  # noqa: F401
 # Naming the plugins that hear report transitions.
 from core.reporting.events import use as use_plugins  # noqa: F401
+# The person's work list on the home page.
+from core.reporting.worklist import work_list  # noqa: F401

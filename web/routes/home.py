@@ -1,4 +1,6 @@
-"""The home page: who you are, your unit, and the widgets of the plugins enabled for it."""
+"""The home page: the person's work list first (reports to send, to review, late units, unread
+notifications: ``core.reporting.worklist``), then who you are, your unit, and the widgets of the
+plugins enabled for it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from core.db import run_db
 from core.errors import PluginError
 from core import clock
 from core.registry import Widget, own_permission
+from core.reporting import facade as reporting
 from web.guards import require
 from web.templating import render, request_context
 
@@ -61,9 +64,16 @@ async def home(request):
     plugins = sorted((registry.domains[n] for n in registry.plugin_names() if n in request.state.enabled),
                      key=lambda d: d.name)
     today = clock.today()
-    # Widgets may query the database, so they render in a worker thread with a connection.
-    widgets = await run_db(render_widgets, request)
-    return await render(request, "core/home.html", {"widgets": widgets, "plugins": plugins, "today": today})
+    # The work list and the widgets query the database: one worker thread with a connection.
+    work, widgets = await run_db(_work_and_widgets, request, today)
+    return await render(request, "core/home.html", {"widgets": widgets, "plugins": plugins, "today": today,
+                                                    "work": work, "status_labels": reporting.STATUS_LABELS})
+
+
+def _work_and_widgets(request, today):
+    work = reporting.work_list(request.state.access, lang=getattr(request.state, "lang", "vi"), today=today,
+                               settings=request.app.state.settings)
+    return work, render_widgets(request)
 
 
 ROUTES = [Route("/", home, methods=["GET"], name="home")]
