@@ -57,6 +57,10 @@ ACTIONS = {
     "session.end": "audit.action.session.end",
     "plugin.switch": "audit.action.plugin.switch",
     "plugin.failures_clear": "audit.action.plugin.failures_clear",
+    "feedback.created": "feedback.audit.created",
+    "feedback.replied": "feedback.audit.replied",
+    "feedback.status_changed": "feedback.audit.status_changed",
+    "feedback.assigned": "feedback.audit.assigned",
     "audit.export": "audit.action.audit.export",
     "access.denied": "audit.action.access.denied",
     "indicator.change": "audit.action.indicator.change",
@@ -136,6 +140,7 @@ OBJECT_TYPES = {
     "crl": "trust.object.crl",
     "crl_source": "trust.object.crl_source",
     "outbox_message": "outbox.object.outbox_message",
+    "feedback": "feedback.audit.object",
 }
 
 RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}

@@ -135,6 +135,8 @@ CORE_DOMAIN = Domain(
         Permission("core.unit.admin", "perm.core.unit.admin"),
         Permission("core.audit.view", "perm.core.audit.view"),
         Permission("core.plugin.admin", "perm.core.plugin.admin"),
+        # Answering the problems and proposals people send (Điều 9.1c, 9.4): the operator's queue.
+        Permission("core.feedback.admin", "perm.core.feedback.admin", scope="system"),
         # Changing the unit tree (issue 4: merge, split, rename, import): structure, not daily work.
         Permission("core.unit.edit", "perm.core.unit.edit"),
         # The indicator catalogue (issue 4): reading it is part of any reporting job; changing
@@ -166,9 +168,12 @@ CORE_DOMAIN = Domain(
         MenuItem("core.plugins", "nav.plugins", "admin_plugins", permission="core.plugin.admin",
                  group="admin", order=10),
         MenuItem("core.audit", "nav.audit", "audit", permission="core.audit.view", group="admin", order=30),
+        MenuItem("core.usage", "usage.nav", "usage", permission="core.unit.admin", group="admin", order=32),
         MenuItem("core.my_history", "nav.my_history", "my_history", group="main", order=90),
         MenuItem("core.users", "nav.users", "users", permission="core.unit.admin", group="admin", order=20),
         MenuItem("core.my_sessions", "nav.my_sessions", "my_sessions", group="main", order=80),
+        # Reporting a problem or a proposal, and one's own reports: for everyone, from every page.
+        MenuItem("core.feedback", "feedback.nav", "feedback", group="main", order=95),
         MenuItem("core.accounts.mfa", "nav.mfa", "mfa", group="main", order=85),
         # The unit's digital seal (issue 6): installed by the unit administrator.
         MenuItem("core.unit_seal", "signing.seal.link", "my_unit_seal", permission="core.unit.admin",
@@ -186,6 +191,8 @@ CORE_DOMAIN = Domain(
         MenuItem("core.calendar", "calendar.nav", "work_calendar", permission="core.calendar.admin", group="admin",
                  order=45),
         MenuItem("core.outbox", "outbox.nav", "outbox", permission="core.outbox.admin", group="admin", order=50),
+        MenuItem("core.feedback_queue", "feedback.nav.queue", "feedback_queue", permission="core.feedback.admin",
+                 group="admin", order=55),
         MenuItem("core.roles", "nav.roles", "roles", permission="core.role.admin", group="admin", order=22),
     ),
 )

@@ -39,7 +39,9 @@ from web.routes import regimes as regime_routes, reports as report_routes
 from web.routes import forms as form_routes
 from web.routes import report_entry
 from web.routes import report_workflow as report_workflow_routes
+from web.routes import usage as usage_routes
 from web.routes import consolidation as consolidation_routes
+from web.routes import feedback as feedback_routes
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
 from web.routes import report_excel as report_excel_routes
@@ -123,8 +125,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + unit_group_routes.ROUTES + unit_changes.ROUTES
                    + report_excel_routes.ROUTES + form_routes.ROUTES
                    + report_queue_routes.ROUTES + report_review_routes.ROUTES
-                   + consolidation_routes.ROUTES
-                   + notification_routes.ROUTES
+                   + consolidation_routes.ROUTES + usage_routes.ROUTES
+                   + notification_routes.ROUTES + feedback_routes.ROUTES
                    + report_signing_routes.ROUTES
                    + report_print_routes.ROUTES
                    + trust_routes.ROUTES

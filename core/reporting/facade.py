@@ -50,3 +50,6 @@ from core.reporting.calendar_changes import (add_day as add_calendar_day,
 from core.reporting.events import use as use_plugins  # noqa: F401
 # The person's work list on the home page.
 from core.reporting.worklist import work_list  # noqa: F401
+# The report tables, for the usage report's grouped queries (core.usage).
+from core.reporting.opening import Report  # noqa: F401
+from core.reporting.versions import ReportEvent  # noqa: F401

@@ -86,6 +86,9 @@ def post_routes():
         # Notifications (issue 6): the CSRF check comes before the notification is looked up.
         "/notifications/{id:int}/open": {}, "/notifications/{id:int}/read": {}, "/notifications/read-all": {},
         "/notifications/email": {"email": "ten@quangtri.gov.vn"},
+        # Feedback and incidents (issue 14): the CSRF check comes before the item is looked up.
+        "/feedback": {"kind": "problem", "title": "Lỗi", "description": "Mô tả"},
+        "/feedback/{id:int}/reply": {"text": "Trả lời"}, "/admin/feedback/{id:int}/assign": {"assignee": ""},
         # Signing (issue 6): the CSRF check comes before the report, version or unit is looked up.
         "/reports/{id:int}/signing/prepare": {"revision": "0"},
         "/reports/{id:int}/versions/{number:int}/recheck": {},
@@ -179,6 +182,8 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # Notifications (issue 6).
               "/notifications/{id:int}/open", "/notifications/{id:int}/read", "/notifications/read-all",
               "/notifications/email",
+              # Feedback and incidents (issue 14).
+              "/feedback", "/feedback/{id:int}/reply", "/admin/feedback/{id:int}/assign",
               # Signing a report and the unit's seal (issue 6).
               "/reports/{id:int}/signing/prepare", "/reports/{id:int}/versions/{number:int}/recheck",
               "/units/{id:int}/seal/install", "/units/{id:int}/seal/retire",
