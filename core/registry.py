@@ -181,6 +181,9 @@ CORE_DOMAIN = Domain(
         MenuItem("core.reporting.opening", "nav.reports", "reports", group="reports", order=10),
         MenuItem("core.reporting.queue", "queue.nav", "report_queue", permission="core.report.receive", group="reports",
                  order=12),
+        # Completeness and timeliness (issue 14): the page itself also serves core.unit.view holders.
+        MenuItem("core.reporting.completeness", "completeness.nav", "completeness", permission="core.report.receive",
+                 group="reports", order=13),
         MenuItem("core.regimes.regimes", "nav.regimes", "regimes", permission="core.regime.view", group="reports",
                  order=20),
         MenuItem("core.regimes.forms", "nav.forms", "forms", permission="core.regime.view", group="reports", order=25),

@@ -38,6 +38,7 @@ from web.routes import indicators as indicator_routes
 from web.routes import regimes as regime_routes, reports as report_routes
 from web.routes import forms as form_routes
 from web.routes import report_entry
+from web.routes import completeness as completeness_routes
 from web.routes import report_workflow as report_workflow_routes
 from web.routes import usage as usage_routes
 from web.routes import consolidation as consolidation_routes
@@ -124,7 +125,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES + report_workflow_routes.ROUTES
                    + unit_group_routes.ROUTES + unit_changes.ROUTES
                    + report_excel_routes.ROUTES + form_routes.ROUTES
-                   + report_queue_routes.ROUTES + report_review_routes.ROUTES
+                   + report_queue_routes.ROUTES + report_review_routes.ROUTES + completeness_routes.ROUTES
                    + consolidation_routes.ROUTES + usage_routes.ROUTES
                    + notification_routes.ROUTES + feedback_routes.ROUTES
                    + report_signing_routes.ROUTES

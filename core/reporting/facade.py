@@ -53,3 +53,16 @@ from core.reporting.worklist import work_list  # noqa: F401
 # The report tables, for the usage report's grouped queries (core.usage).
 from core.reporting.opening import Report  # noqa: F401
 from core.reporting.versions import ReportEvent  # noqa: F401
+# Completeness and timeliness of reporting: who sent what, on time or late, by unit, level and regime.
+from core.reporting.completeness import (COUNT_FIELDS as COMPLETENESS_COUNTS, Counts as CompletenessCounts,
+                                         Filters as CompletenessFilters, PAGE_SIZE as COMPLETENESS_PAGE_SIZE,
+                                         SORTS as COMPLETENESS_SORTS, STATES as COMPLETENESS_STATES,
+                                         STATE_LABELS as COMPLETENESS_STATE_LABELS,
+                                         XLSX_MEDIA as COMPLETENESS_XLSX_MEDIA,
+                                         export_filename as completeness_filename,
+                                         overdue_units, overview as completeness_overview,
+                                         parse_period as parse_completeness_period,
+                                         period_view as completeness_period, period_workbook as completeness_workbook,
+                                         regime_choices as completeness_regimes, unit_view as completeness_unit,
+                                         year_view as completeness_year,
+                                         year_workbook as completeness_year_workbook)  # noqa: F401

@@ -30,7 +30,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, fn
+from peewee import JOIN, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, chunked, fn
 
 from core import clock
 from core import audit
@@ -54,6 +54,7 @@ STATUS_LABELS = {"not_started": "reports.status.not_started", "draft": "reports.
                  "submitted": "reports.status.submitted", "returned": "reports.status.returned",
                  "accepted": "reports.status.accepted"}
 CATCH_UP_DAYS = 400  # a window that ended longer ago than this is never opened late
+OPEN_BATCH = 500  # reports a statement inserts (17 values each)
 
 
 class Report(CoreModel):
@@ -166,8 +167,11 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
                              opened_at=now, opened_by=getattr(actor, "id", None),
                              receiver=receiver_of(regime, unit, fixed),
                              form_version=getattr(form_version, "id", None)))
-        # Two workers opening the same period at once: the UNIQUE constraint keeps one row each.
-        Report.insert_many(rows).on_conflict_ignore().execute()
+        # Two workers opening the same period at once: the UNIQUE constraint keeps one row each. In
+        # batches: a province-wide period (4,200 units × 17 columns) is more values than one
+        # statement may carry (65,535 on PostgreSQL, 32,766 on SQLite).
+        for batch in chunked(rows, OPEN_BATCH):
+            Report.insert_many(batch).on_conflict_ignore().execute()
         if events.heard("opened"):
             # The rows this call inserted (another opener's, ignored above, carry another time).
             for report in Report.select().where((Report.regime == regime.id) & (Report.period_start == window.start)

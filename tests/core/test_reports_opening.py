@@ -150,3 +150,15 @@ def test_reports_to_send_and_to_receive(world):
     assert len(rp.reports_for(access_of(receiver))) == 5
     assert rp.reports_for(access_of(receiver), role="send") == []
     assert rp.reports_for(world.p["nobody"]) == []
+
+
+def test_a_period_of_a_national_size_opens_in_one_go(world):
+    """4,000 communes × 17 columns is more values than one INSERT may carry on PostgreSQL (65,535)
+    or SQLite (32,766): the reports are inserted in batches, every unit gets its report."""
+    from core.models import Unit
+
+    Unit.insert_many([dict(code=f"X{i:04d}", name=f"Xã thử nghiệm {i}", kind="commune",
+                           parent=world.u["province"].id) for i in range(4000)]).execute()
+    regime, opened = issued(world)
+    assert opened.reports == 4000 + 5
+    assert rp.Report.select().where(rp.Report.regime == regime.id).count() == 4005

@@ -47,6 +47,7 @@ from core.reporting import facade as reporting
 from web.guards import require
 from web.middleware import RequestRefused
 from web.params import BadParameter, parse_int, read_json
+from web.routes import completeness as completeness_routes
 from web.templating import render
 
 log = logging.getLogger("baocao.api")
@@ -877,6 +878,29 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/reports/{id}/values", "report_values_put", report_values_put, "report_entry.api.ep.put", None,
              "ReportValues", (REPORT_ID,), tag="reports", errors=(400, 401, 403, 404, 409, 422),
              method="put", body="ReportValuesInput"),
+    # Completeness and timeliness (issue 14): the numbers of /completeness, which decides who sees what
+    # (web/routes/completeness.py, core.reporting.completeness); a regime out of sight is a 404.
+    Endpoint("/completeness", "completeness", api_require()(completeness_routes.api_overview),
+             "completeness.api.ep.overview", None, "CompletenessRegimePage", PAGING, tag="reports",
+             errors=(400, 401, 403)),
+    Endpoint("/completeness/{code}", "completeness_period", api_require()(completeness_routes.api_period),
+             "completeness.api.ep.period", None, "CompletenessPeriod",
+             (Param("code", "path", STRING, "completeness.api.param.code", required=True, example="KTXH.THANG"),
+              Param("period", "query", STRING, "completeness.api.param.period", example="2026-02-15/2026-03-14"),
+              Param("status", "query", {"type": "string", "enum": list(reporting.COMPLETENESS_STATES)},
+                    "completeness.api.param.status"),
+              Param("level", "query", {"type": "string", "enum": _unit_kinds()}, "completeness.api.param.level"),
+              Param("q", "query", STRING, "completeness.api.param.q"),
+              Param("sort", "query", STRING, "completeness.api.param.sort", example="-status"), *PAGING),
+             tag="reports", errors=(400, 401, 403, 404)),
+    Endpoint("/completeness/{code}/year", "completeness_year", api_require()(completeness_routes.api_year),
+             "completeness.api.ep.year", None, "CompletenessYear",
+             (Param("code", "path", STRING, "completeness.api.param.code", required=True, example="KTXH.THANG"),
+              Param("year", "query", {"type": "integer", "minimum": 1990, "maximum": 2100},
+                    "completeness.api.param.year", example=2026),
+              Param("level", "query", {"type": "string", "enum": _unit_kinds()}, "completeness.api.param.level"),
+              Param("q", "query", STRING, "completeness.api.param.q"), *PAGING),
+             tag="reports", errors=(400, 401, 403, 404)),
 )
 
 
@@ -989,6 +1013,7 @@ SCHEMAS = {
         "revision": {"type": "integer", "description": "409 when the report's revision is no longer this"},
         "values": {"type": "object", "additionalProperties": {"type": ["string", "number", "null"]}},
         "sections": {"type": "object", "additionalProperties": STRING}}},
+    **completeness_routes.API_SCHEMAS,
     "OpenAPI": {"type": "object"},
 }
 
