@@ -160,6 +160,7 @@ CORE_DOMAIN = Domain(
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
+        MenuItem("core.dashboard", "dashboard.nav", "dashboard", permission="core.unit.view", group="main", order=5),
         MenuItem("core.units.tree", "nav.units", "units", permission="core.unit.view", group="catalogue", order=10),
         MenuItem("core.catalogue.indicators", "nav.indicators", "indicators", permission="core.indicator.view",
                  group="catalogue", order=20),

@@ -10,6 +10,8 @@ from starlette.routing import Mount, Route
 
 from core.errors import PluginError
 from core.registry import Widget
+from web.charts import (Chart, ChartTable, Series as ChartSeries, attainment_chart, bar_chart, chart_workbook,
+                        gauge_chart, line_chart)
 from web.guards import public, require, safe_next
 from web.htmx import HtmxDetails, hx_redirect, hx_trigger
 from web.routes.api import Param as ApiParam
@@ -36,4 +38,7 @@ __all__ = [
     "Widget",
     # JSON endpoints at /api/v1/p/<plugin>/…, in the OpenAPI document (Domain.api)
     "json_route", "JsonRoute", "ApiParam",
+    # charts drawn on the server as SVG, each with its numbers in a table, and their Excel export
+    "line_chart", "bar_chart", "attainment_chart", "gauge_chart", "ChartSeries", "Chart", "ChartTable",
+    "chart_workbook",
 ]

@@ -45,6 +45,7 @@ from web.routes import consolidation as consolidation_routes
 from web.routes import feedback as feedback_routes
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
+from web.routes import dashboard as dashboard_routes
 from web.routes import report_excel as report_excel_routes
 from web.routes import report_queue as report_queue_routes, report_review as report_review_routes
 from web.routes import notifications as notification_routes
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES
                    + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES + report_workflow_routes.ROUTES
-                   + unit_group_routes.ROUTES + unit_changes.ROUTES
+                   + unit_group_routes.ROUTES + unit_changes.ROUTES + dashboard_routes.ROUTES
                    + report_excel_routes.ROUTES + form_routes.ROUTES
                    + report_queue_routes.ROUTES + report_review_routes.ROUTES + completeness_routes.ROUTES
                    + consolidation_routes.ROUTES + usage_routes.ROUTES

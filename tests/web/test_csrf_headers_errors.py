@@ -86,6 +86,8 @@ def post_routes():
         # Notifications (issue 6): the CSRF check comes before the notification is looked up.
         "/notifications/{id:int}/open": {}, "/notifications/{id:int}/read": {}, "/notifications/read-all": {},
         "/notifications/email": {"email": "ten@quangtri.gov.vn"},
+        # The dashboard's chosen indicators (issue 14): the CSRF check comes before the unit is looked up.
+        "/dashboard/indicators": {"unit": "", "codes": "DB0101"},
         # Feedback and incidents (issue 14): the CSRF check comes before the item is looked up.
         "/feedback": {"kind": "problem", "title": "Lỗi", "description": "Mô tả"},
         "/feedback/{id:int}/reply": {"text": "Trả lời"}, "/admin/feedback/{id:int}/assign": {"assignee": ""},
@@ -142,10 +144,10 @@ def session_alive(client) -> bool:
 
 
 POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins/kinhte_xahoi/activation",
+              "/admin/plugins/kinhte_xahoi/failures/clear",  # plugin failures the worker recorded (issue 13)
               # The account administration screens (issue 3) and the user's own sessions.
               "/users/new", "/users/{id:int}/disable", "/users/{id:int}/enable", "/users/{id:int}/reset-password",
               "/users/{id:int}/unlock", "/users/{id:int}/mfa/reset", "/users/{id:int}/grants", "/users/{id:int}/grants/{grant_id:int}/revoke",
-              "/admin/plugins/kinhte_xahoi/failures/clear",  # plugin failures the worker recorded (issue 13)
               "/users/{id:int}/sessions/end", "/users/{id:int}/sessions/{session_id:int}/end",
               "/account/sessions/others/end", "/account/sessions/{session_id:int}/end",
               "/login/verify", "/account/2fa/enable", "/account/2fa/recovery-codes", "/account/2fa/disable",
@@ -182,6 +184,7 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # Notifications (issue 6).
               "/notifications/{id:int}/open", "/notifications/{id:int}/read", "/notifications/read-all",
               "/notifications/email",
+              "/dashboard/indicators",  # the dashboard's chosen indicators (issue 14)
               # Feedback and incidents (issue 14).
               "/feedback", "/feedback/{id:int}/reply", "/admin/feedback/{id:int}/assign",
               # Signing a report and the unit's seal (issue 6).
