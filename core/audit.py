@@ -61,6 +61,8 @@ ACTIONS = {
     "feedback.replied": "feedback.audit.replied",
     "feedback.status_changed": "feedback.audit.status_changed",
     "feedback.assigned": "feedback.audit.assigned",
+    "reminder.urge": "reminders.audit.urge",
+    "reminder.policy": "reminders.audit.policy",
     "audit.export": "audit.action.audit.export",
     "access.denied": "audit.action.access.denied",
     "indicator.change": "audit.action.indicator.change",

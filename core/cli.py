@@ -394,6 +394,21 @@ def _dates(values: list[str] | None) -> list:
     return out
 
 
+def cmd_reminders_send(args) -> int:
+    """Send the reminders due today now (what the worker's ``core.send_reminders`` does in office
+    hours); running it again, or after a crash, sends nothing twice."""
+    from core import mailer
+    from core.db import db
+    from core.reporting import reminders
+
+    settings = _settings(args)
+    _prepare(settings)  # e-mail is queued into the outbox; the worker delivers it
+    with db.connection_context(), mailer.sending(settings):
+        result = reminders.send_due(settings=settings)
+    print(_t("cli.reminders.sent", already=result.already, **result.sent))
+    return 0
+
+
 def cmd_periods(args) -> int:
     """A year's cut-off windows (Decree 09/2019 Art. 12) and, with ``--deadline``, each window's
     deadline, checked against Art. 8 cl. 5. Pure computation: no settings, no database."""
@@ -501,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regimes", help=_t("cli.help.regimes"))
     regimes_sub = p.add_subparsers(dest="regimes_command", required=True)
     regimes_sub.add_parser("open-due", help=_t("cli.help.regimes_open_due")).set_defaults(func=cmd_regimes_open_due)
+
+    p = sub.add_parser("reminders", help=_t("cli.help.reminders"))
+    reminders_sub = p.add_subparsers(dest="reminders_command", required=True)
+    reminders_sub.add_parser("send", help=_t("cli.help.reminders_send")).set_defaults(func=cmd_reminders_send)
 
     # --frequency is checked by cmd_periods, not by ``choices``: a bad value is one line, exit 2.
     p = sub.add_parser("periods", help=_t("cli.help.periods"))

@@ -89,6 +89,24 @@ def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
         log.info("opened %d periods, %d reports", result.periods, result.reports)
         return result.reports
 
+    # Hourly at ten past, sending only from 07:00 to 18:00 of the instance's day: crontab is UTC and
+    # the time zone a setting, so the hour is checked here. Idempotent (core.reporting.reminders:
+    # one row per report, kind and day), so the later runs of a day, a second worker, or a run
+    # after a crash send only what was not sent yet; a worker down at 07:00 catches up at 08:10.
+    @huey.periodic_task(crontab(minute="10"), name="core.send_reminders")
+    def send_reminders():
+        from core import mailer
+        from core.db import db, init_db
+        from core.reporting import reminders
+
+        if not reminders.in_office_hours():
+            return 0
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context(), mailer.sending(settings):
+            result = reminders.send_due(settings=settings)
+        return result.total
+
     # Daily at 01:35 (UTC): API tokens expired or revoked more than 90 days ago (they are refused
     # at once anyway; the audit trail keeps their story).
     @huey.periodic_task(crontab(hour="1", minute="35"), name="core.purge_api_tokens")

@@ -92,6 +92,9 @@ class Settings:
     login_rate_per_minute: int = 20  # login attempts per client address per minute (AUTH-06)
     temp_password_hours: int = 72  # an administrator-issued password expires (AUTH-05)
     inactive_days: int = 45  # accounts unused this long are disabled (AUTH-10)
+    # Reports not sent yet are reminded this many working days before their deadline (core.reporting.reminders);
+    # a regime may choose its own number (or none: only on the deadline day).
+    reminder_days_before: int = 2
     require_admin_mfa: bool = True  # administrators must use two-factor authentication (AUTH-08)
     reauth_minutes: int = 5  # sensitive actions ask for the password again after this long (SESS-06)
     log_level: str = "INFO"
@@ -174,6 +177,7 @@ _ENV = {
     "BAOCAO_LOGIN_RATE_PER_MINUTE": "login_rate_per_minute",
     "BAOCAO_TEMP_PASSWORD_HOURS": "temp_password_hours",
     "BAOCAO_INACTIVE_DAYS": "inactive_days",
+    "BAOCAO_REMINDER_DAYS_BEFORE": "reminder_days_before",
     "BAOCAO_REQUIRE_ADMIN_MFA": "require_admin_mfa",
     "BAOCAO_REAUTH_MINUTES": "reauth_minutes",
     "BAOCAO_LOG_LEVEL": "log_level",
@@ -317,6 +321,9 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         raise SettingsError("settings.error.bad_value", setting="language", value=settings.language)
     if zone_for(settings.time_zone) is None:
         raise SettingsError("settings.error.bad_value", setting="time_zone", value=settings.time_zone[:60])
+    if not 1 <= settings.reminder_days_before <= 10:
+        raise SettingsError("settings.error.bad_value", setting="reminder_days_before",
+                            value=str(settings.reminder_days_before))
     both = set(settings.extra_days_off) & set(settings.make_up_days)
     if both:  # a day is either off or worked, never both
         raise SettingsError("settings.error.bad_value", setting="make_up_days", value=min(both).isoformat())

@@ -51,6 +51,7 @@ from web.routes import report_queue as report_queue_routes, report_review as rep
 from web.routes import notifications as notification_routes
 from web.routes import report_signing as report_signing_routes
 from web.routes import report_print as report_print_routes
+from web.routes import reminders as reminder_routes
 from web.routes import trust as trust_routes
 from web.routes import calendar as calendar_routes
 from web.routes import outbox as outbox_routes
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + consolidation_routes.ROUTES + usage_routes.ROUTES
                    + notification_routes.ROUTES + feedback_routes.ROUTES
                    + report_signing_routes.ROUTES
-                   + report_print_routes.ROUTES
+                   + report_print_routes.ROUTES + reminder_routes.ROUTES
                    + trust_routes.ROUTES
                    + calendar_routes.ROUTES
                    + outbox_routes.ROUTES

@@ -66,3 +66,6 @@ from core.reporting.completeness import (COUNT_FIELDS as COMPLETENESS_COUNTS, Co
                                          regime_choices as completeness_regimes, unit_view as completeness_unit,
                                          year_view as completeness_year,
                                          year_workbook as completeness_year_workbook)  # noqa: F401
+# Reminders of deadlines and the receiver's "Đôn đốc" (issue 14 item 4).
+from core.reporting.reminders import (MAX_MESSAGE as REMINDER_MAX_MESSAGE, UrgeResult,
+                                      urge as urge_late_units)  # noqa: F401

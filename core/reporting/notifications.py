@@ -35,6 +35,10 @@ from core.regimes.regimes import Regime
 from core.reporting.opening import Report
 
 ACTIONS = ("submit", "return", "accept", "reopen")
+# Reminders (core.reporting.reminders): before the deadline, on its day, overdue (escalation), a
+# receiver's "Đôn đốc". Worded from their own keys with the deadline; ``version_number`` holds the
+# working days that were left when a "due_soon" one was sent (a count fixed at sending, not today's).
+REMINDER_ACTIONS = ("due_soon", "due_today", "overdue", "urge")
 PAGE_SIZE = 100
 MAX_EMAIL = 254
 # One address, no display name: enough to refuse a typing slip, not a full RFC 5322 parser.
@@ -81,7 +85,8 @@ def report_names(report_ids: set[int]) -> dict[int, dict]:
     receivers = {_receiving_unit_id(r) for r in rows} - {None}
     receiver_names = dict(Unit.select(Unit.id, Unit.name).where(Unit.id.in_(receivers)).tuples()) if receivers else {}
     return {r.id: {"unit": r.unit.name, "period": r.label, "regime": r.regime.name,
-                   "receiver": receiver_names.get(_receiving_unit_id(r), "")} for r in rows}
+                   "receiver": receiver_names.get(_receiving_unit_id(r), ""), "deadline": r.deadline}
+            for r in rows}
 
 
 def text(notification: Notification, names: dict, lang: str) -> str:
@@ -90,6 +95,8 @@ def text(notification: Notification, names: dict, lang: str) -> str:
 
     catalog = core_catalog()
     params = dict(names)
+    if notification.action in REMINDER_ACTIONS:
+        return _reminder_text(notification, params, lang, catalog)
     if notification.action != "submit" and not params.get("receiver"):
         params["receiver"] = catalog.gettext(lang, "notify.someone")
     line = catalog.gettext(lang, f"notify.text.{notification.action}", **params)
@@ -97,6 +104,19 @@ def text(notification: Notification, names: dict, lang: str) -> str:
         line += " " + catalog.gettext(lang, "notify.text.version", version=notification.version_number)
     if notification.reason:
         line += " " + catalog.gettext(lang, "notify.text.reason", reason=notification.reason)
+    return line
+
+
+def _reminder_text(notification: Notification, params: dict, lang: str, catalog) -> str:
+    from core.i18n import format_date
+
+    params["deadline"] = format_date(params.get("deadline"), lang)
+    params["days"] = notification.version_number or 0
+    if not params.get("receiver"):
+        params["receiver"] = catalog.gettext(lang, "notify.someone")
+    line = catalog.gettext(lang, f"reminders.text.{notification.action}", **params)
+    if notification.reason:
+        line += " " + catalog.gettext(lang, "reminders.text.message", message=notification.reason)
     return line
 
 

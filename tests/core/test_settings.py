@@ -253,3 +253,13 @@ def test_redact_hides_secret_looking_keys_at_any_depth():
                   shown["signing"]["key_file"], shown["signing"]["dsn"]):
         assert value == "••••••"
     assert config["api_token"] == "t"  # the original is left alone
+
+
+def test_reminder_days_before_is_read_and_kept_within_reason(write):
+    assert load_settings(None, env={}).reminder_days_before == 2
+    assert load_settings(None, env={"BAOCAO_REMINDER_DAYS_BEFORE": "3"}).reminder_days_before == 3
+    assert load_settings(write("reminder_days_before = 1\n"), env={}).reminder_days_before == 1
+    for wrong in ("30", "0"):
+        with pytest.raises(SettingsError) as refused:
+            load_settings(None, env={"BAOCAO_REMINDER_DAYS_BEFORE": wrong})
+        assert "reminder_days_before" in str(refused.value).lower()

@@ -93,6 +93,7 @@ def post_routes():
         "/feedback/{id:int}/reply": {"text": "Trả lời"}, "/admin/feedback/{id:int}/assign": {"assignee": ""},
         # Signing (issue 6): the CSRF check comes before the report, version or unit is looked up.
         "/reports/{id:int}/signing/prepare": {"revision": "0"},
+        "/completeness/remind": {"regime": "x", "period": "2026-02-15/2026-03-14", "message": ""},
         "/reports/{id:int}/versions/{number:int}/recheck": {},
         "/units/{id:int}/seal/install": {"password": "x"}, "/units/{id:int}/seal/retire": {},
         # Signature trust (issue 6): the CSRF check comes before any file is read or row looked up.
@@ -189,6 +190,7 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/feedback", "/feedback/{id:int}/reply", "/admin/feedback/{id:int}/assign",
               # Signing a report and the unit's seal (issue 6).
               "/reports/{id:int}/signing/prepare", "/reports/{id:int}/versions/{number:int}/recheck",
+              "/completeness/remind",  # the receiver's "Đôn đốc" (issue 14)
               "/units/{id:int}/seal/install", "/units/{id:int}/seal/retire",
               # Signature trust: anchors, CRLs, sources; one's own signing certificates (issue 6).
               "/admin/trust/anchors", "/admin/trust/anchors/{anchor_id:int}/deactivate", "/admin/trust/crls",
