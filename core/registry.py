@@ -164,6 +164,8 @@ CORE_DOMAIN = Domain(
         MenuItem("core.units.tree", "nav.units", "units", permission="core.unit.view", group="catalogue", order=10),
         MenuItem("core.catalogue.indicators", "nav.indicators", "indicators", permission="core.indicator.view",
                  group="catalogue", order=20),
+        MenuItem("core.catalogue.figures", "explorer.nav", "figures_explorer", permission="core.indicator.view",
+                 group="catalogue", order=22),
         MenuItem("core.unit_groups", "nav.unit_groups", "unit_groups", permission="core.regime.edit",
                  group="catalogue", order=25),
         MenuItem("core.plugins", "nav.plugins", "admin_plugins", permission="core.plugin.admin",

@@ -35,6 +35,7 @@ from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, 
                             RequestLimits, SecurityHeadersMiddleware, ServerErrorPage)
 from web.routes import admin, api as api_routes, audit as audit_routes, home, mfa, session, units, users
 from web.routes import indicators as indicator_routes
+from web.routes import figures_explorer as figures_explorer_routes
 from web.routes import regimes as regime_routes, reports as report_routes
 from web.routes import forms as form_routes
 from web.routes import report_entry
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     templates = build_templates(registry, auto_reload=settings.mode == "development")
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
-                   + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES
+                   + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES + figures_explorer_routes.ROUTES
                    + regime_routes.ROUTES + report_routes.ROUTES + report_entry.ROUTES + report_workflow_routes.ROUTES
                    + unit_group_routes.ROUTES + unit_changes.ROUTES + dashboard_routes.ROUTES
                    + report_excel_routes.ROUTES + form_routes.ROUTES
