@@ -57,6 +57,8 @@ ACTIONS = {
     "session.end": "audit.action.session.end",
     "plugin.switch": "audit.action.plugin.switch",
     "plugin.failures_clear": "audit.action.plugin.failures_clear",
+    "followup.marked": "quality.audit.marked",
+    "followup.cleared": "quality.audit.cleared",
     "feedback.created": "feedback.audit.created",
     "feedback.replied": "feedback.audit.replied",
     "feedback.status_changed": "feedback.audit.status_changed",

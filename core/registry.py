@@ -190,6 +190,8 @@ CORE_DOMAIN = Domain(
         MenuItem("core.regimes.regimes", "nav.regimes", "regimes", permission="core.regime.view", group="reports",
                  order=20),
         MenuItem("core.regimes.forms", "nav.forms", "forms", permission="core.regime.view", group="reports", order=25),
+        MenuItem("core.reporting.followups", "quality.nav", "followups", permission="core.report.receive",
+                 group="reports", order=14),
         MenuItem("core.accounts.api_tokens", "nav.api_tokens", "api_tokens", group="main", order=87),
         MenuItem("core.my_certificates", "trust.nav.certificates", "my_certificates", group="main", order=86),
         MenuItem("core.signatures.trust", "trust.nav.trust", "trust_admin", permission="core.trust.admin", group="admin",

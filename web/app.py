@@ -50,6 +50,7 @@ from web.routes import dashboard as dashboard_routes
 from web.routes import report_excel as report_excel_routes
 from web.routes import report_queue as report_queue_routes, report_review as report_review_routes
 from web.routes import notifications as notification_routes
+from web.routes import followups as followup_routes
 from web.routes import report_signing as report_signing_routes
 from web.routes import report_print as report_print_routes
 from web.routes import reminders as reminder_routes
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + report_queue_routes.ROUTES + report_review_routes.ROUTES + completeness_routes.ROUTES
                    + consolidation_routes.ROUTES + usage_routes.ROUTES
                    + notification_routes.ROUTES + feedback_routes.ROUTES
-                   + report_signing_routes.ROUTES
+                   + report_signing_routes.ROUTES + followup_routes.ROUTES
                    + report_print_routes.ROUTES + reminder_routes.ROUTES
                    + trust_routes.ROUTES
                    + calendar_routes.ROUTES

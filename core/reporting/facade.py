@@ -69,3 +69,8 @@ from core.reporting.completeness import (COUNT_FIELDS as COMPLETENESS_COUNTS, Co
 # Reminders of deadlines and the receiver's "Đôn đốc" (issue 14 item 4).
 from core.reporting.reminders import (MAX_MESSAGE as REMINDER_MAX_MESSAGE, UrgeResult,
                                       urge as urge_late_units)  # noqa: F401
+# Data quality for reviewers: values far from the unit's history or its peers, and follow-ups.
+from core.reporting.quality import (Followup, MAX_NOTE as FOLLOWUP_MAX_NOTE, PAGE_SIZE as FOLLOWUP_PAGE_SIZE,
+                                    STATES as FOLLOWUP_STATES, UnitFlags as QualityFlags, clear as clear_followup,
+                                    flag_counts as quality_flag_counts, followups as followup_list,
+                                    mark as mark_followup, review_quality)  # noqa: F401

@@ -83,6 +83,9 @@ def post_routes():
         # Consolidated reports (issue 6): the CSRF check comes before the regime or report is looked up.
         "/consolidation/open": {"regime": "1", "period": "2026-02-15/2026-03-14"},
         "/reports/{id:int}/consolidation/refresh": {},
+        # Follow-ups of unusual values (issue 14): the CSRF check comes before the report is looked up.
+        "/reports/{id:int}/followups": {"cell": "lua.cur", "note": "Kiểm tra lại"},
+        "/followups/{id:int}/clear": {"note": "Đã xác minh"},
         # Notifications (issue 6): the CSRF check comes before the notification is looked up.
         "/notifications/{id:int}/open": {}, "/notifications/{id:int}/read": {}, "/notifications/read-all": {},
         "/notifications/email": {"email": "ten@quangtri.gov.vn"},
@@ -182,6 +185,8 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               "/inbox/accept", "/reports/{id:int}/review/return",
               # Consolidated reports (issue 6).
               "/consolidation/open", "/reports/{id:int}/consolidation/refresh",
+              # Follow-ups of unusual values (issue 14).
+              "/reports/{id:int}/followups", "/followups/{id:int}/clear",
               # Notifications (issue 6).
               "/notifications/{id:int}/open", "/notifications/{id:int}/read", "/notifications/read-all",
               "/notifications/email",

@@ -10,6 +10,11 @@ lines and nothing saved, so it works without JavaScript.
 
 ``/reports/<id>/versions/<n>/diff?against=<m>``: the differences from version m (default n-1) to
 version n, for anyone who may read the report; 404 otherwise, as for the report itself.
+
+Data quality (``core.reporting.quality``): beside each judged figure far from the unit's history or
+its peers, a mark and the expected range in the reader's number format; the list of those figures
+with a form to mark any value for follow-up with a note (``POST /reports/<id>/followups``), and the
+report's open follow-ups, each with its clear button (``web.routes.followups``).
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ def _cell_choices(grid: dict) -> list[tuple[str, str]]:
 
 
 def review_context(access, report_id: int, *, reason: str = "", slots: list | None = None,
-                   errors: dict | None = None) -> dict:
+                   errors: dict | None = None, quality_error=None, quality_cell: str = "",
+                   quality_note: str = "") -> dict:
     report = reporting.get_report(access, report_id)
     if not reporting.can_receive(access, report):
         raise Forbidden()
@@ -65,10 +71,13 @@ def review_context(access, report_id: int, *, reason: str = "", slots: list | No
     previous = versions[1] if len(versions) > 1 else None
     grid = reporting.version_grid(latest) if latest else {"columns": [], "rows": []}
     content = reporting.version_content(latest) if latest else {}
-    titles = {}
+    titles, form = {}, None
     if latest is not None:
         form = reporting.FormVersion.get_by_id(latest.form_version_id).compiled()
         titles = {s["key"]: s.get("title") or s["key"] for s in form.outline}
+    # Values far from the unit's history or its peers, and the open follow-ups: a few grouped queries.
+    quality = reporting.review_quality(report, report.unit.kind, form, content.get("values") or {}) \
+        if latest is not None else None
     # Comments already on the cells (an earlier return, the unit's answers): a count and a link.
     notes = {f"{row}.{col}": n for row, col, n in
              reporting.ReportComment.select(reporting.ReportComment.row, reporting.ReportComment.column,
@@ -78,21 +87,48 @@ def review_context(access, report_id: int, *, reason: str = "", slots: list | No
     slots = list(slots or [])
     while len(slots) < SLOTS:
         slots.append(("", ""))
+    choices = _cell_choices(grid)
     return {"report": report, "status_labels": reporting.STATUS_LABELS, "latest": latest, "previous": previous,
             "grid": grid, "sections": _in_outline_order(content.get("sections") or {}, titles),
             "attachments": content.get("attachments") or [],
             "diff": reporting.diff_versions(previous, latest) if previous else None,
-            "notes": notes, "choices": _cell_choices(grid), "reason": reason, "slots": slots, "errors": errors or {},
+            "notes": notes, "choices": choices, "reason": reason, "slots": slots, "errors": errors or {},
             "can_act": report.status == "submitted" and latest is not None,
             # The latest version's signature, as the report page words it (the reviewer receives it).
             "wf_signatures": {vid: signing.signature_view(row) for vid, row in signing.signatures_for(report.id).items()},
-            "wf_problem_messages": signing.problem_messages, "wf_can_receive": True}
+            "wf_problem_messages": signing.problem_messages, "wf_can_receive": True,
+            "quality": quality, "cell_labels": dict(choices), "quality_error": quality_error,
+            "quality_cell": quality_cell, "quality_note": quality_note, "followup_max_note": reporting.FOLLOWUP_MAX_NOTE}
+
+
+DONE = {"marked": "quality.done.marked", "cleared": "quality.done.cleared"}
 
 
 @require()
 async def review_page(request):
     context = await run_db(review_context, request.state.access, request.path_params["id"])
+    context["done"] = DONE.get(request.query_params.get("done", ""))
     return await render(request, "core/report_review/review.html", context)
+
+
+@require()
+async def mark_followup(request):
+    """Mark a value of the latest version for follow-up, with a note; back to the review page's
+    quality section. A refusal (no such value, a note too long) answers 422 with the page, the
+    cell and the note as typed and the reason at the form."""
+    access, report_id = request.state.access, request.path_params["id"]
+    form = await request.form()
+    cell = str(form.get("cell", ""))[:90]
+    note = str(form.get("note", ""))[:reporting.FOLLOWUP_MAX_NOTE + 100]
+    try:
+        await run_db(reporting.mark_followup, access, report_id, cell, note)
+    except (NotFound, Forbidden):
+        raise
+    except BaocaoError as exc:
+        context = await run_db(review_context, access, report_id, quality_error=exc, quality_cell=cell,
+                               quality_note=note)
+        return await render(request, "core/report_review/review.html", context, status_code=422)
+    return RedirectResponse(f"/reports/{report_id}/review?done=marked#review-quality", status_code=303)
 
 
 @require()
@@ -155,5 +191,6 @@ async def version_diff(request):
 ROUTES = [
     Route("/reports/{id:int}/review", review_page, methods=["GET"], name="report_review"),
     Route("/reports/{id:int}/review/return", review_return, methods=["POST"], name="report_review_return"),
+    Route("/reports/{id:int}/followups", mark_followup, methods=["POST"], name="report_followup_mark"),
     Route("/reports/{id:int}/versions/{number:int}/diff", version_diff, methods=["GET"], name="report_version_diff"),
 ]
