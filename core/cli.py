@@ -409,6 +409,20 @@ def cmd_reminders_send(args) -> int:
     return 0
 
 
+def cmd_consolidation_rebuild(args) -> int:
+    """Build the running aggregates of live consolidation again from the accepted reports (after
+    an upgrade, or to repair them); the same numbers as every acceptance keeps."""
+    from core.db import db
+    from core.reporting import consolidation
+
+    settings = _settings(args)
+    _prepare(settings)
+    with db.connection_context():
+        result = consolidation.rebuild(regime_code=args.regime or None, period=args.period or None)
+    print(_t("cli.consolidation.rebuilt", periods=result.periods, scopes=result.scopes, members=result.members))
+    return 0
+
+
 def cmd_periods(args) -> int:
     """A year's cut-off windows (Decree 09/2019 Art. 12) and, with ``--deadline``, each window's
     deadline, checked against Art. 8 cl. 5. Pure computation: no settings, no database."""
@@ -520,6 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reminders", help=_t("cli.help.reminders"))
     reminders_sub = p.add_subparsers(dest="reminders_command", required=True)
     reminders_sub.add_parser("send", help=_t("cli.help.reminders_send")).set_defaults(func=cmd_reminders_send)
+
+    p = sub.add_parser("consolidation", help=_t("cli.help.consolidation"))
+    consolidation_sub = p.add_subparsers(dest="consolidation_command", required=True)
+    q = consolidation_sub.add_parser("rebuild", help=_t("cli.help.consolidation_rebuild"))
+    q.add_argument("--regime", metavar="CODE")
+    q.add_argument("--period", metavar="YYYY-MM-DD/YYYY-MM-DD")
+    q.set_defaults(func=cmd_consolidation_rebuild)
 
     # --frequency is checked by cmd_periods, not by ``choices``: a bad value is one line, exit 2.
     p = sub.add_parser("periods", help=_t("cli.help.periods"))

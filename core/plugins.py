@@ -37,7 +37,8 @@ STAGES = ("import", "registration", "declaration", "migration", "startup", "requ
 # The core's own implementations of public hooks (as Datasette's default plugins): registered in
 # every manager under their module's name, always on, never switched per unit; listed apart on the
 # plugins page (``PluginManager.core_parts``).
-CORE_SUBSCRIBERS = ("core.reporting.subscribers.figures", "core.reporting.subscribers.notify")
+CORE_SUBSCRIBERS = ("core.reporting.subscribers.figures", "core.reporting.subscribers.notify",
+                    "core.reporting.subscribers.consolidation")
 RESERVED_NAMES = {"core", "web", "static", "admin", "api", "auth", "login", "logout", "p"}
 
 

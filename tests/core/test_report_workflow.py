@@ -120,9 +120,12 @@ def test_an_accepted_report_s_figures_prefill_the_next_period(w):
     wf.accept(w.p["issuer"], w.report.id)
     stored = {(v.code, v.unit_id, v.frequency, v.year, v.index, v.kind, v.source): v.value
               for v in IndicatorValue.select()}
-    # This month's figure of each indicator row (the column the year-to-date accumulates), nothing else.
+    # This month's figure of each indicator row (the column the year-to-date accumulates), nothing
+    # else; and the province's consolidated figures, live since issue 14 (source "consolidation").
     assert stored == {("KX0301", w.u["aitu"].id, "monthly", 2026, 3, "actual", "report"): Decimal("10"),
-                      ("KX0305", w.u["aitu"].id, "monthly", 2026, 3, "actual", "report"): Decimal("5")}
+                      ("KX0305", w.u["aitu"].id, "monthly", 2026, 3, "actual", "report"): Decimal("5"),
+                      ("KX0301", w.u["province"].id, "monthly", 2026, 3, "actual", "consolidation"): Decimal("10"),
+                      ("KX0305", w.u["province"].id, "monthly", 2026, 3, "actual", "consolidation"): Decimal("5")}
     open_due_periods(dt.date(2026, 4, 2), regime_ids=[w.regime.id])
     april = Report.get((Report.unit == w.u["aitu"]) & (Report.period_index == 4))
     sheet = rd.load_sheet(w.p["reporter"], april.id)

@@ -106,10 +106,15 @@ def test_a_returned_source_shows_an_amber_banner_until_refreshed(client, world):
     from core.db import db
     from tests.fixtures.forms import access_of
 
+    from core.reporting import data as rd
+
     token = log_in(client, world.users["province"])
     open_it(client, world, token)
     report_id = consolidated_id(world)
     with db.connection_context():
+        # The province starts editing its report: from then on it no longer follows the running
+        # aggregates (issue 14 item 1), and a source changing shows the banner instead.
+        rd.save(access_of(world.users["province"]), report_id, {}, {"ketqua": (rd.MISSING, "Toàn tỉnh.")})
         wf.reopen(access_of(world.users["issuer"]), world.report.id, "Số bán lẻ chưa đúng")
     entry = client.get(f"/reports/{report_id}")
     assert ("Số liệu tổng hợp đã cũ: báo cáo của Xã Ái Tử đã bị trả lại sau khi tổng hợp."
@@ -165,3 +170,22 @@ def test_a_refusal_answers_422_with_the_message(client, world):
     bad = client.post("/consolidation/open", data={"csrf_token": token, "regime": str(world.regime.id),
                                                    "period": "không phải kỳ"}, follow_redirects=False)
     assert bad.status_code == 422 and "Kỳ báo cáo không đúng." in bad.text
+
+
+def test_a_draft_nobody_edited_follows_the_accepted_reports_without_a_refresh(client, world):
+    """Issue 14 item 1: while the province has not edited its consolidated report, a source
+    reopened (or accepted) changes its figures at once; no banner, no refresh button needed."""
+    from core.reporting import workflow as wf
+    from core.db import db
+    from tests.fixtures.forms import access_of
+
+    token = log_in(client, world.users["province"])
+    open_it(client, world, token)
+    report_id = consolidated_id(world)
+    with db.connection_context():
+        wf.reopen(access_of(world.users["issuer"]), world.report.id, "Số bán lẻ chưa đúng")
+    page = client.get(f"/reports/{report_id}/consolidation")
+    assert re.search(r'data-cell="banle.cur">\s*<a [^>]*>20,0</a>', page.text)
+    assert "đã cũ" not in page.text and "đã cũ" not in client.get(f"/reports/{report_id}").text
+    missing = page.text[page.text.index('id="consolidation-missing"'):]
+    assert "Xã Ái Tử" in missing and "Bị trả lại" in missing
