@@ -189,8 +189,10 @@ class AuditEvent(CoreModel):
         return hashlib.sha256((self.prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
-def _lock_chain() -> None:
-    """Serialise writers so two events never claim the same predecessor."""
+def lock_chain() -> None:
+    """Serialise writers so two events never claim the same predecessor (held to the transaction's
+    end). Public for writers that must take it before locks of their own, so every writer takes
+    locks in one order (core.reporting.consolidation)."""
     if not is_sqlite():  # SQLite transactions already begin IMMEDIATE, one writer at a time
         db.execute_sql("SELECT pg_advisory_xact_lock(4242001)")
 
@@ -207,7 +209,7 @@ def record(action: str, *, actor=None, unit=None, object_type: str = "", object_
     # Inside the caller's transaction the event commits or rolls back with the change it records:
     # a savepoint of its own would cost two more round trips and change nothing.
     with contextlib.nullcontext() if db.in_transaction() else transaction():
-        _lock_chain()
+        lock_chain()
         last = AuditEvent.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).first()
         event = AuditEvent(
             at=utcnow(), actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "username", "") or "",

@@ -808,7 +808,7 @@ def _serialise() -> None:
     it in a cycle (a deadlock between two acceptances in one district at the deadline). Taking it
     first gives every writer one order — audit, then scopes — and serialises nothing more than the
     audit chain already does."""
-    audit._lock_chain()
+    audit.lock_chain()
 
 
 def _scopes(code: str, start: dt.date, end: dt.date, chain: list[int], origin) -> list[ConsolidationScope]:
