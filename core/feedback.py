@@ -115,7 +115,8 @@ class FeedbackEntry(CoreModel):
 
 
 class FeedbackNotice(CoreModel):
-    """What the reporter is told of a step someone else took on their item, until they read it."""
+    """What a person is told of a step someone else took on an item, until they open it: the
+    reporter of the operators' steps, the operators of the reporter's answers."""
 
     user = ForeignKeyField(User, backref="+", on_delete="CASCADE")
     feedback = ForeignKeyField(Feedback, backref="+", on_delete="CASCADE")
@@ -319,8 +320,17 @@ def _locked(feedback_id: int) -> Feedback:
 
 
 def _notify(item: Feedback, entry: FeedbackEntry, actor) -> None:
+    """A step by an operator is told to the reporter; the reporter's answer to the operator who
+    handles the item, or, while nobody does, to every operator (system administrators)."""
     if item.reporter_id != actor.id:
-        FeedbackNotice.create(user=item.reporter_id, feedback=item.id, entry=entry.id, created_at=entry.created_at)
+        people = {item.reporter_id}
+    elif item.assignee_id is not None:
+        people = {item.assignee_id}
+    else:
+        people = {uid for (uid,) in User.select(User.id).where((User.is_admin == True)  # noqa: E712
+                                                              & (User.is_active == True)).tuples()}  # noqa: E712
+    for user_id in sorted(people - {actor.id}):
+        FeedbackNotice.create(user=user_id, feedback=item.id, entry=entry.id, created_at=entry.created_at)
 
 
 def reply(access, feedback_id: int, text: str, *, status: str = "") -> FeedbackEntry:
@@ -492,6 +502,29 @@ def notice_text(entry: FeedbackEntry, item: Feedback, lang: str) -> str:
     if entry.kind == "reply":
         return catalog.gettext(lang, "feedback.notice.reply_status" if status else "feedback.notice.reply", **params)
     return catalog.gettext(lang, "feedback.notice.status", **params)
+
+
+@dataclass
+class HomePart:
+    """What the home work list shows of feedback: the person's unread news (the newest few, worded),
+    and to an operator how many items wait for someone to take them."""
+
+    news: list
+    unread: int
+    waiting: int | None  # None: not an operator
+
+    @property
+    def applies(self) -> bool:
+        return bool(self.unread or self.waiting)
+
+
+def home_part(access, lang: str, *, shown: int = 5) -> HomePart:
+    news = [{"feedback_id": n["feedback"].id, "at": n["at"], "text": notice_text(n["entry"], n["feedback"], lang)}
+            for n in notices(access.actor.id, limit=shown)]
+    waiting = None
+    if is_operator(access):
+        waiting = Feedback.select().where((Feedback.status == "new") & Feedback.assignee.is_null()).count()
+    return HomePart(news, unread_count(access.actor.id) if news else 0, waiting)
 
 
 def mark_read(user_id: int, feedback_id: int) -> int:

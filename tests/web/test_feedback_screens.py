@@ -207,3 +207,30 @@ def test_times_are_shown_in_the_instances_time_zone(client, people, frozen_clock
     log_in(client, people.reporter)
     send(client, files={})
     assert "08:30 02/03/2026" in client.get("/feedback").text
+
+
+def test_the_work_list_tells_the_operator_and_the_reporter_of_each_others_steps(app, client, people):
+    log_in(client, people.reporter)
+    item_id = int(send(client, files={}).headers["location"].split("/")[2].split("?")[0])
+    assert 'id="work-feedback"' not in client.get("/").text  # nothing new for the reporter yet
+
+    with TestClient(app) as desk:
+        log_in(desk, people.operator)
+        home = desk.get("/").text
+        assert "1 phản ánh, góp ý mới chưa có người xử lý" in home
+        assert 'href="/admin/feedback?status=new&amp;assignee=none"' in home
+        assert post(desk, f"/feedback/{item_id}/reply", {"text": "Anh gửi thêm ảnh màn hình nhé."}).status_code == 303
+
+    home = client.get("/").text
+    assert 'id="work-feedback"' in home and f'href="/feedback/{item_id}"' in home
+    assert "Người dùng quantri_he_thong đã trả lời phản ánh “Không nộp được báo cáo tháng 3”." in home
+    client.get(f"/feedback/{item_id}")  # read
+    assert 'id="work-feedback"' not in client.get("/").text
+    # The reporter answers: nobody has taken the item, so every operator is told.
+    assert post(client, f"/feedback/{item_id}/reply", {"text": "Ảnh đã gửi kèm."}).status_code == 303
+    with TestClient(app) as desk:
+        log_in(desk, people.operator)
+        home = desk.get("/").text
+        assert "Người dùng canbo_giolinh đã trả lời phản ánh “Không nộp được báo cáo tháng 3”." in home
+        desk.get(f"/feedback/{item_id}")
+        assert "đã trả lời phản ánh" not in desk.get("/").text  # opening the item read it

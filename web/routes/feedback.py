@@ -130,10 +130,9 @@ def _item_context(access, feedback_id: int, lang: str) -> dict:
     item = feedback.get(access, feedback_id)
     actor = access.actor
     operator = feedback.is_operator(access)
-    if item.reporter_id == actor.id:
-        # Opening the item is reading what changed on it. A GET may do this much: a forged link can
-        # only mark read what its person could open anyway.
-        feedback.mark_read(actor.id, item.id)
+    # Opening the item is reading what changed on it (the reporter's news, an operator's). A GET
+    # may do this much: a forged link can only mark read what its person could open anyway.
+    feedback.mark_read(actor.id, item.id)
     return {"item": item, "reporter": item.reporter, "handler": item.assignee if item.assignee_id else None,
             "entries": feedback.thread(item.id), "operator": operator, "is_reporter": item.reporter_id == actor.id,
             "administrators": feedback.administrators() if operator else [],

@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from core.db import run_db
 from core.errors import PluginError
-from core import clock
+from core import clock, feedback
 from core.registry import Widget, own_permission
 from core.reporting import facade as reporting
 from web.guards import require
@@ -65,15 +65,18 @@ async def home(request):
                      key=lambda d: d.name)
     today = clock.today()
     # The work list and the widgets query the database: one worker thread with a connection.
-    work, widgets = await run_db(_work_and_widgets, request, today)
+    work, news, widgets = await run_db(_work_and_widgets, request, today)
     return await render(request, "core/home.html", {"widgets": widgets, "plugins": plugins, "today": today,
-                                                    "work": work, "status_labels": reporting.STATUS_LABELS})
+                                                    "work": work, "feedback": news,
+                                                    "status_labels": reporting.STATUS_LABELS})
 
 
 def _work_and_widgets(request, today):
-    work = reporting.work_list(request.state.access, lang=getattr(request.state, "lang", "vi"), today=today,
-                               settings=request.app.state.settings)
-    return work, render_widgets(request)
+    lang = getattr(request.state, "lang", "vi")
+    work = reporting.work_list(request.state.access, lang=lang, today=today, settings=request.app.state.settings)
+    # Answers to one's problem reports, and to an operator the items nobody has taken (Điều 9.4).
+    news = feedback.home_part(request.state.access, lang)
+    return work, news, render_widgets(request)
 
 
 ROUTES = [Route("/", home, methods=["GET"], name="home")]
