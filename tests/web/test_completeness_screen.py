@@ -254,5 +254,7 @@ def test_a_page_of_100_units_costs_a_fixed_number_of_queries(client, frozen_cloc
         statements = counter.stop()
     assert page.status_code == 200 and len(rows_of(page.text)) == 100
     # The session and the person's rights, then the page's own handful (the subtrees, the regimes to choose
-    # from, the periods, the counts by level, the rows): ten in all, never one per unit.
-    assert len(statements) <= 10, "\n".join(statements)
+    # from, the periods, the counts by level, the rows): ten; the unusual values of the page's units
+    # (core.reporting.quality.flag_counts: the rights, the reports, their forms, the level's values,
+    # the history, the follow-ups) eight more. Never one per unit.
+    assert len(statements) <= 18, "\n".join(statements)

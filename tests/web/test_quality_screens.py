@@ -264,3 +264,21 @@ def test_the_follow_up_lists_queries_do_not_grow_with_its_rows(client, world):
     nine, page = listing_cost()
     assert page.count('data-followup="') == 9 and "Xã Hailang" in page and "Đang theo dõi (9)" in page
     assert nine == one
+
+
+def test_the_completeness_page_counts_each_units_unusual_values_and_follow_ups(client, world):
+    communes = world["communes"]
+    for unit, lua in zip(communes[1:], ("950", "1000", "1100", "1050", "980", "1020", "990")):
+        send(world, unit, lua=lua)
+    gio = send(world, communes[0], lua="12000", ngo="9000", as_user=world["users"]["gio"])
+    with db.connection_context():
+        from core.accounts.permissions import core_access
+
+        q.mark(core_access(world["users"]["receiver"]), gio.id, "ngo.cur", "Ngô tăng 30 lần")
+    log_in(client, world["users"]["receiver"])
+    page = client.get("/completeness", params={"regime": "test.monthly", "period": MARCH}).text
+    row = page.split(f'data-unit="{communes[0].code}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-flags="2"' in row and "2 ô khác thường" in row and "1 cần theo dõi" in row
+    assert f'href="/reports/{gio.id}/review"' in row  # one click to the values on the review page
+    usual = page.split(f'data-unit="{communes[1].code}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-flags="0"' in usual and "ô khác thường" not in usual and "badge-warn" not in usual

@@ -75,7 +75,10 @@ def period_context(access, params) -> dict:
     view = reporting.completeness_period(access, filters)
     filters.period = view.period.key  # the links keep the period shown, even once another one falls due
     chosen = {"regime": view.regime.code, "period": view.period.key}
-    return {**_common(), "view": view, "f": filters, "regimes": view.regimes, "sortable": SORTABLE,
+    # The page's units only: values far from the usual (history, peers) and open follow-ups (item 9).
+    flags = reporting.quality_flag_counts(access, view.regime.code, view.period.key,
+                                          unit_ids=[r.unit_id for r in view.rows]) if view.rows else {}
+    return {**_common(), "view": view, "f": filters, "regimes": view.regimes, "sortable": SORTABLE, "flags": flags,
             **_links("/completeness", filters),
             "export_href": "/completeness/export.xlsx?" + urlencode({**chosen, **_sort(filters)}),
             "year_href": "/completeness/year?" + urlencode({"regime": view.regime.code, "year": view.period.year})}
