@@ -36,6 +36,7 @@ from core.reporting.consolidation import (KIND as CONSOLIDATED_KIND, aggregated_
                                           changes as consolidation_changes, get_consolidated, last_refresh,
                                           open_consolidated, parse_cell, received_periods,
                                           recorded as consolidation_recorded, refresh as refresh_consolidated,
+                                          provenance as consolidation_provenance, running as running_consolidation,
                                           sources_overview)  # noqa: F401
 # In-app notifications and the e-mail address they go to.
 from core.reporting.notifications import (MAX_EMAIL, PAGE_SIZE as NOTIFICATION_PAGE_SIZE, email_of,

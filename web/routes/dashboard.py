@@ -107,6 +107,7 @@ class Panel:
     series: charts.Chart
     units: charts.Chart
     plan: charts.Chart
+    source: str = ""  # where the latest figure comes from, when a live consolidation made it
 
     def chart(self, name: str) -> charts.Chart:
         return getattr(self, name)
@@ -200,7 +201,29 @@ def _decimals(indicator: Indicator) -> int | None:
     return 0 if indicator.value_type == "integer" else None
 
 
-def _panel(indicator, target, children, windows, own, kids, t, lang, link) -> Panel:
+SOURCE_NAMES = 5  # the units not counted yet, named up to this many
+
+
+def source_line(runs, period_label: str, t) -> str:
+    """Which units a live consolidation counted in a unit's figures for a period, and which of
+    those it receives from it has not (yet): the figures are partial until every report is in."""
+    counted = {c.unit_id for run in runs for c in run.counted}
+    missing = {}
+    for run in runs:
+        missing.update({m.unit_id: m.unit_name for m in run.missing if m.unit_id not in counted})
+    if not counted and not missing:
+        return ""
+    line = t("dashboard.source", period=period_label, counted=len(counted))
+    if missing:
+        names = sorted(missing.values())
+        shown = ", ".join(names[:SOURCE_NAMES])
+        if len(names) > SOURCE_NAMES:
+            shown = t("dashboard.source.more", names=shown, more=len(names) - SOURCE_NAMES)
+        line += " " + t("dashboard.source.missing", missing=len(names), names=shown)
+    return line
+
+
+def _panel(indicator, target, children, windows, own, kids, t, lang, link, sources=None) -> Panel:
     code, uom, decimals = indicator.code, indicator.unit_of_measure or "", _decimals(indicator)
 
     def own_best(frequency, year, index):
@@ -260,7 +283,10 @@ def _panel(indicator, target, children, windows, own, kids, t, lang, link) -> Pa
                                  value_header=t("dashboard.series.actual"), empty=t("dashboard.units.empty"),
                                  chart_id=f"chart-{code}-units")
     plan = _attainment(indicator, frequency, window, own_best, own_kind, t, lang, decimals, uom)
-    return Panel(indicator, frequency, line, units, plan)
+    source = ""
+    if sources is not None and latest is not None and own_best(frequency, *latest)[1] is not None:
+        source = sources(frequency, *latest)
+    return Panel(indicator, frequency, line, units, plan, source)
 
 
 def _attainment(indicator, frequency, window, own_best, own_kind, t, lang, decimals, uom) -> charts.Chart:
@@ -353,7 +379,18 @@ def build(access, actor, unit_code: str, lang: str, catalog, today, *, only: str
     def link(unit):
         return f"/dashboard?unit={quote(unit.code, safe='')}"
 
-    panels = [_panel(indicators[c], target, children, windows, own, kids, t, lang, link) for c in codes]
+    seen: dict = {}
+
+    def sources(frequency, year, index):
+        # The same for every indicator of a period: the consolidations at the unit (reading them is
+        # three indexed queries each, whatever the number of units below).
+        key = (frequency, year, index)
+        if key not in seen:
+            seen[key] = source_line(reporting.consolidation_provenance(target.id, frequency, year, index),
+                                    periods.window(frequency, year, index).label(lang), t)
+        return seen[key]
+
+    panels = [_panel(indicators[c], target, children, windows, own, kids, t, lang, link, sources) for c in codes]
     gauges, more = completeness_gauges(access, target, today, t, lang) if with_gauges else ([], 0)
     return Dashboard(target, parent, children, panels, codes, chosen is not None, today, gauges, more)
 
