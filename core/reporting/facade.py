@@ -68,7 +68,8 @@ from core.reporting.completeness import (COUNT_FIELDS as COMPLETENESS_COUNTS, Co
                                          year_view as completeness_year,
                                          year_workbook as completeness_year_workbook)  # noqa: F401
 # Reminders of deadlines and the receiver's "Đôn đốc" (issue 14 item 4).
-from core.reporting.reminders import (MAX_MESSAGE as REMINDER_MAX_MESSAGE, UrgeResult,
+from core.reporting.reminders import (MAX_DAYS_BEFORE as REMINDER_MAX_DAYS, MAX_MESSAGE as REMINDER_MAX_MESSAGE,
+                                      UrgeResult, policy_of as reminder_policy, set_policy as set_reminder_policy,
                                       urge as urge_late_units)  # noqa: F401
 # Data quality for reviewers: values far from the unit's history or its peers, and follow-ups.
 from core.reporting.quality import (Followup, MAX_NOTE as FOLLOWUP_MAX_NOTE, PAGE_SIZE as FOLLOWUP_PAGE_SIZE,

@@ -140,3 +140,38 @@ def test_a_message_too_long_is_said_plainly_and_an_unknown_period_is_a_404(clien
     response = client.post("/completeness/remind", data={"csrf_token": token, "regime": CODE,
                                                          "period": "2026-03-15/2026-04-14"}, follow_redirects=False)
     assert response.status_code == 404
+
+
+def test_the_issuer_chooses_a_regimes_reminders_on_its_page(client, world, make_user):
+    from core.reporting import reminders
+
+    regime = world["regime"].regime
+    issuer = world["regime"].issuer
+    log_in(client, issuer)
+    page = client.get(f"/regimes/{regime.id}").text
+    assert 'id="rd-reminders"' in page and "2 ngày làm việc trước hạn" in page  # the setting's default
+    token = csrf_from(page)
+    saved = client.post(f"/regimes/{regime.id}/reminders", data={"csrf_token": token, "days_before": "5",
+                                                                "enabled": "on"}, follow_redirects=False)
+    assert saved.status_code == 303
+    shown = client.get(saved.headers["location"]).text
+    assert "Đã lưu cách nhắc hạn của chế độ báo cáo." in shown and "5 ngày làm việc trước hạn" in shown
+    with db.connection_context():
+        assert reminders.policy_of(regime.code) == reminders.Policy(5, True)
+    off = client.post(f"/regimes/{regime.id}/reminders", data={"csrf_token": token, "days_before": "0"})
+    assert "Không tự động nhắc hạn với chế độ này" in off.text
+    with db.connection_context():
+        assert reminders.policy_of(regime.code) == reminders.Policy(0, False)
+    bad = client.post(f"/regimes/{regime.id}/reminders", data={"csrf_token": token, "days_before": "11",
+                                                              "enabled": "on"})
+    assert bad.status_code == 422 and "Số ngày làm việc nhắc trước phải từ 0 đến 10." in bad.text
+    with db.connection_context():
+        assert reminders.policy_of(regime.code) == reminders.Policy(0, False)  # nothing changed
+
+    # A receiver sees the choice but may not change it.
+    log_in(client, world["users"]["receiver"])
+    page = client.get(f"/regimes/{regime.id}").text
+    assert 'id="rd-reminders"' in page and 'name="days_before"' not in page
+    refused = client.post(f"/regimes/{regime.id}/reminders", data={"csrf_token": csrf_from(page), "days_before": "3",
+                                                                  "enabled": "on"})
+    assert refused.status_code == 403

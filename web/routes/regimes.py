@@ -23,7 +23,7 @@ from core.regimes.periods import MAX_YEAR, MIN_YEAR
 from core.units.tree import ancestor_ids, flatten, subtree_ids, tree
 from core.reporting import facade as reporting
 from web.guards import require
-from web.params import parse_id
+from web.params import parse_id, parse_int
 from web.templating import render
 
 VIEW = rg.VIEW
@@ -33,7 +33,7 @@ LIST_LIMIT = 500
 DONE = {
     "created": "regimes.done.created", "saved": "regimes.done.saved", "issued": "regimes.done.issued",
     "suspended": "regimes.done.suspended", "resumed": "regimes.done.resumed", "retired": "regimes.done.retired",
-    "version": "regimes.done.version", "opened": "regimes.done.opened",
+    "version": "regimes.done.version", "opened": "regimes.done.opened", "reminders": "reminders.policy.done",
 }
 
 
@@ -289,6 +289,9 @@ async def _detail(request, regime_id: int, *, status_code: int = 200, **extra):
     year = _year(params.get("year"), today.year)
     context = await run_db(_detail_context, request.state.access, regime_id, year, _calendar(request),
                            _policy(request), today)
+    # Its reminders of deadlines (issue 14 item 4): the regime's own choice, else the setting's.
+    context["reminders"] = await run_db(reporting.reminder_policy, context["regime"].code, request.app.state.settings)
+    context["reminder_days"] = range(reporting.REMINDER_MAX_DAYS + 1)
     context.update(extra)
     return await render(request, "core/regimes/detail.html", context, partial="core/regimes/_calendar.html",
                         status_code=status_code)
@@ -422,6 +425,27 @@ async def regime_request_open(request):
     return RedirectResponse(request.url_for("regime_reports", id=regime_id).path + "?done=opened", status_code=303)
 
 
+@require(VIEW)
+async def regime_reminders(request):
+    """The regime's reminders of deadlines (issue 14 item 4), for whoever may issue it: N working
+    days ahead (0: only on the day), or none (no reminder, no escalation; "Đôn đốc" still works).
+    Answers with the regime's page (303), or 422 with the message."""
+    form = await request.form()
+    regime_id = request.path_params["id"]
+    days = parse_int(str(form.get("days_before", "") or "").strip()[:3], minimum=0,
+                     maximum=reporting.REMINDER_MAX_DAYS)
+    regime = await run_db(rg.get_regime, request.state.access, regime_id)
+    try:
+        if days is None:
+            raise ValidationError({"days_before": "reminders.error.days"})
+        await run_db(reporting.set_reminder_policy, request.state.access, regime.code, days_before=days,
+                     enabled=form.get("enabled") == "on")
+    except ValidationError as exc:
+        return await _detail(request, regime_id, status_code=422, reminder_error=next(iter(exc.errors.values())))
+    return RedirectResponse(request.url_for("regime_detail", id=regime_id).path + "?done=reminders#rd-reminders",
+                            status_code=303)
+
+
 ROUTES = [
     Route("/regimes", regime_list, methods=["GET"], name="regimes"),
     Route("/regimes/new", regime_new, methods=["GET"], name="regime_new"),
@@ -438,4 +462,5 @@ ROUTES = [
     Route("/regimes/{id:int}/reports", regime_reports, methods=["GET"], name="regime_reports"),
     Route("/regimes/{id:int}/request", regime_request_form, methods=["GET"], name="regime_request_form"),
     Route("/regimes/{id:int}/request", regime_request_open, methods=["POST"], name="regime_request_open"),
+    Route("/regimes/{id:int}/reminders", regime_reminders, methods=["POST"], name="regime_reminders"),
 ]
