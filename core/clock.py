@@ -81,7 +81,8 @@ def set_frozen(at: dt.datetime | None) -> None:
 
 @contextmanager
 def freeze(at: dt.datetime):
-    """The clock stopped at ``at`` for the block: tests only."""
+    """The clock stopped at ``at`` for the block, for the whole process: tests, and the demo's
+    playback of a past month (``core.demo_daily``: one thread, before the server starts)."""
     previous = _frozen
     set_frozen(at)
     try:

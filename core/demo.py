@@ -1,5 +1,6 @@
 """Demo data: the province of Quảng Trị as it is since 01/07/2025, a few departments,
-and one account for each kind of user, with random passwords printed once.
+and one account for each kind of user, with random passwords printed once; the communes' last month
+of reporting is played back by ``core.demo_daily``.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 
+from core import demo_daily
 from core.accounts import login as accounts
 from core.accounts.access import Grant, Role
 from core.db import transaction
@@ -80,6 +82,9 @@ def seed_demo(settings, certs_folder=None) -> DemoData:
         ("phuongdonghoi", "Lê Văn Cường", Unit.get(Unit.code == "18880"), False, "demo.role.commune",
          ("reporter", "regime_editor", "regime_issuer")),
     ]
+    # The province's leader and the officers of three communes late with last month's report (core.demo_daily).
+    people += [(p.username, p.full_name, Unit.get((Unit.name == p.unit_name) & Unit.valid_to.is_null()), False,
+                p.role, p.grants) for p in demo_daily.PEOPLE]
     logins = []
     for username, full_name, unit, is_admin, role, grants in people:
         password = accounts.random_password()
@@ -110,25 +115,33 @@ DEMO_LEGAL_BASIS = {"legal_number": "Số minh họa 01/QĐ-DEMO", "legal_issuer
 
 def issue_demo_regimes(pm, settings, today: dt.date) -> int:
     """Load the plugins' regimes and issue the monthly socio-economic ones with their forms, so the
-    departments and communes of the demo have reports to fill (issue 5). The quarterly and longer
-    ones stay the plugin's drafts for the administrator to complete and issue. Returns the reports
-    opened."""
+    departments and communes of the demo have reports to fill (issue 5); the communes' one since last
+    month, which is played back (``core.demo_daily``). The quarterly and longer ones stay the plugin's
+    drafts for the administrator to complete and issue. Returns the reports opened."""
     from core.accounts.permissions import core_access
     from core.regimes.regimes import Regime, load_plugin_regimes, work_calendar
     from core.reporting.opening import issue_and_open
 
     load_plugin_regimes(pm, settings)
     access = core_access(User.get(User.username == "quantri"))
+    calendar = work_calendar(settings)
     opened_reports = 0
     for code in DEMO_REGIMES:
         regime = Regime.get_or_none((Regime.code == code) & (Regime.status == "draft"))
         if regime is None or regime.form_id is None:
             continue
+        # The communes' regime took effect when last month's window opened, so the demo has a month
+        # behind it: reports accepted, one waiting for review, three communes late (core.demo_daily).
+        issued_on = demo_daily.issue_day(regime, calendar, today) if code == demo_daily.REGIME else today
         # The planning department receives the communes' and departments' reports and consolidates
         # them for the province (the provincial regulation's practice); its consolidated report then
         # goes up to the province.
-        Regime.update(legal_date=today.replace(month=1, day=5), receiving_unit=regime.preparing_unit_id or
+        Regime.update(legal_date=issued_on.replace(month=1, day=5), receiving_unit=regime.preparing_unit_id or
                       regime.receiving_unit_id, **DEMO_LEGAL_BASIS).where(Regime.id == regime.id).execute()
-        _, opened = issue_and_open(access, regime.id, calendar=work_calendar(settings), today=today)
+        if issued_on != today:
+            opened_reports += demo_daily.issue_with_last_month(access, regime.id, calendar, today)
+            continue
+        _, opened = issue_and_open(access, regime.id, calendar=calendar, today=today)
         opened_reports += opened.reports
+    demo_daily.follow_indicators()
     return opened_reports

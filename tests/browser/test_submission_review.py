@@ -62,8 +62,7 @@ def test_sign_return_resubmit_accept_and_consolidate(open_session, demo_certs):
     # The commune fills its report and signs it with its own certificate.
     commune = open_session("commune")
     commune.login("phuongdonghoi")
-    commune.goto("/reports")
-    commune.page.locator("tbody tr").filter(has_text=MONTHLY).first.get_by_role("link").first.click()
+    commune.open_report(MONTHLY)  # this month's (last month's was accepted: core.demo_daily)
     report_id = _report_id(commune.page)
     _fill_and_save(commune.page, {"kx0601-cur": "10,5", "kx0602-cur": "4,5", "kx0702-cur": "3"})
     _sign_and_submit(commune, demo_certs, "phuongdonghoi")

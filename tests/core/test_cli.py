@@ -129,12 +129,16 @@ def test_plugins_lists_the_builtins(cli):
         assert re.search(rf"^{name}\s+\S+\s+builtin\s+ok\b", result.stdout, re.M), result.stdout
 
 
-def test_demo_prints_three_logins_that_work(tmp_path):
+DEMO_LOGINS = ["quantri", "sotaichinh", "phuongdonghoi",
+               "lanhdaotinh", "xakhesanh", "xaminhhoa", "xacuatung"]  # the last four: core.demo_daily
+
+
+def test_demo_prints_its_logins_that_work(tmp_path):
     database = tmp_path / "x.db"
     result = run("demo", "--no-serve", "--database", str(database), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     logins = re.findall(r"^  (\S+)\s+(\S+)\s+(.+?) — (.+) \((.+)\)$", result.stdout, re.M)
-    assert [login[0] for login in logins] == ["quantri", "sotaichinh", "phuongdonghoi"]
+    assert [login[0] for login in logins] == DEMO_LOGINS
     assert not re.search(r"\bdemo\.role\.", result.stdout)  # roles are translated, not raw keys
     url = f"sqlite:///{database}"
 
@@ -150,7 +154,7 @@ def test_demo_prints_three_logins_that_work(tmp_path):
     with_db(url, check)
     # Each account's signing certificate as a .p12 file beside the database, with its password.
     certs = tmp_path / "x.db.demo-certs"
-    assert sorted(p.name for p in certs.glob("*.p12")) == ["phuongdonghoi.p12", "quantri.p12", "sotaichinh.p12"]
+    assert sorted(p.name for p in certs.glob("*.p12")) == sorted(f"{name}.p12" for name in DEMO_LOGINS)
     password = re.search(r"mật khẩu / password: (\S+)\)", result.stdout).group(1)
     assert password in (certs / "README.txt").read_text(encoding="utf-8")
 

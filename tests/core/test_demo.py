@@ -11,10 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from core import demo_daily
 from core.units import tree as units
 from core.demo import DEMO_REGIMES, issue_demo_regimes, seed_demo
 from core.regimes.forms import FormVersion
@@ -64,9 +67,11 @@ def _indicators(report: Report) -> set[str]:
 def test_communes_are_asked_only_for_what_a_commune_produces(demo):
     _, opened = demo
     reports = list(Report.select().join(Regime).where(Regime.code.in_(DEMO_REGIMES)))
-    assert opened == len(reports) == 83  # 78 communes and the 5 departments other than the receiver
+    # This month: 78 communes and the 5 departments other than the receiver; and the communes'
+    # last month (core.demo_daily).
+    assert opened == len(reports) == 83 + 78
     commune_reports = [r for r in reports if r.unit.kind == "commune"]
-    assert len(commune_reports) == 78
+    assert len(commune_reports) == 2 * 78
     asked = set().union(*(_indicators(r) for r in commune_reports))
     assert asked and not asked & set(PROVINCE_ONLY)
     levels = {i.code: i.levels.split(",") for i in Indicator.select().where(Indicator.code.in_(sorted(asked)) & Indicator.valid_to.is_null())}
@@ -91,15 +96,68 @@ def test_the_readme_says_exactly_what_the_demo_holds(demo):
     drafts = [r for r in regimes if r.status == "draft"]
     assert (len(regimes), len(issued), len(drafts)) == (10, 2, 8)
     assert "ten socio-economic reporting regimes" in readme and "mười chế độ báo cáo kinh tế - xã hội" in readme
-    assert f"The two monthly regimes are issued and in force, with {opened} reports open" in readme
-    assert f"Hai chế độ hằng tháng đã ban hành, đang có hiệu lực, với {opened} báo cáo đang mở" in readme
+    reports = list(Report.select().join(Regime).where(Regime.code.in_(DEMO_REGIMES)))
+    this_month = sum(r.period_end >= TODAY for r in reports)
+    assert opened == len(reports)
+    assert f"The two monthly regimes are issued and in force, with {this_month} reports open" in readme
+    assert f"Hai chế độ hằng tháng đã ban hành, đang có hiệu lực, với {this_month} báo cáo đang mở" in readme
+    last_month = Counter(r.status for r in reports if r.period_end < TODAY)
+    assert last_month == {"accepted": 74, "submitted": 1, "not_started": 3}
+    assert "74 accepted, one waiting for review and three late" in readme
+    assert "74 báo cáo đã được chấp nhận, một báo cáo chờ xem xét và ba xã trễ hạn" in readme
     assert "the other eight are drafts" in readme and "tám chế độ còn lại là bản dự thảo" in readme
     assert "as drafts" not in readme and "ở dạng dự thảo" not in readme
     assert "rebuilt from scratch on each run" in readme and "tạo lại từ đầu mỗi lần chạy" in readme
     idle = Settings().admin_session_idle_minutes
     assert f"logged out after **{idle} idle minutes**" in readme and f"sau **{idle} phút**" in readme
-    for username in ("quantri", "sotaichinh", "phuongdonghoi"):
+    for username in ("quantri", "sotaichinh", "phuongdonghoi", *(p.username for p in demo_daily.PEOPLE)):
         assert f"| `{username}` |" in readme
+
+
+# -- the last month (core.demo_daily) --------------------------------------------------------------
+
+def test_last_month_is_accepted_but_one_report_waiting_and_three_communes_late(demo):
+    from core.catalogue import figures
+    from core.reporting.versions import ReportVersion
+
+    reports = list(Report.select().join(Regime).where((Regime.code == demo_daily.REGIME) & (Report.period_end < TODAY)))
+    assert len(reports) == 78 and len({(r.period_start, r.period_end) for r in reports}) == 1
+    by_status = {}
+    for report in reports:
+        by_status.setdefault(report.status, set()).add(report.unit.name)
+    assert by_status["not_started"] == {p.unit_name for p in demo_daily.LATE}
+    assert by_status["submitted"] == {demo_daily.WAITING}
+    assert len(by_status["accepted"]) == 74
+    assert all(r.deadline < TODAY for r in reports)
+    sent = [r for r in reports if r.status != "not_started"]
+    assert not any(r.submitted_late for r in sent)  # sent on time, by the deadline
+    # The province's figure of that month is what live consolidation made of the accepted reports.
+    report = sent[0]
+    period = [(report.frequency, report.year, report.period_index)]
+    province = Unit.get(Unit.code == demo_daily.PROVINCE)
+    accepted = [r.unit_id for r in reports if r.status == "accepted"]
+    communes = sum(Decimal(str(f.value)) for f in figures.query(["KX0601"], accepted, period))
+    (total,) = figures.query(["KX0601"], [province.id], period)
+    assert communes > 0 and Decimal(str(total.value)) == communes
+    assert ReportVersion.select().where(ReportVersion.report.in_([r.id for r in sent])).count() == 75
+
+
+def test_the_demo_people_of_the_daily_screens(demo):
+    from core.accounts.permissions import core_access
+    from core.dashboard import chosen
+    from core.models import User
+
+    leader = User.get(User.username == demo_daily.LEADER.username)
+    province = Unit.get(Unit.code == demo_daily.PROVINCE)
+    access = core_access(leader)
+    assert access.allowed("core.unit.view", access.ancestors(province.id))
+    assert not access.allowed("core.report.receive", access.ancestors(province.id))
+    assert chosen(leader.id)[0] == "KX0601"
+    for person in demo_daily.LATE:
+        officer = User.get(User.username == person.username)
+        assert officer.unit.name == person.unit_name
+        access = core_access(officer)
+        assert access.allowed("core.report.submit", access.ancestors(officer.unit_id))
 
 
 # -- the printout ---------------------------------------------------------------------------------
