@@ -65,6 +65,7 @@ ACTIONS = {
     "feedback.assigned": "feedback.audit.assigned",
     "reminder.urge": "reminders.audit.urge",
     "reminder.policy": "reminders.audit.policy",
+    "consolidation.rebuild": "repair.audit.rebuild",
     "audit.export": "audit.action.audit.export",
     "access.denied": "audit.action.access.denied",
     "indicator.change": "audit.action.indicator.change",

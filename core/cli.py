@@ -409,6 +409,19 @@ def cmd_reminders_send(args) -> int:
     return 0
 
 
+def _progress_line():
+    """``progress(done, total)`` drawn as one line of the terminal that rewrites itself (a
+    province's year takes minutes); the line is ended when the count reaches the total."""
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        end = "\n" if done >= total else ""
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_consolidation_rebuild(args) -> int:
     """Build the running aggregates of live consolidation again from the accepted reports (after
     an upgrade, or to repair them); the same numbers as every acceptance keeps."""
@@ -418,7 +431,8 @@ def cmd_consolidation_rebuild(args) -> int:
     settings = _settings(args)
     _prepare(settings)
     with db.connection_context():
-        result = consolidation.rebuild(regime_code=args.regime or None, period=args.period or None)
+        result = consolidation.rebuild(regime_code=args.regime or None, period=args.period or None,
+                                       progress=_progress_line() if sys.stderr.isatty() else None)
     print(_t("cli.consolidation.rebuilt", periods=result.periods, scopes=result.scopes, members=result.members))
     return 0
 

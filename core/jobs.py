@@ -121,6 +121,20 @@ def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
         log.info("purged %d old API tokens", removed)
         return removed
 
+    # Daily at 01:40 (UTC): background jobs (core.background) that ended more than a week ago,
+    # with the files they left; the web server also purges them when it starts.
+    @huey.periodic_task(crontab(hour="1", minute="40"), name="core.purge_background_jobs")
+    def purge_background_jobs():
+        from core import background
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            removed = background.purge()
+        log.info("purged %d old background jobs", removed)
+        return removed
+
     # Every minute: the outbox (core.outbox), every channel: e-mail queued by the notifications and
     # what plugins send to other systems. A web request that queued e-mail delivers it at once;
     # this sends the rest and retries the failures.

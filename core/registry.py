@@ -157,6 +157,7 @@ CORE_DOMAIN = Domain(
         Permission("core.role.admin", "perm.core.role.admin", scope="system"),
         # The outbox of messages to other systems (core.outbox): every unit's mail and packets.
         Permission("core.outbox.admin", "outbox.perm.admin", scope="system"),
+        Permission("core.consolidation.admin", "repair.perm.admin", scope="system"),
     ),
     menu=(
         MenuItem("core.home", "nav.home", "home", group="main", order=0),
@@ -193,12 +194,15 @@ CORE_DOMAIN = Domain(
         MenuItem("core.reporting.followups", "quality.nav", "followups", permission="core.report.receive",
                  group="reports", order=14),
         MenuItem("core.accounts.api_tokens", "nav.api_tokens", "api_tokens", group="main", order=87),
+        MenuItem("core.background", "background.nav", "background_jobs", group="main", order=88),
         MenuItem("core.my_certificates", "trust.nav.certificates", "my_certificates", group="main", order=86),
         MenuItem("core.signatures.trust", "trust.nav.trust", "trust_admin", permission="core.trust.admin", group="admin",
                  order=40),
         MenuItem("core.calendar", "calendar.nav", "work_calendar", permission="core.calendar.admin", group="admin",
                  order=45),
         MenuItem("core.outbox", "outbox.nav", "outbox", permission="core.outbox.admin", group="admin", order=50),
+        MenuItem("core.consolidation_repair", "repair.nav", "consolidation_repair", permission="core.consolidation.admin",
+                 group="admin", order=52),
         MenuItem("core.feedback_queue", "feedback.nav.queue", "feedback_queue", permission="core.feedback.admin",
                  group="admin", order=55),
         MenuItem("core.roles", "nav.roles", "roles", permission="core.role.admin", group="admin", order=22),

@@ -21,7 +21,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from core import clock, outbox
+from core import background, clock, outbox
 from core.accounts import passwords
 from core.db import close_db, init_db
 from core.errors import BaocaoError, PluginError
@@ -44,6 +44,8 @@ from web.routes import report_workflow as report_workflow_routes
 from web.routes import usage as usage_routes
 from web.routes import consolidation as consolidation_routes
 from web.routes import feedback as feedback_routes
+from web.routes import background as background_routes
+from web.routes import repair as repair_routes
 from web.routes import unit_groups as unit_group_routes
 from web.routes import unit_changes
 from web.routes import dashboard as dashboard_routes
@@ -137,7 +139,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + trust_routes.ROUTES
                    + calendar_routes.ROUTES
                    + outbox_routes.ROUTES
-                   + role_routes.ROUTES)
+                   + role_routes.ROUTES
+                   + background_routes.ROUTES + repair_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         if migrate:
             await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
         await start_plugins(pm, registry, settings)  # roles, start-up hooks, regimes (core.startup)
+        await anyio.to_thread.run_sync(_tidy_background_jobs)
         # Everything made so far (modules, templates, routes, plugins) lives as long as the process:
         # moved out of the collector's generations, a full collection no longer walks it in the
         # middle of a request (the 780-cell entry page's p95 halves; bench/run.py). Not in tests:
@@ -164,6 +168,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         yield
         if frozen:
             gc.unfreeze()  # an app stopped inside a longer process leaves nothing uncollectable
+        # Long work still running ends before its connections go (a server stopping politely).
+        await anyio.to_thread.run_sync(background.wait_all)
         close_db()
 
     middleware = [
@@ -191,6 +197,21 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     app.state.templates = templates
     app.state.static = static
     return app
+
+
+def _tidy_background_jobs() -> None:
+    """Jobs left "running" by a process of this machine that has ended are marked interrupted;
+    finished ones older than a week go (the worker purges them too, daily)."""
+    import peewee
+
+    from core.db import db
+
+    try:
+        with db.connection_context():
+            background.reap()
+            background.purge()
+    except peewee.DatabaseError as exc:  # the server starts anyway; /healthz says the database is down
+        logging.getLogger("baocao.background").warning("background jobs not tidied: %s", exc)
 
 
 def _migrate(registry, pm) -> None:

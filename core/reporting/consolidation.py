@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -1405,14 +1406,19 @@ class Rebuilt:
     members: int = 0
 
 
-def rebuild(*, regime_code: str | None = None, period: str | None = None) -> Rebuilt:
+def rebuild(*, regime_code: str | None = None, period: str | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Rebuilt:
     """Build every running aggregate again from the accepted reports (``baocao consolidation
     rebuild``: after an upgrade, and to repair). One transaction per regime code and period:
     the scopes are emptied, each accepted report's latest version is stored as rows in its
     receiver's scope, then every scope, lowest first, is aggregated in the database by one grouped
     query and counted live by the scope above it — the same numbers as the incremental path.
     The figures that changed are published; the drafts that follow are written. On PostgreSQL
-    the tables are analysed afterwards (fresh statistics after a bulk load)."""
+    the tables are analysed afterwards (fresh statistics after a bulk load).
+
+    ``progress(done, total)``, if given, is called with ``done=0`` before the first (regime code,
+    period) and again after each one is committed, ``done`` counting up to ``total`` (a
+    background job's progress bar: a province's year takes minutes)."""
     start = end = None
     if period:
         start, end = _period(period)
@@ -1429,10 +1435,14 @@ def rebuild(*, regime_code: str | None = None, period: str | None = None) -> Reb
     found = sorted(set(keys.distinct().tuples()) | set(old.distinct().tuples()))
     result = Rebuilt()
     parents = dict(Unit.select(Unit.id, Unit.parent).tuples())
+    if progress is not None:
+        progress(0, len(found))
     for code, first, last in found:
         with transaction():
             _rebuild_one(code, first, last, parents, result)
         result.periods += 1
+        if progress is not None:
+            progress(result.periods, len(found))
     if not is_sqlite() and found:  # fresh statistics after a bulk load, for the planner
         from core.catalogue.figures import IndicatorValue
 

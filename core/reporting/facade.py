@@ -67,6 +67,9 @@ from core.reporting.completeness import (COUNT_FIELDS as COMPLETENESS_COUNTS, Co
                                          regime_choices as completeness_regimes, unit_view as completeness_unit,
                                          year_view as completeness_year,
                                          year_workbook as completeness_year_workbook)  # noqa: F401
+# Rebuilding live consolidation from the system administrator's screen (issue 14 items 1, 10).
+from core.reporting.repair import (PERMISSION as REPAIR_PERMISSION, choices as rebuild_choices,
+                                   rebuild as rebuild_consolidation)  # noqa: F401
 # Reminders of deadlines and the receiver's "Đôn đốc" (issue 14 item 4).
 from core.reporting.reminders import (MAX_DAYS_BEFORE as REMINDER_MAX_DAYS, MAX_MESSAGE as REMINDER_MAX_MESSAGE,
                                       UrgeResult, policy_of as reminder_policy, set_policy as set_reminder_policy,

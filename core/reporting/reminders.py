@@ -326,11 +326,15 @@ class UrgeResult:
     already: int = 0  # late units urged earlier today
 
 
-def urge(access, regime_code: str, period: str, message: str = "", *, today: dt.date | None = None) -> UrgeResult:
+def urge(access, regime_code: str, period: str, message: str = "", *, today: dt.date | None = None,
+         progress=None) -> UrgeResult:
     """Remind every late unit of a regime and period the person receives from, at once.
 
     ``NotFound`` when the regime or period is out of their sight (``completeness.overdue_units``);
-    ``Forbidden`` when they see it but receive none of its late reports (a viewer of the units)."""
+    ``Forbidden`` when they see it but receive none of its late reports (a viewer of the units).
+    ``progress(done, total)``, if given, hears of each unit reminded (the page's progress bar,
+    ``core.background``): each unit's reminder is its own transaction, so a run stopped midway
+    sends the rest, and only the rest, when it is run again."""
     from core.reporting.completeness import overdue_units
 
     message = " ".join(str(message or "").split())
@@ -347,11 +351,13 @@ def urge(access, regime_code: str, period: str, message: str = "", *, today: dt.
         raise Forbidden() if rows else ValidationError({"regime": "reminders.error.none_late"})
     people = People()
     result = UrgeResult()
-    for report in mine:
+    for done, report in enumerate(mine, start=1):
         if _send(report, "urge", today, people.of("urge", report), actor_id=access.actor.id, message=message):
             result.reminded += 1
         else:
             result.already += 1
+        if progress is not None:
+            progress(done, len(mine))
     if result.reminded:
         audit.record("reminder.urge", actor=access.actor, object_type="regime", object_id=regime_code,
                      details={"period": period, "units": result.reminded, "message": bool(message)})

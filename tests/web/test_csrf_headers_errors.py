@@ -97,6 +97,7 @@ def post_routes():
         # Signing (issue 6): the CSRF check comes before the report, version or unit is looked up.
         "/reports/{id:int}/signing/prepare": {"revision": "0"},
         "/completeness/remind": {"regime": "x", "period": "2026-02-15/2026-03-14", "message": ""},
+        "/admin/consolidation/rebuild": {"regime": "", "period": ""},
         "/regimes/{id:int}/reminders": {"days_before": "3", "enabled": "on"},
         "/reports/{id:int}/versions/{number:int}/recheck": {},
         "/units/{id:int}/seal/install": {"password": "x"}, "/units/{id:int}/seal/retire": {},
@@ -209,7 +210,7 @@ POST_PATHS = ["/login", "/logout", "/lang", "/account/password", "/admin/plugins
               # The outbox and the role editor (issue 13).
               "/admin/outbox/{id:int}/retry", "/admin/outbox/{id:int}/cancel", "/admin/roles/new",
               "/admin/roles/{role_id:int}", "/admin/roles/{role_id:int}/delete",
-              "/regimes/{id:int}/reminders"]  # a regime's reminders of deadlines (issue 14)
+              "/admin/consolidation/rebuild", "/regimes/{id:int}/reminders"]  # rebuilding live consolidation, a background job (issue 14)
 
 
 def test_the_list_covers_every_core_post_route(app):

@@ -175,3 +175,12 @@ def test_the_issuer_chooses_a_regimes_reminders_on_its_page(client, world, make_
     refused = client.post(f"/regimes/{regime.id}/reminders", data={"csrf_token": csrf_from(page), "days_before": "3",
                                                                   "enabled": "on"})
     assert refused.status_code == 403
+
+
+def test_after_reminding_the_receiver_is_back_on_the_list_they_acted_on(client, world):
+    log_in(client, world["users"]["receiver"])
+    shown = client.get("/completeness", params={"regime": CODE, "period": MARCH, "status": "overdue"}).text
+    assert '<input type="hidden" name="status" value="overdue">' in shown
+    response = press(client, status="overdue")
+    assert response.status_code == 303 and "status=overdue" in response.headers["location"]
+    assert "Đã đôn đốc 3 đơn vị." in client.get(response.headers["location"]).text

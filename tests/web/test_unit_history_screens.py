@@ -195,3 +195,38 @@ def test_import_needs_the_edit_right(site):
     response = client.post("/units/import", data={"csrf_token": csrf_from(page.text)},
                            files={"file": ("u.csv", HEADER.encode(), "text/csv")})
     assert response.status_code == 403
+
+
+def test_a_long_import_is_followed_on_its_page_and_is_still_one_transaction(site, monkeypatch):
+    """Past a second the confirmed import goes on in the background (issue 14 item 10): the page
+    follows it, and the units appear all at once when it ends."""
+    import threading
+
+    from core import background
+    from core.units import files as unit_io
+    from web import background as web_background
+
+    as_user, ids = site
+    client = as_user("admin")
+    content = (HEADER + "N1,Xã Thử Nghiệm,commune,44,,,01/01/2030,\nN2,Xã Thứ Hai,commune,44,,,01/01/2030,\n").encode()
+    preview = upload(client, content)
+    fields = dict(re.findall(r'name="(filename|payload|signature)" value="([^"]*)"', preview.text))
+    gate, real = threading.Event(), unit_io.apply
+    monkeypatch.setattr(unit_io, "apply", lambda *a, **k: (gate.wait(10), real(*a, **k))[1])
+    monkeypatch.setattr(web_background, "FOLLOW_AFTER", 0.0)
+    confirm = client.post("/units/import/confirm", data={"csrf_token": csrf_from(preview.text), **fields},
+                          follow_redirects=False)
+    assert re.fullmatch(r"/jobs/\d+", confirm.headers["location"])
+    from tests.web.test_background_screens import page_once
+
+    running = page_once(client, confirm.headers["location"], "Đang lưu…")
+    assert "Nhập danh mục đơn vị từ tệp" in running and "Đang lưu…" in running
+    with db.connection_context():
+        assert not Unit.select().where(Unit.code.in_(["N1", "N2"])).exists()
+    gate.set()
+    background.wait_all()
+    done = client.get(confirm.headers["location"]).text
+    assert "Đã nhập xong: 2 đơn vị mới, 0 đơn vị cập nhật, 0 không đổi." in done
+    assert 'id="job-result" href="/units/import?created=2' in done
+    with db.connection_context():
+        assert Unit.select().where(Unit.code.in_(["N1", "N2"])).count() == 2

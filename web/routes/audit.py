@@ -27,6 +27,7 @@ from core.db import run_db
 from core import clock
 from core.i18n import fold, format_date, format_datetime, format_number
 from core.models import utcnow
+from web.background import export as background_export
 from web.guards import require
 from web.params import parse_id, parse_int
 from web.templating import render
@@ -348,13 +349,23 @@ def _export(access, params, catalog, lang) -> tuple[bytes | None, dict]:
 
 @require(PERMISSION)
 async def audit_export(request):
-    content, info = await run_db(_export, request.state.access, request.query_params,
-                                 request.app.state.registry.catalog, request.state.lang)
-    if content is None:
-        return await _page(request, mine=False)  # the same 422 and field messages as the screen
-    stamp = clock.local(info["now"]).strftime("%Y%m%d-%H%M")
-    return Response(content, media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="nhat-ky-he-thong-{stamp}.xlsx"'})
+    access, params, lang = request.state.access, request.query_params, request.state.lang
+    catalog = request.app.state.registry.catalog
+
+    def build():
+        content, info = _export(access, params, catalog, lang)
+        if content is None:
+            return None
+        return content, f'nhat-ky-he-thong-{clock.local(info["now"]).strftime("%Y%m%d-%H%M")}.xlsx'
+
+    # The trail of a province over a year is long: past a second the export is a job whose page
+    # offers the file when it is ready (web.background).
+    return await background_export(
+        request, kind="audit.export", title="background.title.audit_export", build=build, media_type=XLSX,
+        answer=lambda content, name: Response(content, media_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="{name}"'}),
+        back_url=request.app.url_path_for("audit") + (f"?{request.url.query}" if request.url.query else ""),
+        refused=lambda: _page(request, mine=False))  # the same 422 and field messages as the screen
 
 
 ROUTES = [

@@ -29,9 +29,11 @@ from starlette.routing import Route
 
 from core import clock
 from core.db import run_db
+from core.errors import NotFound
 from core.models import UNIT_KINDS
 from core.reporting import facade as reporting
 from core.safe_input import parse_int
+from web.background import export as background_export
 from web.guards import require
 from web.templating import render
 
@@ -136,7 +138,7 @@ def _xlsx(content: bytes, filename: str) -> Response:
 def _period_file(access, params, t, lang, actor) -> tuple[bytes, str]:
     filters = reporting.CompletenessFilters.from_params(params)
     if not filters.regime:
-        raise HTTPException(404)
+        raise NotFound()  # a domain refusal: the job thread reports it as 404
     view = reporting.completeness_period(access, filters, limit=None)
     content = reporting.completeness_workbook(view, t, lang, actor=actor)
     return content, reporting.completeness_filename(view.regime, view.period.key.replace("/", "_"))
@@ -144,15 +146,15 @@ def _period_file(access, params, t, lang, actor) -> tuple[bytes, str]:
 
 @require()
 async def period_export(request):
-    content, name = await run_db(_period_file, request.state.access, request.query_params, _translator(request),
-                                 request.state.lang, request.state.actor)
-    return _xlsx(content, name)
+    args = (request.state.access, request.query_params, _translator(request), request.state.lang, request.state.actor)
+    return await _export(request, "completeness.export", "background.title.completeness_export",
+                         lambda: _period_file(*args), "/completeness")
 
 
 def _year_file(access, params, t, lang, actor) -> tuple[bytes, str]:
     filters = reporting.CompletenessFilters.from_params(params)
     if not filters.regime:
-        raise HTTPException(404)
+        raise NotFound()  # a domain refusal: the job thread reports it as 404
     view = reporting.completeness_year(access, filters, limit=None)
     content = reporting.completeness_year_workbook(view, t, lang, actor=actor)
     return content, reporting.completeness_filename(view.regime, str(view.year))
@@ -160,9 +162,21 @@ def _year_file(access, params, t, lang, actor) -> tuple[bytes, str]:
 
 @require()
 async def year_export(request):
-    content, name = await run_db(_year_file, request.state.access, request.query_params, _translator(request),
-                                 request.state.lang, request.state.actor)
-    return _xlsx(content, name)
+    args = (request.state.access, request.query_params, _translator(request), request.state.lang, request.state.actor)
+    return await _export(request, "completeness.year_export", "background.title.completeness_year_export",
+                         lambda: _year_file(*args), "/completeness/year")
+
+
+async def _export(request, kind: str, title: str, build, page: str):
+    # A province's year over thousands of units takes a while: past a second it is a job whose
+    # page offers the file when it is ready (web.background).
+    back = page + (f"?{request.url.query}" if request.url.query else "")
+
+    async def refused():  # not reached: the builders refuse with NotFound
+        raise NotFound()
+
+    return await background_export(request, kind=kind, title=title, build=build, answer=_xlsx,
+                                   media_type=reporting.COMPLETENESS_XLSX_MEDIA, back_url=back, refused=refused)
 
 
 # -- the JSON API (mounted under /api/v1 by web.routes.api, which guards these) ----------------------

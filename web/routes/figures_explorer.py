@@ -24,7 +24,9 @@ from starlette.routing import Route
 from core.catalogue import explorer
 from core.catalogue.indicators import VALUE_KIND_LABELS, VALUE_KINDS
 from core.db import run_db
+from core.errors import NotFound
 from core.regimes.periods import FREQUENCIES
+from web.background import export as background_export
 from web.guards import require
 from web.templating import render
 
@@ -94,17 +96,28 @@ def _file(access, params, t, lang: str, actor) -> tuple[bytes, str] | None:
 
 @require(VIEW)
 async def explorer_export(request):
-    found = await run_db(_file, request.state.access, request.query_params, _translator(request),
-                         request.state.lang, request.state.actor)
-    if found is None:
-        raise HTTPException(404)
-    content, name = found
-    if not name:
+    args = (request.state.access, request.query_params, _translator(request), request.state.lang, request.state.actor)
+
+    def build():
+        found = _file(*args)
+        if found is None:
+            raise NotFound()
+        return found
+
+    async def refused():
         # Nothing to put in a file (no indicator chosen, or the question refused): the page says why.
         return Response(status_code=303, headers={"Location": "/figures?" + request.url.query})
-    return Response(content, media_type=explorer.XLSX_MEDIA,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"',
-                             "Cache-Control": "private, no-store"})
+
+    def answer(content, name):
+        return Response(content, media_type=explorer.XLSX_MEDIA,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "Cache-Control": "private, no-store"})
+
+    # Every indicator over every commune of a province takes a while: past a second it is a job
+    # whose page offers the file when it is ready (web.background).
+    return await background_export(request, kind="explorer.export", title="background.title.explorer_export",
+                                   build=build, answer=answer, media_type=explorer.XLSX_MEDIA,
+                                   back_url="/figures?" + request.url.query, refused=refused)
 
 
 ROUTES = [

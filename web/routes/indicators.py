@@ -28,9 +28,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from core.catalogue import indicators as ind
+from core import background
 from core.db import run_db
 from core.errors import ValidationError
 from web import signed_upload
+from web.background import follow
 from web.guards import require
 from web.params import parse_int
 from web.templating import render
@@ -330,11 +332,26 @@ async def indicator_import_apply(request):
         touched = [line for line in context["lines"] if line.change != "unchanged"]
         return counts, {"touched": touched}
 
-    counts, context = await run_db(apply)
-    if counts is None:
-        status = 409 if context.get("moved") else 422
-        return await _import_page(request, context, status)
-    return await render(request, "core/indicators/imported.html", {"counts": counts, "filename": filename, **context})
+    def work(progress) -> background.Outcome:
+        progress.phase("background.phase.saving")
+        counts, context = apply()
+        if counts is None:  # nothing saved: the preview's errors, or the catalogue moved since
+            return background.Outcome(url="/indicators/import", summary="background.summary.import_refused",
+                                      value=(None, context))
+        return background.Outcome(url="/indicators", summary="background.summary.indicators_import",
+                                  summary_params=counts, value=(counts, context))
+
+    async def answer(outcome):
+        counts, context = outcome.value
+        if counts is None:
+            return await _import_page(request, context, 409 if context.get("moved") else 422)
+        return await render(request, "core/indicators/imported.html", {"counts": counts, "filename": filename,
+                                                                       **context})
+
+    # A ministry's full catalogue takes a while: past a second the import is followed on its own
+    # page (web.background); it is still one transaction.
+    return await follow(request, kind="indicators.import", title="background.title.indicators_import", work=work,
+                        answer=answer, back_url="/indicators/import")
 
 
 @require(EDIT)

@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.db import run_db
+from core import background
 from core.errors import ValidationError
 from core.reporting import facade as reporting
+from web.background import follow
 from web.guards import require
 
 ERRORS = {"reminders.error.message": "message", "reminders.error.none_late": "none_late"}
@@ -35,13 +36,27 @@ async def remind(request):
     # A little above the limit, so that a message too long is refused, not cut short silently.
     message = str(form.get("message", "") or "")[:reporting.REMINDER_MAX_MESSAGE + 100]
     back = {"regime": regime, "period": period}
+    status = _text(form, "status", 20)
+    if status in reporting.COMPLETENESS_STATES:  # back to the list the receiver acted on ("Quá hạn")
+        back["status"] = status
+    access = request.state.access
+
+    def work(progress) -> background.Outcome:
+        progress.phase("background.phase.reminding")
+        result = reporting.urge_late_units(access, regime, period, message, progress=progress)
+        url = "/completeness?" + urlencode({**back, "reminded": result.reminded, "already": result.already})
+        return background.Outcome(url=url + "#completeness-actions", summary="background.summary.remind",
+                                  summary_params={"reminded": result.reminded, "already": result.already})
+
     try:
-        result = await run_db(reporting.urge_late_units, request.state.access, regime, period, message)
+        # Many late units (a province's communes) take a while: past a second the receiver follows
+        # the round on its own page (web.background).
+        return await follow(request, kind="reminders.urge", title="background.title.remind", work=work,
+                            answer=lambda outcome: RedirectResponse(outcome.url, status_code=303),
+                            back_url="/completeness?" + urlencode(back))
     except ValidationError as exc:
         key = next(iter(exc.errors.values()), "")
         back["remind_error"] = ERRORS.get(key, "none_late")
-    else:
-        back.update(reminded=result.reminded, already=result.already)
     return RedirectResponse("/completeness?" + urlencode(back) + "#completeness-actions", status_code=303)
 
 

@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import clock
-from core import audit
+from core import audit, background
 from core.units import history as unit_history
 from core.units import files as unit_io
 from core.units import tree as units
@@ -38,6 +38,7 @@ from core.db import run_db
 from core.i18n import fold
 from core.models import Unit, User
 from web import signed_upload
+from web.background import follow
 from web.guards import require
 from web.htmx import see_other
 from web.params import parse_id, parse_int
@@ -271,13 +272,27 @@ async def unit_import_confirm(request):
                                          request.state.actor.id, filename, payload, signature)
     if content is None:
         return await _import_page(request, errors={"file": "units.io.error.tampered"}, status_code=400)
-    plan, counts = await run_db(_apply, request.state.access, content, filename)
-    if counts is None:
-        return await _import_page(request, plan=plan, filename=filename, payload=payload,
-                                  signature=signature, status_code=422)
-    target = "/units/import?" + urlencode({"created": counts["create"], "updated": counts["update"],
-                                           "unchanged": counts["unchanged"]})
-    return see_other(request, target)
+    access = request.state.access
+
+    def work(progress) -> background.Outcome:
+        progress.phase("background.phase.saving")
+        plan, counts = _apply(access, content, filename)
+        if counts is None:  # the tree changed since the preview: nothing saved, the errors shown again
+            return background.Outcome(url="/units/import", summary="background.summary.import_refused", value=plan)
+        numbers = {"created": counts["create"], "updated": counts["update"], "unchanged": counts["unchanged"]}
+        return background.Outcome(url="/units/import?" + urlencode(numbers), summary="background.summary.units_import",
+                                  summary_params=numbers)
+
+    async def answer(outcome):
+        if outcome.value is not None:
+            return await _import_page(request, plan=outcome.value, filename=filename, payload=payload,
+                                      signature=signature, status_code=422)
+        return see_other(request, outcome.url)
+
+    # A province's thousand units with their history take a while: past a second the import is
+    # followed on its own page (web.background); it is still one transaction.
+    return await follow(request, kind="units.import", title="background.title.units_import", work=work,
+                        answer=answer, back_url="/units/import")
 
 
 ROUTES = [

@@ -21,6 +21,7 @@ from core import clock, usage
 from core.db import run_db
 from core.errors import NotFound
 from core.models import utcnow
+from web.background import export as background_export
 from web.guards import require
 from web.params import parse_id, parse_int
 from web.templating import render
@@ -147,11 +148,17 @@ def _export(access, params, lang: str, kind: str):
 
 
 async def _download(request, kind: str, media_type: str):
-    content, name = await run_db(_export, request.state.access, request.query_params, request.state.lang, kind)
-    if content is None:
-        return await usage_page(request)  # the same 422 and message as the screen
-    return Response(content, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    # A year over every unit of a province takes a while: past a second it is a job whose page
+    # offers the file when it is ready (web.background).
+    access, params, lang = request.state.access, request.query_params, request.state.lang
+    query = f"?{request.url.query}" if request.url.query else ""
+    return await background_export(
+        request, kind=f"usage.export.{kind}", title="background.title.usage_export",
+        build=lambda: _export(access, params, lang, kind), media_type=media_type,
+        answer=lambda content, name: Response(content, media_type=media_type,
+                                              headers={"Content-Disposition": f'attachment; filename="{name}"'}),
+        back_url=request.app.url_path_for("usage") + query,
+        refused=lambda: usage_page(request))  # the same 422 and message as the screen
 
 
 @require(usage.PERMISSION)
