@@ -22,6 +22,7 @@ from core.jobs import Job, JobContext
 from core.outbox import Channel, Message as OutboxMessage, Unavailable as ChannelUnavailable, enqueue
 from core.regimes.periods import window as period_window, windows as period_windows
 from core.registry import Domain, MenuItem, Permission, RoleSpec, Widget
+from core.regimes.authority import IssuingAuthority
 from core.regimes.regimes import RegimeSpec
 from core.reporting.events import Transition, for_actions
 from core.plugin_data import PluginDataError, plugin_data
@@ -43,8 +44,9 @@ __all__ = [
     "accepted_version", "AcceptedVersion", "VersionSignature",
     # the one clock: today and now in the instance's time zone (stored times stay UTC)
     "today", "now", "utcnow", "freeze_clock",
-    # reporting regimes a plugin ships (hook register_regimes)
-    "RegimeSpec",
+    # reporting regimes a plugin ships (hook register_regimes), and the right to issue beyond the
+    # core's rules it may grant a unit (hook issuing_authorities: a delegated sector, Điều 6.3)
+    "RegimeSpec", "IssuingAuthority",
     # periodic jobs (hook register_jobs)
     "Job", "JobContext",
     # a report's lifecycle (hook report_transition)

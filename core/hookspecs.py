@@ -145,6 +145,17 @@ def report_transition(transition):
 
 
 @hookspec
+def issuing_authorities(unit_id, day):
+    """Rights a plugin grants ``unit_id`` to issue regimes beyond the core's rules, in force on
+    ``day`` (a ``datetime.date``): a list of ``core.api.IssuingAuthority``. The province delegating
+    a sector's reporting to a department (Điều 6.3) is the case: the department may then issue
+    periodic regimes to the units of the delegation's scope, on the delegation's decision number.
+    Asked when a regime is saved or issued and each time one of its periods opens; an authority
+    no longer returned opens nothing more. Fail closed: an implementation that raises, or answers
+    anything else, grants nothing. Only plugins switched on at ``unit_id`` are asked."""
+
+
+@hookspec
 def register_channels(settings):
     """Return a list of ``core.api.Channel``: outbox channels this plugin delivers (core.outbox).
 

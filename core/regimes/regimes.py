@@ -43,6 +43,7 @@ from core.db import CoreModel, transaction
 from core.regimes.deadlines import (DeadlineAfterFirstError, DeadlineChainError, DeadlineRule, DeadlineRuleError,
                             LevelDeadline, check_chain)
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
+from core.regimes import authority
 from core.regimes.forms import Form, install_form, latest_published
 from core.regimes.forms import can_view as can_view_form
 from core.i18n import fold
@@ -163,6 +164,9 @@ class Regime(CoreModel):
     issuing_unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")
     preparing_unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")
     plugin = CharField(max_length=40, null=True)
+    # The plugin's issuing authority it was issued under ("plugin:key", core.regimes.authority): its
+    # reporting units are asked of that authority each time a period opens.
+    authority = CharField(max_length=120, null=True)
     status = CharField(max_length=10, default=DRAFT)
     valid_from = DateField(null=True)
     valid_to = DateField(null=True)
@@ -444,6 +448,9 @@ def resolve_units(regime, day: dt.date | None = None) -> list[Unit]:
     scope = selector["scope_unit_id"] or regime.issuing_unit_id
     scope_ids = set(subtree_ids(scope)) if scope else set()
     listed = set(selector["unit_ids"]) | _group_unit_ids(selector["group_ids"])
+    granted = _authority_units(regime, day)
+    if granted is not None:  # a plugin's authority (core.regimes.authority): its units, and only them
+        scope_ids, listed = set(granted), listed & granted
     kinds = set(selector["kinds"])
     receiver = fixed_receiver_id(regime)
     found = []
@@ -453,6 +460,28 @@ def resolve_units(regime, day: dt.date | None = None) -> list[Unit]:
         if (unit.kind in kinds and unit.id in scope_ids) or unit.id in listed:
             found.append(unit)
     return sorted(found, key=sort_key)
+
+
+def _authority_units(regime, day: dt.date) -> frozenset | None:
+    """The units of the authority a regime relies on: the one it was issued under, asked again for
+    ``day`` (ended: no unit at all); for a draft, the one its legal basis names, if any. None: the
+    regime relies on none (the core's rules hold)."""
+    reference = getattr(regime, "authority", None)
+    if reference:
+        found = authority.find(reference, regime.issuing_unit_id, day)
+        return found.unit_ids if found is not None else frozenset()
+    if getattr(regime, "status", DRAFT) != DRAFT:
+        return None
+    match = authority.covering(regime.issuing_unit_id, getattr(regime, "legal_number", ""),
+                               lambda ids: _chosen(regime.selector, ids, day), day)
+    return match[1].unit_ids if match else None
+
+
+def _chosen(selector: dict, scope_ids, day: dt.date) -> set[int]:
+    """The units a selector picks when its kinds are read within ``scope_ids``."""
+    listed = set(selector["unit_ids"]) | _group_unit_ids(selector["group_ids"])
+    kinds = set(selector["kinds"])
+    return {u.id for u in valid_units(day) if (u.kind in kinds and u.id in scope_ids) or u.id in listed}
 
 
 # -- rights and the issuing policy ----------------------------------------------------------------
@@ -523,8 +552,40 @@ def get_regime(access, regime_id: int) -> Regime:
     return regime
 
 
-def policy_errors(values, policy) -> dict[str, str]:
-    """What the ``[regimes]`` policy refuses in a regime (or its form values): field → message key."""
+# What an issuing authority lifts: who may issue, and where the reporting units may be.
+AUTHORITY_LIFTS = frozenset({"issuing_unit", "preparing_unit", "scope_unit", "units"})
+
+
+def policy_errors(values, policy, day: dt.date | None = None) -> dict[str, str]:
+    """What the ``[regimes]`` policy refuses in a regime (or its form values): field → message key.
+    A plugin's issuing authority (``core.regimes.authority``) lifts the issuer and scope rules for
+    a regime on its decision whose reporting units all lie in its units."""
+    errors = _policy_errors(values, policy)
+    if not errors or not set(errors) <= AUTHORITY_LIFTS:
+        return errors
+    day = day or clock.today()
+    grants = authority.granted(values.issuing_unit_id, day)
+    if not grants:
+        return errors
+    if authority_reference(values, day):
+        return {}
+    number = " ".join((values.legal_number or "").split())
+    if not any(" ".join(a.legal_number.split()) == number for _, a in grants):
+        return {**errors, "legal_number": "regimes.error.authority_basis"}
+    return {**{k: v for k, v in errors.items() if k not in ("issuing_unit", "preparing_unit")},
+            "units": "regimes.error.outside_authority"}
+
+
+def authority_reference(values, day: dt.date | None = None) -> str | None:
+    """"plugin:key" of the authority that covers the regime (its issuer, its decision, every unit
+    it chooses), or None."""
+    day = day or clock.today()
+    match = authority.covering(values.issuing_unit_id, values.legal_number,
+                               lambda ids: _chosen(values.selector, ids, day), day)
+    return match[1].reference(match[0]) if match else None
+
+
+def _policy_errors(values, policy) -> dict[str, str]:
     errors: dict[str, str] = {}
     issuer = Unit.get_or_none(Unit.id == values.issuing_unit_id) if values.issuing_unit_id else None
     if issuer is None:
@@ -986,6 +1047,9 @@ def issue(access, regime_id: int, *, calendar: WorkCalendar | None = None, today
             old.updated_at, old.updated_by = utcnow(), access.actor
             old.save()
         regime = Regime.get_by_id(regime.id)
+        # Issued beyond the core's rules on a plugin's authority: remembered, so that its periods
+        # open only while that authority stands.
+        regime.authority = authority_reference(regime, today) if _policy_errors(regime, policy) else None
         regime.status, regime.valid_from, regime.valid_to = ISSUED, start, None
         regime.issued_at, regime.issued_by = utcnow(), access.actor
         regime.updated_at, regime.updated_by = regime.issued_at, access.actor
