@@ -287,3 +287,13 @@ def test_the_completeness_gauge_counts_the_reports_of_the_unit_and_those_under_i
     assert len(rows) == 1
     # A unit with no report due has no gauge.
     assert 'dashboard-completeness"' not in client.get("/dashboard?unit=44.SNNMT").text
+
+
+def test_one_units_early_estimate_does_not_hide_the_month_every_unit_sent(client, login, world):
+    gio_linh, cam_lo = world.communes
+    with db.connection_context():
+        put_figures([Figure("DB0101", gio_linh.id, "monthly", 2026, 5, "estimate", "750")], source="test")
+    login(unit=world.province, roles=("viewer",))
+    units = chart_of(panel(client.get("/dashboard").text, "DB0101"), "units")
+    # April: both communes sent (700 and 800); May: Gio Linh's lone estimate.
+    assert "Tháng 4 năm 2026" in units and "800" in units and "750" not in units

@@ -263,10 +263,14 @@ def _panel(indicator, target, children, windows, own, kids, t, lang, link, sourc
                              category_header=t("dashboard.chart.period"), empty=empty,
                              chart_id=f"chart-{code}-series")
 
-    # The latest period anyone (the unit or a subordinate) has a figure for.
-    latest = next(((y, i) for y, i in reversed(window)
-                   if own_best(frequency, y, i)[1] is not None
-                   or any(kid_best(c.id, frequency, y, i)[1] is not None for c in children)), None)
+    # The period the subordinate units are compared in: the latest one most of them have a figure
+    # for (at least half as many as the best period of the window), so that one unit's early
+    # estimate for the month now open does not hide the month every unit sent. Without
+    # subordinate figures: the latest period the unit itself has one for.
+    reported = {(y, i): sum(kid_best(c.id, frequency, y, i)[1] is not None for c in children) for y, i in window}
+    most = max(reported.values(), default=0)
+    latest = next(((y, i) for y, i in reversed(window) if most and reported[(y, i)] * 2 >= most), None) or \
+        next(((y, i) for y, i in reversed(window) if own_best(frequency, y, i)[1] is not None), None)
     if not children:
         units = charts.bar_chart([], title=t("dashboard.units.title.none"), lang=lang,
                                  empty=t("dashboard.units.no_children"))
