@@ -217,6 +217,27 @@ def dynamic_keys() -> dict[str, set[str]]:
         **_indicator_keys(),
         **_unit_history_keys(),
         **_form_designer_keys(),
+        **_sector_keys(),
+    }
+
+
+def _sector_keys() -> dict[str, set[str]]:
+    """plugins/chuyen_nganh names a delegation's states, steps, actions, scope kinds and decision
+    fields by prefix (issue 15)."""
+    from plugins.chuyen_nganh import delegation, routes
+    from plugins.chuyen_nganh.models import STATUSES
+
+    states = (*STATUSES, "expired")
+    steps = ("apply", "change", "decide", *routes.REASON_ACTIONS)
+    fields = ("decision_number", "decision_date", "signer_name", "signer_title", "valid_from", "valid_to")
+    return {
+        "chuyen_nganh.status.": {f"chuyen_nganh.status.{s}" for s in states},
+        "chuyen_nganh.state.": {f"chuyen_nganh.state.{s}" for s in states},
+        "chuyen_nganh.kind.": {f"chuyen_nganh.kind.{k}" for k in delegation.SCOPE_KINDS},
+        "chuyen_nganh.action.": {f"chuyen_nganh.action.{a}" for a in ("change", "decide", *routes.REASON_ACTIONS)},
+        "chuyen_nganh.step.": {f"chuyen_nganh.step.{s}" for s in steps},
+        "chuyen_nganh.done.": {f"chuyen_nganh.done.{s}" for s in steps},
+        "chuyen_nganh.field.": {f"chuyen_nganh.field.{f}" for f in fields},
     }
 
 
