@@ -27,6 +27,7 @@ from core.regimes.regimes import RegimeSpec
 from core.reporting.events import Transition, for_actions
 from core.plugin_data import PluginDataError, plugin_data
 from core.settings import Settings
+from core.units.groups_api import UnitGroupInfo, unit_group_members, unit_groups
 from core.units.tree import ancestor_ids as unit_chain
 
 __all__ = [
@@ -34,8 +35,9 @@ __all__ = [
     "BaocaoError", "Forbidden", "NotFound", "PluginError", "ValidationError", "hookimpl",
     "fold", "format_date", "format_number", "Unit", "User", "Domain", "MenuItem", "Permission", "RoleSpec",
     "Widget", "Settings",
-    # units, periods, the indicator catalogue and its figures
-    "unit_chain", "period_window", "period_windows", "current_indicator", "save_indicator",
+    # units, unit groups (read-only), periods, the indicator catalogue and its figures
+    "unit_chain", "unit_groups", "unit_group_members", "UnitGroupInfo",
+    "period_window", "period_windows", "current_indicator", "save_indicator",
     "save_indicator_group", "indicator_groups_of",
     "Figure", "put_figures", "figures_table", "figures_latest_period",
     # the figures query across indicators × units × periods × value kinds (accepted reports publish there)

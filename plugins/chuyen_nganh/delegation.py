@@ -16,8 +16,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from core.api import (Forbidden, IssuingAuthority, NotFound, Unit, User, ValidationError, audit_record, today,
-                      transaction, unit_chain, utcnow)
+from core.api import (Forbidden, IssuingAuthority, NotFound, Unit, UnitGroupInfo, User, ValidationError, audit_record,
+                      today, transaction, unit_chain, unit_group_members, unit_groups, utcnow)
 
 from .models import Delegation, DelegationFile, DelegationStep, load_scope
 
@@ -63,11 +63,13 @@ def _units_on(day: dt.date):
 
 
 def resolve_scope(scope: dict, day: dt.date | None = None) -> set[int]:
-    """The concrete unit ids a scope names on ``day``: the units listed and every unit of the kinds
-    chosen, among the units in existence that day. (Unit groups are refused on input: the plugin API
-    does not yet let a plugin read a group's members.)"""
+    """The concrete unit ids a scope names on ``day``: the units listed, the members of the groups
+    chosen as the groups stand that day, and every unit of the kinds chosen, among the units in
+    existence that day."""
     day = day or today()
     kinds, listed = set(scope.get("kinds", ())), set(scope.get("unit_ids", ()))
+    for group_id in scope.get("group_ids", ()):
+        listed |= unit_group_members(group_id, day)
     if not kinds and not listed:
         return set()
     return {u.id for u in _units_on(day).select(Unit.id, Unit.kind)
@@ -174,6 +176,14 @@ def units_named(unit_ids) -> list[Unit]:
     return list(Unit.select().where(Unit.id.in_(ids)).order_by(Unit.name)) if ids else []
 
 
+def groups_named(group_ids) -> list[tuple[int, UnitGroupInfo | None]]:
+    """Each group id with its group, by name; None for a group deleted since (its id stays in the
+    scope, and it has no member)."""
+    groups = {g.id: g for g in unit_groups()}
+    ids = sorted(set(group_ids), key=lambda i: (i not in groups, groups[i].name if i in groups else "", i))
+    return [(i, groups.get(i)) for i in ids]
+
+
 def users_named(user_ids) -> list[User]:
     ids = list(user_ids)
     return list(User.select().where(User.id.in_(ids)).order_by(User.full_name)) if ids else []
@@ -216,7 +226,8 @@ class Application:
 def parse_id(value) -> int | None:
     """An id typed or sent by a form, or None."""
     text = str(value).strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
+    # isascii: "²".isdigit() is true but int("²") raises.
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 def _ids(values) -> list[int] | None:
@@ -265,16 +276,18 @@ def _clean_application(form: Application, errors: dict) -> dict:
         errors["department_unit_id"] = "chuyen_nganh.error.department"
     values["department_unit_id"] = department_id
     unit_ids, kinds = _ids(form.scope_unit_ids), [str(k) for k in form.scope_kinds if str(k).strip()]
+    group_ids = _ids(form.scope_group_ids)
     known = {u.id for u in _units_on(today()).where(Unit.id.in_(unit_ids or [0]))}
     if unit_ids is None or set(unit_ids) - known:
         errors["scope"] = "chuyen_nganh.error.unknown_unit"
     elif set(kinds) - set(SCOPE_KINDS):
         errors["scope"] = "chuyen_nganh.error.unknown_kind"
-    elif [g for g in form.scope_group_ids if str(g).strip()]:
-        errors["scope"] = "chuyen_nganh.error.groups_unsupported"
-    elif not unit_ids and not kinds:
+    elif group_ids is None or set(group_ids) - {g.id for g in unit_groups()}:
+        errors["scope"] = "chuyen_nganh.error.unknown_group"
+    elif not unit_ids and not kinds and not group_ids:
         errors["scope"] = "chuyen_nganh.error.empty_scope"
-    values["scope"] = {"unit_ids": unit_ids or [], "kinds": sorted(set(kinds)), "group_ids": []}
+    # A group is kept by id, not by its members: the scope follows the group as it changes.
+    values["scope"] = {"unit_ids": unit_ids or [], "kinds": sorted(set(kinds)), "group_ids": group_ids or []}
     admin_ids = _ids(form.administrator_ids)
     if admin_ids is None:
         errors["administrators"] = "chuyen_nganh.error.unknown_user"

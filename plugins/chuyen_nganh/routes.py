@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from core.api import NotFound, run_db, today
+from core.api import NotFound, run_db, today, unit_groups
 from web.api import RedirectResponse, Response, Route, render, require
 
 from . import delegation as svc
@@ -80,16 +80,18 @@ def _application_of(d) -> svc.Application:
     scope = d.scope_selector
     return svc.Application(department_unit_id=str(d.department_unit_id), sector=d.sector, sector_name=d.sector_name,
                            purpose=d.purpose, scope_unit_ids=tuple(str(i) for i in scope["unit_ids"]),
-                           scope_kinds=tuple(scope["kinds"]), administrator_ids=tuple(str(i) for i in d.administrator_ids))
+                           scope_kinds=tuple(scope["kinds"]), scope_group_ids=tuple(str(i) for i in scope["group_ids"]),
+                           administrator_ids=tuple(str(i) for i in d.administrator_ids))
 
 
 def _form_context(access, form: svc.Application, delegation=None) -> dict:
     departments = ([u for u in svc.units_named([delegation.department_unit_id])] if delegation
                    else svc.applicant_units(access))
     return {"form": form, "delegation": delegation, "departments": departments,
-            "units": svc.scope_choices(), "kinds": svc.SCOPE_KINDS,
+            "units": svc.scope_choices(), "kinds": svc.SCOPE_KINDS, "groups": unit_groups(),
             "users": svc.administrator_choices([u.id for u in departments]),
             "chosen_units": set(form.scope_unit_ids), "chosen_kinds": set(form.scope_kinds),
+            "chosen_groups": set(form.scope_group_ids),
             "chosen_users": set(form.administrator_ids)}
 
 
@@ -150,6 +152,7 @@ def _page_context(access, delegation_id) -> dict:
     return {"d": d, "status": svc.shown_status(d, day), "department": svc.units_named([d.department_unit_id])[0:1],
             "scope": d.scope_selector, "scope_units": svc.units_named(svc.scope_units(d, day)),
             "listed_units": svc.units_named(d.scope_selector["unit_ids"]),
+            "scope_groups": svc.groups_named(d.scope_selector["group_ids"]),
             "administrators": svc.users_named(d.administrator_ids), "applicant": svc.users_named([d.applicant_id]),
             "history": svc.history(d), "file": svc.decision_file(d), "actions": svc.allowed_actions(access, d, day),
             "in_force": svc.in_force(d.department_unit_id, d.sector, day) == d, **_common()}

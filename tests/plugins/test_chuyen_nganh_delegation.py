@@ -16,6 +16,7 @@ from core.audit import AuditEvent
 from core.db import db
 from core.errors import Forbidden, NotFound
 from core.models import Unit, User
+from core.regimes import regimes as rg
 from core.units.tree import ancestor_ids
 from plugins.chuyen_nganh import delegation as svc
 from plugins.chuyen_nganh.models import Delegation, DelegationFile, DelegationStep
@@ -167,7 +168,9 @@ def test_a_decision_whose_dates_overlap_another_is_refused_and_disjoint_dates_pa
     ({"scope_unit_ids": ("999999",)}, "scope", "chuyen_nganh.error.unknown_unit"),
     ({"scope_unit_ids": ("abc",)}, "scope", "chuyen_nganh.error.unknown_unit"),
     ({"scope_kinds": ("province",)}, "scope", "chuyen_nganh.error.unknown_kind"),
-    ({"scope_group_ids": ("1",)}, "scope", "chuyen_nganh.error.groups_unsupported"),
+    ({"scope_unit_ids": ("²",)}, "scope", "chuyen_nganh.error.unknown_unit"),
+    ({"scope_unit_ids": (), "scope_group_ids": ("999999",)}, "scope", "chuyen_nganh.error.unknown_group"),
+    ({"scope_group_ids": ("abc",)}, "scope", "chuyen_nganh.error.unknown_group"),
     ({"administrator_ids": ()}, "administrators", "chuyen_nganh.error.no_administrator"),
     ({"administrator_ids": ("999999",)}, "administrators", "chuyen_nganh.error.unknown_user"),
     ({"department_unit_id": "999999"}, "department_unit_id", "chuyen_nganh.error.department"),
@@ -280,6 +283,63 @@ def test_a_scope_by_kind_follows_the_units_in_existence(world):
     Unit.update(valid_to=dt.date(2026, 12, 31)).where(Unit.id == w.tree.communes[1].id).execute()
     assert svc.scope_units(d, dt.date(2026, 12, 31)) == sorted(c.id for c in w.tree.communes)
     assert svc.scope_units(d, dt.date(2027, 1, 1)) == sorted([w.tree.communes[0].id, new.id])
+
+
+def test_a_scope_by_unit_group_follows_the_groups_members(world):
+    """A group is kept by id: the scope holds its members as the group stands on each day, the
+    delegation's authority follows, and a member merged away leaves."""
+    w = world
+    gio_linh, cam_lo = w.tree.communes
+    group = rg.write_group(None, "XA_NN", "Các xã Sở Nông nghiệp theo dõi", [gio_linh.id], allowed=None)
+    d = svc.apply(w.applicant, application(w, scope_unit_ids=(), scope_group_ids=(str(group.id),)))
+    assert d.scope_selector == {"unit_ids": [], "kinds": [], "group_ids": [group.id]}
+    svc.record_decision(w.operator, d.id, decision())
+    day = dt.date(2026, 12, 5)
+    assert svc.scope_units(d, day) == [gio_linh.id]
+    assert svc.authorities(w.tree.department.id, day)[0].unit_ids == frozenset({gio_linh.id})
+
+    # The group's manager adds Cam Lộ on the core's screen: the delegation's scope follows.
+    rg.write_group(group.id, "XA_NN", group.name, [gio_linh.id, cam_lo.id], allowed=None)
+    assert svc.scope_units(d, day) == sorted([gio_linh.id, cam_lo.id])
+    assert svc.authorities(w.tree.department.id, day)[0].unit_ids == frozenset({gio_linh.id, cam_lo.id})
+    # A member merged away leaves the scope from the day it ends.
+    Unit.update(valid_to=dt.date(2026, 12, 31)).where(Unit.id == cam_lo.id).execute()
+    assert svc.scope_units(d, dt.date(2027, 1, 1)) == [gio_linh.id]
+    # Removed from the group, a unit leaves; a group deleted since has no member.
+    rg.write_group(group.id, "XA_NN", group.name, [cam_lo.id], allowed=None)
+    assert svc.scope_units(d, day) == [cam_lo.id]
+    rg.delete_group(group.id, allowed=None)
+    assert svc.scope_units(d, day) == []
+    assert svc.groups_named([group.id]) == [(group.id, None)]
+
+
+def test_groups_and_units_are_compared_after_resolving_for_the_overlap(world):
+    w = world
+    gio_linh, cam_lo = w.tree.communes
+    group = rg.write_group(None, "XA_NN", "Các xã Sở Nông nghiệp theo dõi", [gio_linh.id], allowed=None)
+    first = svc.apply(w.applicant, application(w, scope_unit_ids=(), scope_group_ids=(str(group.id),)))
+    before = snapshot()
+    # A unit listed one by one that the group holds overlaps...
+    with pytest.raises(svc.Refused) as refused:
+        svc.apply(w.applicant, application(w, scope_unit_ids=(str(gio_linh.id),)))
+    assert refused.value.errors == {"scope": "chuyen_nganh.error.overlap_applied"}
+    params = refused.value.field_params["scope"]
+    assert (params["id"], params["units"]) == (first.id, "Xã Gio Linh")
+    # ...and so does another group sharing a member, or a kind.
+    other = rg.write_group(None, "XA_VEN_BIEN", "Các xã ven biển", [gio_linh.id, cam_lo.id], allowed=None)
+    for changes in ({"scope_group_ids": (str(other.id),)}, {"scope_kinds": ("commune",)}):
+        with pytest.raises(svc.Refused):
+            svc.apply(w.applicant, application(w, scope_unit_ids=(), **changes))
+    assert snapshot() == before
+    # A unit outside the group does not.
+    second = svc.apply(w.applicant, application(w, scope_unit_ids=(str(cam_lo.id),)))
+    svc.revoke(w.operator, second.id, "Gộp vào hồ sơ chung")
+    # Once the group holds Cam Lộ too, an application for it is refused: membership is read when asked.
+    rg.write_group(group.id, "XA_NN", group.name, [gio_linh.id, cam_lo.id], allowed=None)
+    with pytest.raises(svc.Refused) as refused:
+        svc.apply(w.applicant, application(w, scope_unit_ids=(str(cam_lo.id),)))
+    params = refused.value.field_params["scope"]
+    assert (params["id"], params["units"]) == (first.id, "Xã Cam Lộ")
 
 
 def test_a_delegation_in_force_is_the_departments_issuing_authority(world):

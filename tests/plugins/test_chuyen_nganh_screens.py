@@ -12,6 +12,7 @@ import pytest
 
 from core.db import db
 from core.models import Unit
+from core.regimes import regimes as rg
 from plugins.chuyen_nganh.models import Delegation, DelegationStep
 from tests.conftest import csrf_from
 
@@ -145,6 +146,44 @@ def test_an_overlapping_application_is_refused_naming_the_other(client, people):
     with db.connection_context():
         assert Delegation.select().count() == 1
     assert state(first) == before
+
+
+def test_a_scope_by_unit_group_through_the_screens(client, people):
+    p = people
+    gio_linh, cam_lo = p.tree.communes
+    with db.connection_context():
+        group = rg.write_group(None, "XA_NN", "Các xã Sở Nông nghiệp theo dõi", [gio_linh.id], allowed=None)
+    log_in(client, p.applicant)
+    form = client.get(f"{BASE}/apply").text
+    assert f'name="scope_group_ids" value="{group.id}"' in form and "Các xã Sở Nông nghiệp theo dõi" in form
+
+    # A group that is not one comes back refused, the groups chosen still ticked.
+    response = post(client, f"{BASE}/apply",
+                    apply_form(p, scope_unit_ids=[], scope_group_ids=[str(group.id), "999999"]))
+    assert response.status_code == 422 and "Có nhóm đơn vị không tồn tại hoặc đã bị xóa." in response.text
+    assert f'name="scope_group_ids" value="{group.id}" checked' in response.text
+
+    delegation_id = applied(client, p, scope_unit_ids=[], scope_group_ids=[str(group.id)])
+    page = client.get(f"{BASE}/{delegation_id}").text
+    assert "Theo nhóm đơn vị: Các xã Sở Nông nghiệp theo dõi" in page
+    assert "Hôm nay phạm vi gồm 1 đơn vị:" in page and "Xã Cam Lộ" not in page
+    with db.connection_context():
+        rg.write_group(group.id, "XA_NN", group.name, [gio_linh.id, cam_lo.id], allowed=None)
+    page = client.get(f"{BASE}/{delegation_id}").text
+    assert "Hôm nay phạm vi gồm 2 đơn vị:" in page and "Xã Cam Lộ" in page
+
+    # Returned, the change form keeps the group ticked.
+    log_in(client, p.operator)
+    post(client, f"{BASE}/{delegation_id}/return", {"reason": "Bổ sung mục đích"}, f"{BASE}/{delegation_id}")
+    log_in(client, p.applicant)
+    change = client.get(f"{BASE}/{delegation_id}/change").text
+    assert f'name="scope_group_ids" value="{group.id}" checked' in change
+
+    # A group deleted since is named as such.
+    with db.connection_context():
+        rg.delete_group(group.id, allowed=None)
+    page = client.get(f"{BASE}/{delegation_id}", headers={"Accept-Language": "en"}).text
+    assert f"group #{group.id} (deleted)" in page
 
 
 def test_bad_input_comes_back_with_what_was_typed(client, people):
