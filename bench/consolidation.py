@@ -21,7 +21,13 @@ Timed, through the core services:
   consolidation subscriber (timed last: the running aggregates are left stale);
 - reading the province's consolidation (every cell's consolidated figure and what was counted),
   next to the bare ``SUM … GROUP BY`` over the same accepted values in the same run
-  (target ≤ 1.2× the bare SUM and ≤ 500 ms).
+  (target ≤ 1.2× the bare SUM and ≤ 500 ms);
+- the consolidation page (``GET /reports/<id>/consolidation``: its sources, the banner and the
+  read-only grid of 300 cells, each linking to its drill-down) of a consolidated report with 105
+  source units: a second synthetic province whose 105 communes report to it under a regime of
+  its own on the same form (seeded last, so the rows above run on the same data as before). Server
+  time: the Starlette app driven in-process by the test client, timed from the call into the
+  app to the last byte it sends (target p95 ≤ 50 ms).
 """
 
 from __future__ import annotations
@@ -130,13 +136,7 @@ def seed(leaves: int, rows: int):
 
     from core.accounts import login as accounts
     from core.accounts.permissions import core_access
-    from core.db import transaction
-    from core.models import Unit, utcnow
-    from core.regimes import regimes as rg
-    from core.regimes.forms import FormVersion, install_form
-    from core.regimes.workdays import WorkCalendar
-    from core.reporting.opening import Report, issue_and_open
-    from core.reporting.versions import ReportVersion
+    from core.models import Unit
 
     province_id, communes = seed_tree(leaves)
     seed_catalogue(rows)
@@ -144,26 +144,64 @@ def seed(leaves: int, rows: int):
                                       Unit.get_by_id(province_id), is_admin=True)
     admin = core_access(admin_user)
     preparer = Unit.get(Unit.code == "LC.1").id  # a department prepares a periodic regime
-    form = install_form("BENCH-LIVE", "Biểu thử nghiệm tổng hợp trực tiếp", province_id, definition(rows),
+    started = time.perf_counter()
+    regime, form = open_regime(admin, "BENCH.LIVE", "Báo cáo thử nghiệm tổng hợp trực tiếp", province_id, preparer,
+                               rows)
+    opened = time.perf_counter() - started
+    started = time.perf_counter()
+    reports = accept_in_bulk(regime, form, communes, admin_user, rows)
+    versions = time.perf_counter() - started
+    first = next(r for r in reports if r[1] == communes[0])
+    return SimpleNamespace(admin=admin, admin_user=admin_user, regime=regime, province_id=province_id,
+                           communes=communes, report_id=first[0], period=period_of(first[0]), opened=opened,
+                           versions=versions, reports=len(reports))
+
+
+def open_regime(admin, code: str, name: str, issuing: int, preparing: int, rows: int):
+    """A monthly regime on a form of ``rows`` indicator rows for the communes under ``issuing``
+    (each reports to its parent), issued, its started periods opened. Returns (regime, form)."""
+    from core.regimes import regimes as rg
+    from core.regimes.forms import install_form
+    from core.regimes.workdays import WorkCalendar
+    from core.reporting.opening import issue_and_open
+
+    form = install_form(code.replace(".", "-"), definition(rows)["title"], issuing, definition(rows),
                         frequency="monthly")
     regime = rg.save_draft(admin, {
-        "code": "BENCH.LIVE", "name": "Báo cáo thử nghiệm tổng hợp trực tiếp", "regime_type": "periodic",
+        "code": code, "name": name, "regime_type": "periodic",
         "content": "Thử nghiệm", "content_type": "data", "kinds": ["commune"], "receiving_rule": "parent",
         "sending_methods": ["system"], "deadline_rules": [{"level": "Xã → cụm", "from_kind": "", "rule": "2wd"}],
         "frequency": "monthly", "cutoff_rule": "decree", "form_id": form.id, "legal_number": "Thử nghiệm",
-        "legal_date": "2025-08-01", "legal_issuer": "Bench", "issuing_unit_id": province_id,
-        "preparing_unit_id": preparer})
-    started = time.perf_counter()
+        "legal_date": "2025-08-01", "legal_issuer": "Bench", "issuing_unit_id": issuing,
+        "preparing_unit_id": preparing})
     issue_and_open(admin, regime.id, calendar=WorkCalendar(), today=TODAY)
-    opened = time.perf_counter() - started
+    return regime, form
+
+
+def period_of(report_id: int) -> str:
+    from core.reporting.opening import Report
+
+    report = Report.get_by_id(report_id)
+    return f"{report.period_start.isoformat()}/{report.period_end.isoformat()}"
+
+
+def accept_in_bulk(regime, form, units: list[int], submitted_by, rows: int) -> list[tuple]:
+    """Every report of the regime's latest open period accepted, its version written in bulk (what
+    ``submit`` freezes: the canonical JSON, values by the unit's place in ``units``). Returns
+    (report id, unit id, deadline, period start) of those reports."""
+    from core.db import transaction
+    from core.models import utcnow
+    from core.regimes.forms import FormVersion
+    from core.reporting.opening import Report
+    from core.reporting.versions import ReportVersion
+
     version_id = FormVersion.get(FormVersion.form == form.id).id
     reports = list(Report.select(Report.id, Report.unit, Report.deadline, Report.period_start)
                    .where(Report.regime == regime.id).order_by(Report.unit).tuples())
     latest = max(r[3] for r in reports)
     reports = [r for r in reports if r[3] == latest]
-    index = {uid: n for n, uid in enumerate(communes)}
+    index = {uid: n for n, uid in enumerate(units)}
     now = utcnow().replace(microsecond=0)
-    started = time.perf_counter()
     with transaction():
         batch = []
         for report_id, unit_id, deadline, _ in reports:
@@ -172,7 +210,7 @@ def seed(leaves: int, rows: int):
             text = json.dumps({"format": "baocao.report/1", "values": values, "version": 1},
                               sort_keys=True, separators=(",", ":"))
             batch.append({"report": report_id, "number": 1, "form_version": version_id, "revision": 0,
-                          "submitted_at": now, "submitted_by": admin_user.id, "deadline": deadline, "late": False,
+                          "submitted_at": now, "submitted_by": submitted_by.id, "deadline": deadline, "late": False,
                           "canonical": text, "sha256": hashlib.sha256(text.encode()).hexdigest()})
             if len(batch) >= 200:
                 _bulk(ReportVersion, batch, 200)
@@ -180,12 +218,7 @@ def seed(leaves: int, rows: int):
         _bulk(ReportVersion, batch, 200)
         (Report.update(status="accepted", revision=1, submitted_at=now)
          .where(Report.id.in_([r[0] for r in reports])).execute())
-    versions = time.perf_counter() - started
-    first = next(r for r in reports if r[1] == communes[0])
-    start = Report.get_by_id(first[0]).period_start
-    return SimpleNamespace(admin=admin, regime=regime, province_id=province_id, communes=communes,
-                           report_id=first[0], period=f"{start.isoformat()}/{Report.get_by_id(first[0]).period_end}",
-                           opened=opened, versions=versions, reports=len(reports))
+    return reports
 
 
 class StatementCounter:
@@ -250,6 +283,66 @@ def prime_first_report(world, rows: int) -> None:
     saved = rd.save(world.admin, world.report_id, cells, source="bench")
     wf.submit(world.admin, world.report_id, revision=saved.revision)
     wf.accept(world.admin, world.report_id)
+
+
+PAGE_UNITS = 105  # the issue's consolidated page: a report with 105 source units
+
+
+def seed_page(world, rows: int) -> int:
+    """A second synthetic province whose ``PAGE_UNITS`` communes report to it under a regime of
+    its own on the same form, every report accepted in bulk; its consolidated report opened (the
+    first refresh fills it). Returns that report's id."""
+    from core.db import transaction
+    from core.models import Unit
+    from core.reporting import consolidation as cs
+
+    with transaction():
+        province = Unit.create(code="LP", name="Tỉnh Thử nghiệm trang tổng hợp", kind="province")
+        preparer = Unit.create(code="LP.0", name="Sở thử nghiệm trang tổng hợp", kind="department",
+                               parent=province.id)
+        _bulk(Unit, [{"code": f"LP.{n}", "name": f"Xã thử nghiệm trang {n}", "kind": "commune", "parent": province.id}
+                     for n in range(1, PAGE_UNITS + 1)])
+    communes = [uid for uid, in Unit.select(Unit.id).where((Unit.parent == province.id) & (Unit.kind == "commune"))
+                .order_by(Unit.id).tuples()]
+    regime, form = open_regime(world.admin, "BENCH.PAGE", "Báo cáo thử nghiệm trang tổng hợp", province.id,
+                               preparer.id, rows)
+    reports = accept_in_bulk(regime, form, communes, world.admin_user, rows)
+    period = period_of(reports[0][0])
+    cs.rebuild(regime_code="BENCH.PAGE", period=period)
+    return cs.open_consolidated(world.admin, regime.id, period, unit_id=province.id).id
+
+
+def page_timings(url: str, world, report_id: int, cells: int, rounds: int) -> tuple[tuple[float, float], float]:
+    """(median and p95 server time, SQL statements) of ``GET /reports/<id>/consolidation`` for
+    the bench's administrator (``forms.ServerTimer``: from the call into the app to the last byte
+    sent; the statements counted after the timings)."""
+    from starlette.testclient import TestClient
+
+    from core.accounts import login as accounts
+    from core.db import db
+    from core.models import utcnow
+    from core.settings import Settings
+    from forms import ServerTimer, count_queries
+    from web.app import create_app
+
+    settings = Settings(mode="test", database_url=url, secret_key="bench-" + "x" * 40, require_admin_mfa=False,
+                        allowed_hosts=("testserver",))
+    timer = ServerTimer(create_app(settings, load_entrypoints=False))
+    path = f"/reports/{report_id}/consolidation"
+    with TestClient(timer) as client:
+        with db.connection_context():
+            client.cookies.set("baocao_session", accounts.start_session(world.admin_user, reauth_at=utcnow()))
+        page = client.get(path)
+        assert page.status_code == 200, page.status_code
+        # Every source counted; every input cell a link to its drill-down.
+        assert f"từ {PAGE_UNITS} báo cáo" in page.text
+        assert page.text.count(f'hx-get="{path}/') == cells, "the grid's links"
+        for _ in range(3):  # warm up
+            client.get(path)
+        timer.samples.clear()
+        for _ in range(rounds):
+            client.get(path)
+        return row_of(timer.samples), statistics.median(count_queries(lambda: client.get(path), 3))
 
 
 def run_backend(url: str, leaves: int, rows: int, rounds: int) -> dict:
@@ -326,6 +419,12 @@ def run_backend(url: str, leaves: int, rows: int, rounds: int) -> dict:
         events._core_only = keep
     results["  same acceptance, no live consolidation"] = row_of(bare_accept)
     notes["statements, no live consolidation"] = statistics.median(bare_counts)
+
+    with db.connection_context():
+        page_report = seed_page(world, rows)
+    page, statements = page_timings(url, world, page_report, rows * 2, rounds)
+    results[f"consolidation page, {PAGE_UNITS} source units (server)"] = page
+    notes["statements per consolidation page"] = statements
     notes["cells"] = rows * 2
     close_db()
     return {"results": results, "notes": notes}

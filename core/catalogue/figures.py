@@ -30,7 +30,7 @@ from peewee import CharField, Check, DateTimeField, DecimalField, ForeignKeyFiel
 from core import clock
 from core import audit, generations
 from core.regimes import periods
-from core.db import CoreModel, db, is_sqlite, transaction
+from core.db import CoreModel, Prepared, db, is_sqlite, transaction
 from core.errors import ValidationError
 from core.catalogue.indicators import VALUE_KINDS, Indicator
 from core.models import Unit, utcnow
@@ -111,6 +111,13 @@ def _check(figure: Figure, value_type: str | None, known_units: set[int], good_p
         return ("value", exc.key, exc.params), None
 
 
+# Built once per number of codes (units): an acceptance asks for its form's hundred-odd codes,
+# and peewee building a hundred-item IN list cost more than the database answering it.
+_INDICATORS = Prepared(lambda p: Indicator.select(Indicator.code, Indicator.id, Indicator.value_type)
+                       .where(Indicator.code.in_(p.codes) & Indicator.is_current).tuples())
+_UNITS = Prepared(lambda p: Unit.select(Unit.id).where(Unit.id.in_(p.ids)).tuples())
+
+
 def put_values(figures: Iterable[Figure], *, source: str, actor=None) -> int:
     """Write a batch of figures (all or nothing); returns how many rows changed.
 
@@ -118,12 +125,11 @@ def put_values(figures: Iterable[Figure], *, source: str, actor=None) -> int:
     message key; the parameters of the first refused figure's message (the value, the digits
     allowed) are the exception's ``params``."""
     figures = list(figures)
-    codes = {f.code for f in figures}
+    if not figures:
+        return 0
     indicators = {code: (iid, value_type) for code, iid, value_type in
-                  Indicator.select(Indicator.code, Indicator.id, Indicator.value_type)
-                  .where(Indicator.code.in_(codes) & Indicator.is_current).tuples()}
-    unit_ids = {f.unit_id for f in figures}
-    known_units = {u for u, in Unit.select(Unit.id).where(Unit.id.in_(unit_ids)).tuples()}
+                  _INDICATORS.run(codes=tuple({f.code for f in figures}))}
+    known_units = {u for u, in _UNITS.run(ids=tuple({f.unit_id for f in figures}))}
     errors, params, good_periods = {}, {}, set()
     # One row per key, the last given winning (as writing them one after the other did): a key
     # twice in one upsert statement is refused by PostgreSQL.
@@ -222,8 +228,63 @@ def bulk_write(model, columns: tuple[str, ...], rows: list[tuple], *, conflict: 
     arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
     sql = f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays})' + tail
     for start in range(0, len(rows), 5000):
-        changed += db.execute_sql(sql, [list(column) for column in zip(*rows[start:start + 5000])]).rowcount
+        columns_of_batch = zip(*rows[start:start + 5000])
+        params = [_array_literal(column, kind in _UNQUOTED) for column, kind in zip(columns_of_batch, kinds)]
+        changed += db.execute_sql(sql, params).rowcount
     return changed
+
+
+def bulk_update(model, columns: tuple[str, ...], rows: list[tuple]) -> int:
+    """Update rows of ``model``'s table by primary key: ``rows`` are tuples of the key, then the
+    values of ``columns`` (the model's column names). Returns the rows updated.
+
+    For a writer that read the rows it changes (live consolidation's running totals): one
+    ``UPDATE … FROM`` per batch joining on the key, which costs the database less than an upsert
+    that looks every row up by its unique columns first (PostgreSQL: ``unnest`` of one array per
+    column; SQLite: a ``VALUES`` list)."""
+    if not rows:
+        return 0
+    table, key = model._meta.table_name, model._meta.primary_key.column_name
+    changed = 0
+    if is_sqlite():
+        sets = ", ".join(f'"{c}" = d.column{n}' for n, c in enumerate(columns, start=2))
+        one = "(" + ", ".join(["?"] * (len(columns) + 1)) + ")"
+        per = max(1, min(1000, MAX_PARAMETERS // (len(columns) + 1)))
+        for start in range(0, len(rows), per):
+            chunk = rows[start:start + per]
+            sql = (f'UPDATE "{table}" SET {sets} FROM (VALUES ' + ", ".join([one] * len(chunk))
+                   + f') AS d WHERE "{table}"."{key}" = d.column1')
+            changed += db.execute_sql(sql, [v for row in chunk for v in row]).rowcount
+        return changed
+    names = (key, *columns)
+    kinds = [_ARRAY_TYPES[model._meta.columns[c].field_type] for c in names]
+    arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
+    sets = ", ".join(f'"{c}" = d."{c}"' for c in columns)
+    # The keys twice: PostgreSQL, knowing how many rows the arrays hold, would rather hash the
+    # whole table than look a thousand keys up; "= ANY" of the keys makes it use the index.
+    sql = (f'UPDATE "{table}" SET {sets} FROM unnest({arrays}) AS d(' + ", ".join(f'"{c}"' for c in names)
+           + f') WHERE "{table}"."{key}" = d."{key}" AND "{table}"."{key}" = ANY(%s::{kinds[0]}[])')
+    for start in range(0, len(rows), 5000):
+        params = [_array_literal(v, kind in _UNQUOTED) for v, kind in zip(zip(*rows[start:start + 5000]), kinds)]
+        changed += db.execute_sql(sql, params + params[:1]).rowcount
+    return changed
+
+
+_UNQUOTED = frozenset({"integer", "bigint", "numeric"})  # their text never holds a quote, comma or space
+
+
+def _array_literal(values, bare: bool) -> str:
+    """A PostgreSQL array literal (``{1.5,NULL,"a \\"b\\""}``) of one column's values, each
+    written as its text as the driver would (``str``), quoted unless ``bare``.
+
+    The driver's own array dumper quotes element by element in Python (a regular expression
+    each): for the 1,200 running totals and 600 figures of one acceptance that cost more than
+    the database's upsert. Joining the texts is ten times cheaper; the database parses the same
+    literal either way."""
+    if bare:
+        return "{" + ",".join(["NULL" if v is None else str(v) for v in values]) + "}"
+    return "{" + ",".join(["NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+                           for v in values]) + "}"
 
 
 def table(unit_id: int, frequency: str, year: int, index: int, codes: Iterable[str] | None = None,

@@ -59,7 +59,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from peewee import (BooleanField, CharField, DateField, DateTimeField, DecimalField, ForeignKeyField,
                     IntegerField, Tuple, fn)
@@ -67,10 +67,10 @@ from peewee import (BooleanField, CharField, DateField, DateTimeField, DecimalFi
 from core import audit
 from core.reporting import data as rd
 from core.reporting import events
-from core.db import CoreModel, db, is_sqlite, transaction
+from core.db import CoreModel, Prepared, db, is_sqlite, transaction
 from core.errors import BaocaoError, Forbidden, NotFound
-from core.regimes.form_engine import MAX_DECIMALS, column_label, rounded
-from core.catalogue.figures import bulk_write
+from core.regimes.form_engine import MAX_DECIMALS, column_label, compile_form, rounded
+from core.catalogue.figures import bulk_update, bulk_write
 from core.catalogue.indicators import Indicator
 from core.models import Unit, User, utcnow
 from core.regimes.periods import CUSTOM, Window
@@ -119,14 +119,24 @@ def _statuses(include_submitted: bool) -> tuple[str, ...]:
     return ("accepted", "submitted") if include_submitted else ("accepted",)
 
 
+_RECEIVED = Prepared(lambda p: Report.select(Report.id, Report.regime, Report.unit, Report.receiver, Report.kind,
+                                             Report.status, Report.period_start, Report.period_end,
+                                             Report.submitted_at, Report.submitted_late, Unit.id, Unit.code, Unit.name,
+                                             Unit.parent)
+                     .join(Unit).switch(Report).join(Regime)
+                     .where((Regime.code == p.code) & (Report.period_start == p.start) & (Report.period_end == p.end)
+                            & (Report.receiver == p.unit) & (Report.id != p.report))
+                     .order_by(Unit.code))
+
+
 def received_reports(report: Report) -> list[Report]:
-    """Every report of the same regime code and period that the consolidated report's unit receives."""
-    code = report.regime.code
-    return list(Report.select(Report, Unit).join(Unit).switch(Report).join(Regime)
-                .where((Regime.code == code) & (Report.period_start == report.period_start)
-                       & (Report.period_end == report.period_end) & (Report.receiver == report.unit_id)
-                       & (Report.id != report.id))
-                .order_by(Unit.code))
+    """Every report of the same regime code and period that the consolidated report's unit
+    receives, by unit code: what a list of sources shows of it (its id, regime, unit with the
+    unit's code, name and parent, receiver, kind, status, period and when it was sent), not its other
+    fields — a province's page lists a hundred of them, and building each whole row (and the
+    query) cost more than the rest of the page's reads."""
+    return list(_RECEIVED.run(code=report.regime.code, start=report.period_start, end=report.period_end,
+                              unit=report.unit_id, report=report.id))
 
 
 def _latest_versions(report_ids: list[int]) -> dict[int, object]:
@@ -137,6 +147,15 @@ def _latest_versions(report_ids: list[int]) -> dict[int, object]:
               .order_by(ReportVersion.report, ReportVersion.number)):
         latest[v.report_id] = v
     return latest
+
+
+_LATEST_NUMBERS = Prepared(lambda p: ReportVersion.select(ReportVersion.report, fn.MAX(ReportVersion.number))
+                           .where(ReportVersion.report.in_(p.reports)).group_by(ReportVersion.report).tuples())
+
+
+def _latest_numbers(report_ids: list[int]) -> dict[int, int]:
+    """Each report's latest version number (its versions' texts left unread)."""
+    return dict(_LATEST_NUMBERS.run(reports=tuple(report_ids))) if report_ids else {}
 
 
 def eligible_sources(report: Report, *, include_submitted: bool = False) -> list[tuple[Report, object]]:
@@ -164,13 +183,16 @@ def version_values(version) -> dict[tuple[str, str], Decimal]:
     return out
 
 
+# Built once per number of codes: peewee building a form's hundred-item IN list on every
+# acceptance cost more than the database answering it.
+_RULES = Prepared(lambda p: Indicator.select(Indicator.code, Indicator.aggregation)
+                  .where(Indicator.code.in_(p.codes) & Indicator.valid_to.is_null()).tuples())
+
+
 def rules_for(form) -> dict[str, str]:
     """Row key → aggregation of its indicator ("" for a row without one: summed)."""
-    codes = sorted({r.indicator for r in form.rows if r.kind == "indicator" and r.indicator})
-    found = {}
-    if codes:
-        found = {i.code: i.aggregation for i in Indicator.select(Indicator.code, Indicator.aggregation)
-                 .where(Indicator.code.in_(codes) & Indicator.valid_to.is_null())}
+    codes = tuple(sorted({r.indicator for r in form.rows if r.kind == "indicator" and r.indicator}))
+    found = dict(_RULES.run(codes=codes)) if codes else {}
     return {r.key: (found.get(r.indicator, "") if r.indicator else "") for r in form.rows if r.kind == "indicator"}
 
 
@@ -473,24 +495,37 @@ class Change:
         return CHANGE_LABELS[self.why]
 
 
+# A consolidated report's pages read these several times each (the banner, the sources): built once.
+_RECORDED = Prepared(lambda p: ConsolidationSource.select(ConsolidationSource.source,
+                                                          ConsolidationSource.version_number)
+                     .where(ConsolidationSource.consolidated == p.report).tuples())
+_LAST_REFRESH = Prepared(lambda p: Consolidation.select().where(Consolidation.report == p.report).limit(1))
+_USED_VERSIONS = Prepared(lambda p: ReportVersion.select(ReportVersion.id, ReportVersion.report, ReportVersion.number,
+                                                         ReportVersion.submitted_at, ReportVersion.late)
+                          .where(ReportVersion.report.in_(p.reports)))
+
+
 def recorded(report_id: int) -> dict[int, int]:
-    return {s.source_id: s.version_number
-            for s in ConsolidationSource.select().where(ConsolidationSource.consolidated == report_id)}
+    return dict(_RECORDED.run(report=report_id))
 
 
 def last_refresh(report_id: int) -> Consolidation | None:
-    return Consolidation.get_or_none(Consolidation.report == report_id)
+    return _LAST_REFRESH.first(report=report_id)
 
 
-def changes(report: Report, *, include_submitted: bool | None = None) -> list[Change]:
+def changes(report: Report, *, include_submitted: bool | None = None, received: list | None = None) -> list[Change]:
     """What changed among the sources since the last refresh (empty: up to date). Judged by the
     rule that refresh used (``include_submitted`` None), so changing the setting does not by
-    itself turn every consolidated report stale."""
+    itself turn every consolidated report stale. ``received``: ``received_reports(report)``, when
+    the caller read them already (a page that also lists them)."""
     if include_submitted is None:
         last = last_refresh(report.id)
         include_submitted = bool(last and last.include_submitted)
     before = recorded(report.id)
-    now = {s.id: (s, v) for s, v in eligible_sources(report, include_submitted=include_submitted)}
+    wanted = _statuses(include_submitted)
+    sources = [r for r in (received_reports(report) if received is None else received) if r.status in wanted]
+    latest = _latest_numbers([r.id for r in sources])
+    now = {r.id: (r, latest[r.id]) for r in sources if r.id in latest}
     found = []
     gone = [sid for sid in before if sid not in now]
     names = {}
@@ -502,10 +537,10 @@ def changes(report: Report, *, include_submitted: bool | None = None) -> list[Ch
             continue
         why = "returned" if source.status == "returned" else "withdrawn"
         found.append(Change(sid, source.unit.name, why))
-    for sid, (source, version) in now.items():
+    for sid, (source, number) in now.items():
         if sid not in before:
             found.append(Change(sid, source.unit.name, "added"))
-        elif before[sid] != version.number:
+        elif before[sid] != number:
             found.append(Change(sid, source.unit.name, "new_version"))
     return sorted(found, key=lambda c: (c.unit_name, c.report_id))
 
@@ -559,22 +594,38 @@ class CellDetail:
         return RULE_LABELS.get(self.rule, RULE_LABELS[""])
 
 
-def sources_overview(access, report: Report) -> tuple[list[SourceFigure], list[SourceFigure]]:
-    """(reports counted in the last refresh, with the version used; the other received reports)."""
+def sources_overview(access, report: Report, *, received: list | None = None
+                     ) -> tuple[list[SourceFigure], list[SourceFigure]]:
+    """(reports counted in the last refresh, with the version used — its number, when and whether
+    late it was sent, not its text; the other received reports). ``received``: as for ``changes``."""
     used = recorded(report.id)
     counted, others = [], []
     wanted = {(sid, n) for sid, n in used.items()}
     versions = {}
     if wanted:
-        for v in ReportVersion.select().where(ReportVersion.report.in_(list(used))):
-            if (v.report_id, v.number) in wanted:
-                versions[v.report_id] = v
-    for source in received_reports(report):
+        for version in _USED_VERSIONS.run(reports=tuple(used)):
+            if (version.report_id, version.number) in wanted:
+                versions[version.report_id] = version
+    sources = received_reports(report) if received is None else received
+    openable = _openable(access, report, sources)
+    for source in sources:
         v = versions.get(source.id)
         item = SourceFigure(source, None, v.number if v else None, v.submitted_at if v else None,
-                            v.late if v else None, v is not None, rd.can_read(access, source), v)
+                            v.late if v else None, v is not None, openable[source.id], v)
         (counted if v is not None else others).append(item)
     return counted, others
+
+
+def _openable(access, report: Report, sources: list[Report]) -> dict[int, bool]:
+    """Source report id → whether the person may open it (``rd.can_read``: may fill it, or may
+    receive at its receiver — the consolidating unit, the same for every source). A source
+    unit's ancestors are the consolidating unit's with the unit in front when it is a child of
+    it, so a province's hundred sources cost no tree query each."""
+    above = access.ancestors(report.unit_id)
+    if access.allowed(rd.RECEIVE, above):
+        return {s.id: True for s in sources}
+    return {s.id: access.allowed(rd.SUBMIT, (s.unit_id, *above) if s.unit.parent_id == report.unit_id
+                                 else access.ancestors(s.unit_id)) for s in sources}
 
 
 def cell_detail(access, report_id: int, row: str, column: str) -> CellDetail:
@@ -586,8 +637,10 @@ def cell_detail(access, report_id: int, row: str, column: str) -> CellDetail:
     cells = aggregated_cells(form, report.period_index)
     rule = rules_for(form).get(row, "")
     counted, others = sources_overview(access, report)
+    texts = {v.id: v for v in ReportVersion.select(ReportVersion.id, ReportVersion.canonical)
+             .where(ReportVersion.id.in_([item.version.id for item in counted]))} if counted else {}
     for item in counted:
-        item.value = version_values(item.version).get(cell)
+        item.value = version_values(texts[item.version.id]).get(cell)
     stored = rd.stored_values(report.id).get(cell)
     return CellDetail(report, form.row_index[row], form.column_index[column], rule, cell in cells, stored,
                       counted, others)
@@ -618,6 +671,7 @@ LIVE_SOURCE = "consolidation"  # the figures store's ``source`` for consolidated
 EXTREMES = ("min", "max")
 MAX_CHAIN = 16  # levels of receivers followed at most (a loop of receivers stops there)
 _BATCH = 1000  # rows per bulk statement: within SQLite's and PostgreSQL's parameter limits
+_ZERO = Decimal(0)
 
 
 class ConsolidationScope(CoreModel):
@@ -685,13 +739,14 @@ class ConsolidationTotal(CoreModel):
         indexes = ((("scope", "row", "column"), True),)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cell:
     total: Decimal
     reported: int
     low: Decimal | None
     high: Decimal | None
     value: Decimal | None
+    id: int | None = None  # its row's, when it is stored: written back by it
 
 
 def _number(number) -> Decimal | None:
@@ -704,7 +759,16 @@ def _number(number) -> Decimal | None:
 
 def _exact(number) -> Decimal | None:
     """A sum the database computed, to 6 places (SQLite adds doubles: 0.1 + 0.2 is 0.30000000000000004)."""
-    return None if number is None else rounded(_number(number), MAX_DECIMALS)
+    return None if number is None else _six(_number(number))
+
+
+_SIXTH = Decimal(1).scaleb(-MAX_DECIMALS)
+
+
+def _six(number: Decimal) -> Decimal:
+    """``rounded(number, MAX_DECIMALS)``, its quantum made once: it runs for every cell of every
+    scope an acceptance moves."""
+    return number.quantize(_SIXTH, rounding=ROUND_HALF_UP)
 
 
 def _figure(rule: str, cell: _Cell) -> Decimal | None:
@@ -719,8 +783,8 @@ def _figure(rule: str, cell: _Cell) -> Decimal | None:
     elif rule == "max":
         result = cell.high
     else:
-        result = cell.total
-    return None if result is None else rounded(result, MAX_DECIMALS)
+        return cell.total  # a running total is kept to 6 places already
+    return None if result is None else _six(result)
 
 
 class _Forms:
@@ -731,7 +795,10 @@ class _Forms:
 
     def form(self, version_id: int):
         if version_id not in self._forms:
-            self._forms[version_id] = rd.FormVersion.get_by_id(version_id).compiled()
+            definition = _FORM_DEFINITION.first(version_id=version_id)
+            if definition is None:
+                raise rd.FormVersion.DoesNotExist(version_id)
+            self._forms[version_id] = compile_form(definition[0])
         return self._forms[version_id]
 
     def rules(self, version_id: int) -> dict[str, str]:
@@ -760,6 +827,23 @@ def _sql(text: str) -> str:
     return text.replace("?", db.obj.param)
 
 
+# The reads every acceptance makes, built once (peewee building them cost as much as running them).
+_FORM_DEFINITION = Prepared(lambda p: rd.FormVersion.select(rd.FormVersion.definition)
+                            .where(rd.FormVersion.id == p.version_id).limit(1).tuples())
+_FOLLOWED_REPORT = Prepared(lambda p: Report.select(Report, Regime.code).join(Regime)
+                            .where(Report.id == p.report_id).limit(1).objects())
+_LATEST_VERSION = Prepared(lambda p: ReportVersion.select().where(ReportVersion.report == p.report_id)
+                           .order_by(ReportVersion.number.desc()).limit(1))
+_SCOPE = Prepared(lambda p: ConsolidationScope.select().where(
+    (ConsolidationScope.regime_code == p.code) & (ConsolidationScope.period_start == p.start)
+    & (ConsolidationScope.period_end == p.end) & (ConsolidationScope.unit == p.unit)).limit(1))
+_MEMBERS = Prepared(lambda p: ConsolidationMember.select().where(
+    ConsolidationMember.scope.in_(p.scopes) & ConsolidationMember.unit.in_(p.units)))
+_MEMBER_COUNTS = Prepared(lambda p: ConsolidationMember.select(ConsolidationMember.scope,
+                                                               fn.COUNT(ConsolidationMember.id))
+                          .where(ConsolidationMember.scope.in_(p.scopes)).group_by(ConsolidationMember.scope).tuples())
+
+
 # The chain of receivers above a unit, in one statement: a unit's next is the receiver of its own
 # report of the regime and period (its consolidated one first), else — no report yet — its parent,
 # where ``open_consolidated`` would send it. With each unit: whether its own report (kind "unit")
@@ -779,12 +863,14 @@ WITH RECURSIVE chain(unit_id, depth) AS (
     FROM chain c JOIN core_unit u ON u.id = c.unit_id
     WHERE c.depth < ?
 )
-SELECT c.unit_id, CASE WHEN EXISTS (SELECT 1 FROM core_report r JOIN core_regime g ON g.id = r.regime_id
-                                    WHERE g.code = ? AND r.unit_id = c.unit_id AND r.period_start = ?
-                                      AND r.period_end = ? AND r.kind = 'unit' AND r.status = 'accepted')
-                       THEN 1 ELSE 0 END
+SELECT c.unit_id, COALESCE((SELECT 1 FROM core_report r JOIN core_regime g ON g.id = r.regime_id
+                             WHERE g.code = ? AND r.unit_id = c.unit_id AND r.period_start = ?
+                               AND r.period_end = ? AND r.kind = 'unit' AND r.status = 'accepted' LIMIT 1), 0)
 FROM chain c WHERE c.unit_id IS NOT NULL ORDER BY c.depth
 """
+# The last column is a scalar subquery, not EXISTS: PostgreSQL, misjudging how many rows the
+# recursion yields, answered an EXISTS by hashing every report of the period (4,200 rows, a
+# few milliseconds on each acceptance) where an index finds the four it needs.
 
 
 def _chain(code: str, start: dt.date, end: dt.date, unit_id: int) -> list[tuple[int, bool]]:
@@ -812,19 +898,25 @@ def _serialise() -> None:
     audit.lock_chain()
 
 
+def _locked_scopes(p):
+    query = (ConsolidationScope.select()
+             .where((ConsolidationScope.regime_code == p.code) & (ConsolidationScope.period_start == p.start)
+                    & (ConsolidationScope.period_end == p.end) & ConsolidationScope.unit.in_(p.units))
+             .order_by(ConsolidationScope.id))
+    return query if is_sqlite() else query.for_update()  # built per database type (``Prepared``)
+
+
+_LOCKED_SCOPES = Prepared(_locked_scopes)
+
+
 def _scopes(code: str, start: dt.date, end: dt.date, chain: list[int], origin) -> list[ConsolidationScope]:
     """The scopes of ``chain``'s units, created when missing (period and form from ``origin``, a
     report of the period), their ``up`` set to the next unit of the chain; locked on PostgreSQL
     (after ``_serialise``; in id order)."""
     _serialise()
-    where = ((ConsolidationScope.regime_code == code) & (ConsolidationScope.period_start == start)
-             & (ConsolidationScope.period_end == end) & ConsolidationScope.unit.in_(chain))
 
     def read():
-        query = ConsolidationScope.select().where(where).order_by(ConsolidationScope.id)
-        if not is_sqlite():
-            query = query.for_update()
-        return {s.unit_id: s for s in query}
+        return {s.unit_id: s for s in _LOCKED_SCOPES.run(code=code, start=start, end=end, units=tuple(chain))}
 
     found = read()
     missing = [u for u in chain if u not in found]
@@ -853,11 +945,14 @@ def _totals(scope_ids: list[int]) -> dict[int, dict[tuple[str, str], _Cell]]:
     if not scope_ids:
         return out
     marks = ", ".join("?" * len(scope_ids))
-    number = _number
-    for sid, row, col, total, reported, low, high, value in _read(
-            'SELECT scope_id, "row", "column", total, reported, low, high, "value" FROM core_consolidation_total '
-            f"WHERE scope_id IN ({marks})", scope_ids):
-        out[sid][(row, col)] = _Cell(number(total), reported, number(low), number(high), number(value))
+    rows = _read('SELECT id, scope_id, "row", "column", total, reported, low, high, "value" '
+                 f"FROM core_consolidation_total WHERE scope_id IN ({marks})", scope_ids)
+    if is_sqlite():  # doubles and integers, read as decimals
+        for cid, sid, row, col, total, reported, low, high, value in rows:
+            out[sid][(row, col)] = _Cell(_number(total), reported, _number(low), _number(high), _number(value), cid)
+    else:  # numerics come back as decimals: four scopes of 300 cells each, no call per value
+        for cid, sid, row, col, total, reported, low, high, value in rows:
+            out[sid][(row, col)] = _Cell(total, reported, low, high, value, cid)
     return out
 
 
@@ -911,54 +1006,76 @@ def _extreme(kind: str, cell: _Cell, old: Decimal | None, new: Decimal | None) -
 def _adjust(scope, rules: dict, cells: dict, old: dict, new: dict, unit_id: int) -> tuple[dict, set]:
     """Apply one unit's contribution going from ``old`` to ``new`` to a scope's cells (``cells``,
     changed in place); returns ({cell: (figure before, figure after)} for the cells whose figure
-    changed, the cells touched — to write)."""
-    touched, ask = {}, []
-    for cell in set(old) | set(new):
+    changed, the cells touched — to write). It runs for every cell of every scope an acceptance
+    moves: None is told apart by identity before any comparison of numbers (a Decimal compared
+    with None asks the abstract number classes, which cost more than the arithmetic)."""
+    changed, touched, ask = {}, set(), {}
+    for cell in old.keys() | new.keys():
         o, n = old.get(cell), new.get(cell)
-        if o == n:
+        if o is None:
+            if n is None:
+                continue
+        elif n is not None and o == n:
             continue
-        before = cells.get(cell) or _Cell(Decimal(0), 0, None, None, None)
-        after = _Cell(before.total - (o or 0) + (n or 0), before.reported - (o is not None) + (n is not None),
-                      None, None, None)
+        before = cells.get(cell) or _EMPTY
+        total, reported = before.total, before.reported
+        if o is not None:
+            total, reported = total - o, reported - 1
+        if n is not None:
+            total, reported = total + n, reported + 1
+        after = _Cell(_six(total), reported, None, None, None, before.id)
         rule = rules.get(cell[0], "")
+        touched.add(cell)
         if rule in EXTREMES:
             known, extreme = _extreme(rule, before, o, n)
-            if known:
-                after.low, after.high = (extreme, None) if rule == "min" else (None, extreme)
+            if not known:
+                ask[cell] = (before, after, n, rule)
+                continue
+            if rule == "min":
+                after.low = extreme
             else:
-                ask.append(cell)
-        touched[cell] = (before, after, n)
+                after.high = extreme
+        _settle(cell, rule, before, after, cells, changed)
     if ask:
-        found = _extremes_without(scope.id, unit_id, ask)
-        for cell in ask:
-            _, after, n = touched[cell]
+        found = _extremes_without(scope.id, unit_id, list(ask))
+        for cell, (before, after, n, rule) in ask.items():
             low, high = found.get(cell, (None, None))
-            if rules.get(cell[0], "") == "min":
+            if rule == "min":
                 after.low = min((x for x in (low, n) if x is not None), default=None)
             else:
                 after.high = max((x for x in (high, n) if x is not None), default=None)
-    changed = {}
-    for cell, (before, after, _) in touched.items():
-        after.total = rounded(after.total, MAX_DECIMALS)
-        after.value = _figure(rules.get(cell[0], ""), after)
-        cells[cell] = after
-        if before.value != after.value:
-            changed[cell] = (before.value, after.value)
-    return changed, set(touched)
+            _settle(cell, rule, before, after, cells, changed)
+    return changed, touched
+
+
+_EMPTY = _Cell(_ZERO, 0, None, None, None)  # a cell no unit reported yet (read, never changed)
+
+
+def _settle(cell, rule: str, before: _Cell, after: _Cell, cells: dict, changed: dict) -> None:
+    """``after``'s figure by the rule, kept in ``cells``; noted in ``changed`` when it moved."""
+    after.value = figure = _figure(rule, after)
+    cells[cell] = after
+    was = before.value
+    if (was is None) != (figure is None) or (was is not None and was != figure):
+        changed[cell] = (was, figure)
 
 
 def _write_totals(written: dict[int, dict], *, new: bool = False) -> None:
-    """Write the touched cells of each scope ({scope id: {cell: _Cell}}): one upsert, and one
-    delete for the cells no unit reports any more. ``new``: the scopes hold no cell yet (plain
-    inserts)."""
-    rows, gone = [], []
+    """Write the touched cells of each scope ({scope id: {cell: _Cell}}): the stored ones updated
+    by their row's id, the others upserted, and one delete for the cells no unit reports any
+    more. ``new``: the scopes hold no cell yet (plain inserts)."""
+    stored, rows, gone = [], [], []
     for sid in sorted(written):  # one order for every writer: two chains never wait in a cycle
         for (row, col), c in sorted(written[sid].items()):
             if c.reported <= 0:
                 gone.append((sid, row, col))
+            elif c.id is not None:
+                stored.append((c.id, c.total, c.reported, c.low, c.high, c.value))
             else:
                 rows.append((sid, row, col, c.total, c.reported, c.low, c.high, c.value))
     t = ConsolidationTotal
+    stored.sort()  # by id: the rows locked in one order whoever writes
+    bulk_update(t, ("total", "reported", "low", "high", "value"), stored)
     columns = ("scope_id", "row", "column", "total", "reported", "low", "high", "value")
     if new:
         bulk_write(t, columns, rows)
@@ -1029,8 +1146,14 @@ def _climb(climb: _Climb, totals: dict, first: int, unit_id: int, old: dict, new
 
 
 def _member_counts(scope_ids: list[int]) -> dict[int, int]:
-    m = ConsolidationMember
-    return dict(m.select(m.scope, fn.COUNT(m.id)).where(m.scope.in_(scope_ids)).group_by(m.scope).tuples())
+    return dict(_MEMBER_COUNTS.run(scopes=tuple(scope_ids)))
+
+
+def _members(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], ConsolidationMember]:
+    """The members (scope, unit) of ``pairs``, by pair."""
+    wanted = set(pairs)
+    found = _MEMBERS.run(scopes=tuple({s for s, _ in pairs}), units=tuple({u for _, u in pairs}))
+    return {(x.scope_id, x.unit_id): x for x in found if (x.scope_id, x.unit_id) in wanted}
 
 
 def follow(report_id: int) -> None:
@@ -1040,17 +1163,14 @@ def follow(report_id: int) -> None:
     longer does (a consolidating unit's report not accepted counts by its own running
     aggregates), and the change climbs the chain; the figures that changed are published to the
     figures store and written into every consolidated draft that still follows them."""
-    report = (Report.select(Report, Regime.code).join(Regime).where(Report.id == report_id).objects().first())
+    report = _FOLLOWED_REPORT.first(report_id=report_id)
     if report is None or report.receiver_id is None or report.receiver_id == report.unit_id:
         return
     code, start, end = report.code, report.period_start, report.period_end
     version = None
     if report.status == "accepted":
-        version = (ReportVersion.select().where(ReportVersion.report == report.id)
-                   .order_by(ReportVersion.number.desc()).first())
-    elif not ConsolidationScope.select().where(
-            (ConsolidationScope.regime_code == code) & (ConsolidationScope.period_start == start)
-            & (ConsolidationScope.period_end == end) & (ConsolidationScope.unit == report.receiver_id)).exists():
+        version = _LATEST_VERSION.first(report_id=report.id)
+    elif _SCOPE.first(code=code, start=start, end=end, unit=report.receiver_id) is None:
         return  # not counted now, and the receiver never counted anything it could lose
     chain = _chain(code, start, end, report.receiver_id)
     if not chain:
@@ -1061,13 +1181,11 @@ def follow(report_id: int) -> None:
     first = scopes[0]
     pairs = [(first.id, report.unit_id)] + [(scopes[n].id, scopes[n - 1].unit_id) for n in range(1, len(scopes))]
     m = ConsolidationMember
-    members = {(x.scope_id, x.unit_id): x for x in m.select().where(Tuple(m.scope, m.unit).in_(pairs))}
+    members = _members(pairs)
     current = members.get((first.id, report.unit_id))
     lower = None
     if version is None:
-        lower = ConsolidationScope.get_or_none(
-            (ConsolidationScope.regime_code == code) & (ConsolidationScope.period_start == start)
-            & (ConsolidationScope.period_end == end) & (ConsolidationScope.unit == report.unit_id))
+        lower = _SCOPE.first(code=code, start=start, end=end, unit=report.unit_id)
         if lower is not None and not m.select().where(m.scope == lower.id).exists():
             lower = None
     # What the unit counted for before, and what it counts for now.
@@ -1180,6 +1298,15 @@ def _storable(value: Decimal | None) -> bool:
     return value is None or abs(value) < NUMBER_LIMIT
 
 
+_FOLLOWING_DRAFTS = Prepared(lambda p: Report.select(Report, Consolidation.followed_revision)
+                             .join(Regime).switch(Report).join(Consolidation, on=(Consolidation.report == Report.id))
+                             .where((Regime.code == p.code) & (Report.period_start == p.start)
+                                    & (Report.period_end == p.end) & (Report.kind == KIND)
+                                    & Report.unit.in_(p.units) & Report.status.in_(p.editable)
+                                    & (Consolidation.include_submitted == False))  # noqa: E712 — SQL from ==
+                             .objects())
+
+
 def _follow_drafts(climb: _Climb, forms: _Forms) -> None:
     """Write the changed figures into each consolidated report of the chain that still follows
     its running aggregates: editable, counting accepted reports only, and not edited by its unit
@@ -1189,13 +1316,8 @@ def _follow_drafts(climb: _Climb, forms: _Forms) -> None:
         return
     by_unit = {s.unit_id: s for s in climb.scopes if s.id in ids}
     first = climb.scopes[0]
-    query = (Report.select(Report, Consolidation.followed_revision, Consolidation.include_submitted)
-             .join(Regime).switch(Report).join(Consolidation, on=(Consolidation.report == Report.id))
-             .where((Regime.code == first.regime_code) & (Report.period_start == first.period_start)
-                    & (Report.period_end == first.period_end) & (Report.kind == KIND)
-                    & Report.unit.in_(list(by_unit)) & Report.status.in_(rd.EDITABLE)
-                    & (Consolidation.include_submitted == False))  # noqa: E712 — peewee builds SQL from ==
-             .objects())
+    query = _FOLLOWING_DRAFTS.run(code=first.regime_code, start=first.period_start, end=first.period_end,
+                                  units=tuple(by_unit), editable=tuple(rd.EDITABLE))
     now = utcnow()
     for report in query:
         scope = by_unit[report.unit_id]
@@ -1335,8 +1457,9 @@ def _recompute_totals(scope, forms: _Forms, before: dict) -> dict:
     cells: dict[tuple[str, str], _Cell] = {}
     for row, col, total, reported, low, high in db.execute_sql(_sql(_GROUPED), (scope.id, scope.id)).fetchall():
         rule = rules.get(row, "")
+        was = before.get((row, col))
         cell = _Cell(_exact(total), reported, _exact(low) if rule == "min" else None,
-                     _exact(high) if rule == "max" else None, None)
+                     _exact(high) if rule == "max" else None, None, was.id if was is not None else None)
         cell.value = _figure(rule, cell)
         cells[(row, col)] = cell
     gone = {c: _Cell(Decimal(0), 0, None, None, None) for c in before if c not in cells}
@@ -1372,7 +1495,7 @@ def _refresh_scope(report: Report, forms: _Forms) -> ConsolidationScope:
     if len(scopes) > 1 and (changed or member_changed):
         m = ConsolidationMember
         pairs = [(scopes[n].id, scopes[n - 1].unit_id) for n in range(1, len(scopes))]
-        members = {(x.scope_id, x.unit_id): x for x in m.select().where(Tuple(m.scope, m.unit).in_(pairs))}
+        members = _members(pairs)
         old = {c: b for c, (b, a) in changed.items() if b is not None}
         new = {c: a for c, (b, a) in changed.items() if a is not None}
         _climb(climb, totals, 1, scope.unit_id, old, new, counts, members, forms, member_changed, live_first=True)

@@ -7,6 +7,7 @@ in one statement. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from decimal import Decimal
 
@@ -242,6 +243,32 @@ def test_three_levels_every_level_moves_at_once(w):
     assert stored(w.u["province"]) == Decimal(1155) and draft(top.id) == (Decimal(1155), Decimal(4))
 
 
+def test_the_sources_each_person_may_open_from_the_consolidation(w):
+    """The consolidation page links each source its viewer may read, as the report page decides
+    (``data.can_read``): a district's preparer opens its own communes' reports but not that of a
+    commune elsewhere that sends to the district; someone who receives at the district opens all."""
+    from core.accounts.access import Grant, Role
+
+    district_world(w)
+    stray = add_commune(w, "D2.9", "Xã Gửi Sang", w.u["d2"], receiver=w.u["d1"])
+    for report in (w.communes[0], stray):
+        send(w, report.id, "4", "1")
+        accept(w, report.id)
+    district = cs.open_consolidated(w.admin, w.regime.id, w.period, unit_id=w.u["d1"].id)
+
+    def opens(role):
+        user = accounts.create_user(f"huyen_{role}", role, accounts.random_password(), w.u["d1"])
+        Grant.create(user=user, role=Role.get(Role.code == role), unit=w.u["d1"])
+        access = access_of(user)
+        counted, others = cs.sources_overview(access, Report.get_by_id(district.id))
+        found = {s.report.unit.name: s.can_open for s in counted + others}
+        assert all(s.can_open == rd.can_read(access, Report.get_by_id(s.report.id)) for s in counted + others)
+        return found
+
+    assert opens("reporter") == {"Xã 1-1": True, "Xã 1-2": True, "Xã Gửi Sang": False}
+    assert opens("receiver") == {"Xã 1-1": True, "Xã 1-2": True, "Xã Gửi Sang": True}
+
+
 def test_a_units_own_accepted_figures_are_not_overwritten_by_a_consolidation(w):
     """A unit that reports its own figures and also receives some: its accepted report stands in
     the store; what it receives is counted above it, not published as its figure."""
@@ -371,6 +398,31 @@ def test_the_rebuild_repairs_what_was_lost_and_fills_from_before_the_upgrade(w):
     Report.update(status="returned").where(Report.id == w.report.id).execute()
     assert cs.rebuild(regime_code="KTXH.THANG").scopes == 0
     assert stored(w.u["province"]) is None and snapshot() == ({}, {}, {})
+
+
+def test_the_rebuild_tells_its_progress_after_each_period_it_commits(w):
+    """``rebuild(progress=…)`` feeds a background job's progress bar: called with 0 before the
+    first consolidation period, then once each period is committed, counting up to the total."""
+    send(w, w.report.id, "10", "5")
+    accept(w, w.report.id)
+    # A second period of the regime: the rebuild goes through two.
+    fields = ("regime", "frequency", "year", "level", "nominal_deadline", "deadline", "form_version", "unit",
+              "receiver")
+    Report.create(**{f: getattr(w.report, f) for f in fields}, period_index=w.report.period_index + 1,
+                  period_start=w.report.period_end + dt.timedelta(days=1),
+                  period_end=w.report.period_end + dt.timedelta(days=28), label="Kỳ sau")
+    cs.ConsolidationScope.delete().execute()
+    calls = []
+    result = cs.rebuild(progress=lambda done, total: calls.append((done, total, db.in_transaction())))
+    assert result.periods == 2
+    assert calls == [(0, 2, False), (1, 2, False), (2, 2, False)]  # each after its period's commit
+    assert stored(w.u["province"]) == Decimal(10) and figures(w, w.u["province"]) == (Decimal(10), Decimal(5))
+    # Nothing to rebuild: the bar still starts, and is full at once.
+    calls.clear()
+    assert cs.rebuild(regime_code="KHÔNG.CÓ", progress=lambda done, total: calls.append((done, total))).periods == 0
+    assert calls == [(0, 0)]
+    # Without a callable it works as before.
+    assert cs.rebuild(period=w.period).periods == 1
 
 
 def test_the_rebuild_command(w, database_url, tmp_path):

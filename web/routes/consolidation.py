@@ -29,11 +29,25 @@ def _int(value) -> int | None:
     return parse_id(str(value or "").strip())
 
 
-def banner_context(access, report) -> dict:
-    """What the entry page's banner needs for a consolidated report (nothing for a unit's report)."""
+_MARK = 987_654_321_012  # a value no path holds: where each link's own value goes
+
+
+def url_maker(request, name: str, param: str, **params):
+    """``url_for(name, **params, <param>=value)`` as a function of ``value``, the route looked up
+    once. The grid of a consolidation links each of its hundreds of cells (and each source its
+    report), and Starlette finds a route by name by trying every route in turn: two searches per
+    cell cost the page most of its time. The same URLs: the path's converter writes the value as
+    it is (a number, a cell key), so it goes where the mark was."""
+    prefix, _, suffix = str(request.app.url_path_for(name, **params, **{param: _MARK})).partition(str(_MARK))
+    return lambda value: f"{prefix}{value}{suffix}"
+
+
+def banner_context(access, report, *, received: list | None = None) -> dict:
+    """What the entry page's banner needs for a consolidated report (nothing for a unit's report).
+    ``received``: the reports its unit received, when the caller read them already."""
     if report.kind != reporting.CONSOLIDATED_KIND:
         return {}
-    return {"consolidation": {"changes": reporting.consolidation_changes(report),
+    return {"consolidation": {"changes": reporting.consolidation_changes(report, received=received),
                               "last": reporting.last_refresh(report.id),
                               "count": len(reporting.consolidation_recorded(report.id)),
                               "can_refresh": report.status in reporting.EDITABLE and reporting.can_fill(access,
@@ -88,15 +102,18 @@ def _page_context(access, report_id: int) -> dict:
     report = reporting.get_consolidated(access, report_id)
     sheet = reporting.load_sheet(access, report.id, report=report)
     counted, others = reporting.sources_overview(access, report)
+    received = [s.report for s in counted + others]  # every report received: the banner's too, read once
     return {"report": report, "sheet": sheet, "counted": counted, "others": others,
             "cells": reporting.aggregated_cells(sheet.form,
                                                 report.period_index), "status_labels": reporting.STATUS_LABELS,
-            **banner_context(access, report)}
+            **banner_context(access, report, received=received)}
 
 
 async def _page(request, *, error=None, status_code: int = 200):
     context = await run_db(_page_context, request.state.access, request.path_params["id"])
-    context.update(error=error, notice=DONE.get(request.query_params.get("done", "")))
+    context.update(error=error, notice=DONE.get(request.query_params.get("done", "")),
+                   cell_url=url_maker(request, "consolidation_cell", "cell", id=context["report"].id),
+                   report_url=url_maker(request, "report_entry", "id"))
     return await render(request, "core/consolidation/page.html", context, status_code=status_code)
 
 
@@ -131,6 +148,7 @@ def _cell_context(access, report_id: int, cell: str) -> dict:
 async def cell_page(request):
     context = await run_db(_cell_context, request.state.access, request.path_params["id"],
                            request.path_params["cell"][:90])
+    context["report_url"] = url_maker(request, "report_entry", "id")
     return await render(request, "core/consolidation/cell.html", context, partial="core/consolidation/_cell.html")
 
 
