@@ -507,6 +507,9 @@ RECENT_DAYS = 14
 def news_for(access, day: dt.date | None = None, limit: int = 8) -> dict:
     """The home widget: for the operator, applications waiting; for the department's people, their
     delegations needing action (returned) and those changed lately."""
+    if not is_operator(access) and not access.roots(VIEW):
+        # Most people hold no right over delegations: their home page asks nothing more.
+        return {"waiting": [], "waiting_count": 0, "to_change": [], "recent": [], "operator": False}
     day = day or today()
     since = utcnow() - dt.timedelta(days=RECENT_DAYS)
     rows = visible(access, day=day)
