@@ -60,10 +60,22 @@ def granted(unit_id: int | None, day: dt.date) -> list[tuple[str, IssuingAuthori
     context = events.current.get()
     if unit_id is None or context is None:
         return []
-    healthy = set(context.pm.healthy)
+    from core.db import db
+
+    pm, healthy = context.pm, set(context.pm.healthy)
     found = []
-    for plugin, answer in context.pm.call_each("issuing_authorities", enabled=healthy, unit_id=unit_id, day=day):
-        if unit_id not in enabled_units(plugin, [unit_id], context.registry, context.settings, healthy):
+    for impl in reversed(pm.hook.issuing_authorities.get_hookimpls()):
+        plugin = impl.plugin_name
+        if plugin not in healthy or unit_id not in enabled_units(plugin, [unit_id], context.registry,
+                                                                 context.settings, healthy):
+            continue
+        try:
+            # A savepoint each: a plugin's failing query must not abort the caller's transaction
+            # (a regime being saved or issued; on PostgreSQL the whole transaction would be lost).
+            with db.atomic():
+                answer = impl.function(*[{"unit_id": unit_id, "day": day}[a] for a in impl.argnames])
+        except Exception as exc:  # noqa: BLE001 — fail closed: this plugin grants nothing
+            pm.record_error(plugin, "contribution", exc)
             continue
         for authority in answer if isinstance(answer, (list, tuple)) else ():
             if isinstance(authority, IssuingAuthority) and authority.issuing_unit_id == unit_id and authority.key:
