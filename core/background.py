@@ -333,11 +333,6 @@ def listing(account_id: int, *, limit: int = 50) -> list[BackgroundJob]:
     return [_with_live(job) for job in query]
 
 
-def running_count(account_id: int) -> int:
-    return BackgroundJob.select().where((BackgroundJob.account == account_id)
-                                        & (BackgroundJob.status == RUNNING)).count()
-
-
 def download(account_id: int, job_id: int) -> tuple[bytes, str, str]:
     """The file a finished job left: (content, name, type)."""
     job = get(account_id, job_id)

@@ -5,7 +5,6 @@ cell with its reason."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,6 +12,7 @@ from starlette.routing import Route
 from core.db import run_db
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.reporting import facade as reporting
+from web.background import file_response
 from web.guards import require
 from web.htmx import see_other
 from web.params import parse_int
@@ -26,11 +26,7 @@ def _report_id(request) -> int:
 
 
 def _download(data: bytes, name: str) -> Response:
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name) or "bao-cao.xlsx"
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-    return Response(data, media_type=reporting.XLSX_MEDIA,
-                    headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff",
-                             "Cache-Control": "private, no-store"})
+    return file_response(data, name or "bao-cao.xlsx", reporting.XLSX_MEDIA)
 
 
 def _template(access, report_id: int, secret: str) -> tuple[bytes, str]:
