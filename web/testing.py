@@ -4,11 +4,12 @@ Installed with baocao (entry point ``pytest11``, name ``baocao.testing``), so an
 environment where baocao is installed has them; ``pytest -p no:baocao.testing`` turns them off.
 docs/writing_plugins.md ("Testing your plugin") shows them at work.
 
-Each test gets a database that holds the core schema and nothing else: a copy of a SQLite file
-migrated once per test process, or, when ``BAOCAO_TEST_DATABASE_URL`` names a PostgreSQL server, a
-database copied once per pytest-xdist worker from a migrated template database and put back to the
-template's rows before each test (``_Postgres``). A test that needs a database without any table is
-marked ``empty_database``. The PostgreSQL role needs the CREATEDB right and owns what it creates.
+Each test gets a database migrated as its application would migrate it at start (the core, the
+built-in plugins and ``plugins_under_test``), with no other row than the migrations': a copy of a
+SQLite file migrated once per test process and plugin set, or, when ``BAOCAO_TEST_DATABASE_URL``
+names a PostgreSQL server, a database copied once per pytest-xdist worker from a migrated template
+database (one per plugin set) and put back to the template's rows before each test
+(``_Postgres``). A test that needs a database without any table is marked ``empty_database``. The PostgreSQL role needs the CREATEDB right and owns what it creates.
 
 Password hashing uses cheap Argon2 parameters in tests (the stored PHC string names them, so
 nothing else changes); a test of the production parameters is marked ``production_hashing``.
@@ -56,6 +57,26 @@ def _replace_path(url: str, name: str) -> str:
 
     parts = urlsplit(re.sub(r"^postgres(ql)?://", "postgresql://", url))
     return urlunsplit(parts._replace(path="/" + name))
+
+
+def _migrate_schema(url: str, plugins: tuple[str, ...]) -> None:
+    """Migrate the database of ``url`` as a test application does at start: the core, the built-in
+    plugins and the installed ``plugins`` under test. A test's application then finds nothing to
+    migrate, so its database keeps the template's schema and is put back by rows, not copied again
+    (on PostgreSQL a copy costs ~200 ms, a row reset a few)."""
+    from core.db import close_db, init_db
+    from core.migrate import migrate_all
+    from core.plugins import build_plugin_manager
+    from core.registry import build_registry
+
+    settings = Settings(mode="test", database_url=url, secret_key=TEST_SECRET,
+                        plugins=PluginSettings(allow_external=plugins))
+    init_db(url)
+    try:
+        pm = build_plugin_manager(settings, load_entrypoints=bool(plugins))
+        migrate_all(build_registry(pm, settings), pm)
+    finally:
+        close_db()
 
 
 # The shape of a database: every relation and column outside the system schemas, functions,
@@ -108,23 +129,25 @@ def _delete_order(tables: list, references: list) -> list:
 
 
 class _Postgres:
-    """The worker's template database and its test database on the server of ``url``.
+    """The worker's template databases (one per plugin set under test, migrated by
+    ``_migrate_schema``) and its test database on the server of ``url``.
 
-    The test database is copied from the template once; between tests its rows are put back as the
-    template holds them (every table emptied, the migrations' rows inserted again, every sequence
+    The test database is copied from the template of the test's plugin set when that set differs
+    from the previous test's; between tests its rows are put back as the template holds them (every table emptied, the migrations' rows inserted again, every sequence
     set back) in one transaction of a few milliseconds. Copying a database for each test cost
     ~180 ms of server CPU (``CREATE DATABASE`` writes the whole copy, catalogues included, to the
     write-ahead log), as much as the average test itself. A test that changed the schema, and one
     marked ``empty_database``, gets a new copy instead."""
 
     def __init__(self, url: str):
-        stem = (url.rsplit("/", 1)[-1].split("?")[0] or "baocao_test")[:40]
-        self.template = f"{stem}_{WORKER}_tmpl"
-        self.test = f"{stem}_{WORKER}"
+        self._stem = (url.rsplit("/", 1)[-1].split("?")[0] or "baocao_test")[:40]
+        self._server_url = url
+        self.test = f"{self._stem}_{WORKER}"
         self.url = _replace_path(url, self.test)
-        self.template_url = _replace_path(url, self.template)
         self._admin_url = _replace_path(url, "postgres")
-        self._clean: _CleanState | None = None
+        self._templates: dict[tuple[str, ...], str] = {}  # plugin set -> its template database
+        self._clean: dict[tuple[str, ...], _CleanState] = {}
+        self._plugins: tuple[str, ...] | None = None  # the set the test database was copied for
         self._state = "none"  # "copied": as the template holds it; "used": a test ran; "other": not a copy
 
     def _admin(self, *statements: str) -> None:
@@ -134,24 +157,29 @@ class _Postgres:
             for statement in statements:
                 conn.execute(statement)
 
-    def build_template(self) -> None:
-        from core.db import close_db, init_db
-        from core.migrate import migrate_core
+    def _template(self, plugins: tuple[str, ...]) -> str:
+        name = self._templates.get(plugins)
+        if name is None:
+            name = f"{self._stem}_{WORKER}_tmpl{len(self._templates)}"
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+            _migrate_schema(_replace_path(self._server_url, name), plugins)
+            self._templates[plugins] = name
+        return name
 
-        self._admin(f'DROP DATABASE IF EXISTS "{self.test}" WITH (FORCE)',
-                    f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)',
-                    f'CREATE DATABASE "{self.template}"')
-        init_db(self.template_url)
-        migrate_core()
-        close_db()
-        self._copy(self.template)
-        self._clean = self._read_clean_state()
+    def build_template(self, plugins: tuple[str, ...] = ()) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.test}" WITH (FORCE)')
+        self._copy(plugins)
 
-    def _copy(self, source: str) -> None:
+    def _copy(self, plugins: tuple[str, ...] | None) -> None:
+        """A new test database: a copy of the plugin set's template, or empty (``None``)."""
+        source = "template0" if plugins is None else self._template(plugins)
         # FORCE ends the previous test's connections (a pool left open by an app or a thread).
         self._admin(f'DROP DATABASE IF EXISTS "{self.test}" WITH (FORCE)',
                     f'CREATE DATABASE "{self.test}" TEMPLATE "{source}" STRATEGY WAL_LOG')
-        self._state = "copied" if source == self.template else "other"
+        self._plugins = plugins
+        self._state = "other" if plugins is None else "copied"
+        if plugins is not None and plugins not in self._clean:
+            self._clean[plugins] = self._read_clean_state()
 
     def _read_clean_state(self) -> _CleanState:
         import psycopg
@@ -183,7 +211,7 @@ class _Postgres:
         differs from the template's (then only a new copy restores it)."""
         import psycopg
 
-        clean = self._clean
+        clean = self._clean[self._plugins]
         with psycopg.connect(self.url, autocommit=True) as conn:
             # As DROP … WITH (FORCE) did: connections a test left open (a pool, a thread) end here.
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -206,13 +234,15 @@ class _Postgres:
                     conn.cursor().executemany("SELECT setval(%s::regclass, %s, %s)", clean.sequences)
         return True
 
-    def fresh(self, *, empty: bool) -> str:
+    def fresh(self, *, empty: bool, plugins: tuple[str, ...] = ()) -> str:
         if empty:
-            self._copy("template0")
+            self._copy(None)
+        elif self._state == "other" or self._plugins != plugins:
+            self._copy(plugins)
         elif self._state == "copied":
             pass  # nothing ran on it since it was copied
-        elif self._state == "other" or not self._reset_rows():
-            self._copy(self.template)
+        elif not self._reset_rows():
+            self._copy(plugins)
         self._state = "other" if empty else "used"
         return self.url
 
@@ -221,37 +251,46 @@ class _Postgres:
 
         close_db()
         self._admin(f'DROP DATABASE IF EXISTS "{self.test}" WITH (FORCE)',
-                    f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+                    *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._templates.values()))
+
+
+class _SqliteTemplates:
+    """Migrated SQLite files, one per plugin set under test, made on first use."""
+
+    def __init__(self, directory):
+        self._directory = directory
+        self._paths: dict[tuple[str, ...], object] = {}
+
+    def path(self, plugins: tuple[str, ...]):
+        path = self._paths.get(plugins)
+        if path is None:
+            path = self._directory / f"template{len(self._paths)}.db"
+            _migrate_schema(f"sqlite:///{path}", plugins)
+            self._paths[plugins] = path
+        return path
 
 
 @pytest.fixture(scope="session")
 def _migrated_database(tmp_path_factory):
-    """Migrate the core schema once per test process: a SQLite file to copy, or a template database."""
+    """The migrated schemas to copy, once per test process: SQLite files or template databases."""
     url = _postgres_url()
     if url:
         server = _Postgres(url)
-        server.build_template()
         yield server
         server.drop()
         return
-    from core.db import close_db, init_db
-    from core.migrate import migrate_core
-
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    init_db(f"sqlite:///{path}")
-    migrate_core()
-    close_db()
-    yield path
+    yield _SqliteTemplates(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture
-def database_url(request, tmp_path, _migrated_database) -> str:
+def database_url(request, tmp_path, _migrated_database, plugins_under_test) -> str:
     empty = request.node.get_closest_marker("empty_database") is not None
+    plugins = tuple(plugins_under_test)
     if isinstance(_migrated_database, _Postgres):
-        return _migrated_database.fresh(empty=empty)
+        return _migrated_database.fresh(empty=empty, plugins=plugins)
     target = tmp_path / "test.db"
     if not empty:
-        shutil.copyfile(_migrated_database, target)
+        shutil.copyfile(_migrated_database.path(plugins), target)
     return f"sqlite:///{target}"
 
 
