@@ -17,13 +17,22 @@ from core.catalogue.figures import FigureRow, FiguresQueryError, MAX_FIGURES as 
 from core.reporting.accepted import AcceptedVersion, VersionSignature, accepted_version
 from core.catalogue.indicators import current as current_indicator, groups_with_prefix as indicator_groups_of
 from core.catalogue.indicators import save_group as save_indicator_group, save_indicator
+from core.catalogue.indicators import (AGGREGATIONS as INDICATOR_AGGREGATIONS, LEVELS as INDICATOR_LEVELS,
+                                       VALUE_TYPES as INDICATOR_VALUE_TYPES, apply_plan as apply_indicator_plan,
+                                       create_indicator, describe_plan as describe_indicator_plan,
+                                       disaggregation_lines as indicator_disaggregation_lines, edit_indicator,
+                                       export_table as export_indicator_table, parse_table as parse_indicator_table,
+                                       search as search_indicators)
 from core.models import Unit, User
 from core.jobs import Job, JobContext
 from core.outbox import Channel, Message as OutboxMessage, Unavailable as ChannelUnavailable, enqueue
 from core.regimes.periods import window as period_window, windows as period_windows
 from core.registry import Domain, MenuItem, Permission, RoleSpec, Widget
 from core.regimes.authority import IssuingAuthority
-from core.regimes.regimes import RegimeSpec
+from core.regimes.under_authority import AuthorityRegime, regimes_under_authority
+from core.reporting.completeness import regime_period_counts
+from core.accounts.plugin_grants import RoleGrant
+from core.regimes.regimes import RegimeSpec, draft_from_spec as create_regime_draft
 from core.reporting.events import Transition, for_actions
 from core.plugin_data import PluginDataError, plugin_data
 from core.settings import Settings
@@ -39,6 +48,11 @@ __all__ = [
     "unit_chain", "unit_groups", "unit_group_members", "UnitGroupInfo",
     "period_window", "period_windows", "current_indicator", "save_indicator",
     "save_indicator_group", "indicator_groups_of",
+    # an owner's own part of the catalogue (a delegated sector's namespace, "NN"): search, create and
+    # edit (a new version), the 7-column table's dry run and import limited to a prefix, its export
+    "search_indicators", "create_indicator", "edit_indicator", "indicator_disaggregation_lines",
+    "parse_indicator_table", "describe_indicator_plan", "apply_indicator_plan", "export_indicator_table",
+    "INDICATOR_LEVELS", "INDICATOR_VALUE_TYPES", "INDICATOR_AGGREGATIONS",
     "Figure", "put_figures", "figures_table", "figures_latest_period",
     # the figures query across indicators × units × periods × value kinds (accepted reports publish there)
     "figures", "FigureRow", "FiguresQueryError", "FIGURES_MAX",
@@ -46,9 +60,15 @@ __all__ = [
     "accepted_version", "AcceptedVersion", "VersionSignature",
     # the one clock: today and now in the instance's time zone (stored times stay UTC)
     "today", "now", "utcnow", "freeze_clock",
-    # reporting regimes a plugin ships (hook register_regimes), and the right to issue beyond the
-    # core's rules it may grant a unit (hook issuing_authorities: a delegated sector, Điều 6.3)
-    "RegimeSpec", "IssuingAuthority",
+    # reporting regimes a plugin ships (hook register_regimes), the right to issue beyond the
+    # core's rules it may grant a unit (hook issuing_authorities: a delegated sector, Điều 6.3),
+    # and the roles its records give a user (hook role_grants: the delegation's administrators)
+    "RegimeSpec", "IssuingAuthority", "RoleGrant",
+    # read-only: the regimes issued under an authority (and the drafts on its decision), and the
+    # numbers of each regime's latest due period (expected, on time, late, not sent, accepted, returned)
+    "regimes_under_authority", "AuthorityRegime", "regime_period_counts",
+    # a regime a plugin offers, taken up as a draft by a person (its form created and published)
+    "create_regime_draft",
     # periodic jobs (hook register_jobs)
     "Job", "JobContext",
     # a report's lifecycle (hook report_transition)

@@ -17,6 +17,7 @@ from core.models import Unit, User
 from core.units import history
 
 TWO_LEVEL_FROM = dt.date(2025, 7, 1)
+SECTOR_APPLICANT = "sonongnghiep"  # Sở Nông nghiệp và Môi trường's officer (plugins/chuyen_nganh/demo.py)
 COMMUNE_KIND = {"xã": "commune", "phường": "commune", "đặc khu": "commune"}
 
 # Provincial departments after the 2025 reorganisation (internal codes of this instance).
@@ -85,13 +86,20 @@ def seed_demo(settings, certs_folder=None) -> DemoData:
     # The province's leader and the officers of three communes late with last month's report (core.demo_daily).
     people += [(p.username, p.full_name, Unit.get((Unit.name == p.unit_name) & Unit.valid_to.is_null()), False,
                 p.role, p.grants) for p in demo_daily.PEOPLE]
+    # The department of agriculture's officer who applies to run its sector's reporting (plugin
+    # chuyen_nganh, whose own seed puts the application in): the right to apply only; the delegated
+    # administrator's rights come with the province's decision, not from the demo.
+    people.append((SECTOR_APPLICANT, "Phạm Thị Dung", Unit.get(Unit.code == "QT.SNNMT"), False, "demo.role.department",
+                   ("chuyen_nganh.sector_admin",)))
     logins = []
     for username, full_name, unit, is_admin, role, grants in people:
         password = accounts.random_password()
         user = accounts.create_user(username, full_name, password, unit, is_admin=is_admin)
         with transaction():
             for code in grants:
-                Grant.create(user=user, role=Role.get(Role.code == code), unit=unit)
+                granted = Role.get_or_none(Role.code == code)
+                if granted is not None:  # a plugin's role exists only when the plugin is there
+                    Grant.create(user=user, role=granted, unit=unit)
         logins.append(DemoLogin(username, password, full_name, unit.name, role))
     # Unit groups for choosing reporting units in a regime.
     from core.regimes.regimes import save_group

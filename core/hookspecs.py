@@ -156,6 +156,22 @@ def issuing_authorities(unit_id, day):
 
 
 @hookspec
+def role_grants(user_id, day):
+    """Roles the user ``user_id`` holds on ``day`` (a ``datetime.date``) because of the plugin's own
+    records: a list of ``core.api.RoleGrant(unit_id, role)``. A delegation in force naming the user
+    among its administrators is the case (Điều 6.3): the role is held at the department while the
+    delegation stands, and ending the delegation ends it, with nothing to clean up.
+
+    Asked once per request of a logged-in user, of the plugins switched on at the user's unit: keep
+    it to one cheap query. The grants join the user's own in the request's rights (menus, guards,
+    the units a screen offers). Fail closed: only a role the plugin itself declares
+    (``Domain.roles``) counts, with the permissions its ``RoleSpec`` lists, and only at a unit where
+    the plugin is switched on; anything else, or an exception, grants nothing and is recorded
+    against the plugin. Whoever holds a role this way counts as an administrator for two-factor
+    login (``require_admin_mfa``)."""
+
+
+@hookspec
 def register_channels(settings):
     """Return a list of ``core.api.Channel``: outbox channels this plugin delivers (core.outbox).
 

@@ -113,7 +113,8 @@ def format_number(value, lang: str = DEFAULT_LANGUAGE, decimals: int | None = No
         return ""
     number = Decimal(str(value))
     if decimals is None:
-        text = format(number.normalize(), "f") if number == number.to_integral() else format(number, "f")
+        # The digits the number needs: PostgreSQL's numeric(…, 6) answers 120.500000 for 120.5.
+        text = format(number.normalize(), "f")
         decimals = len(text.split(".")[1]) if "." in text else 0
     # Half up, as statistical tables are rounded (format() alone rounds half to even: 2.5 → "2").
     number = number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)

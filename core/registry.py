@@ -81,11 +81,17 @@ class RoleSpec:
     plugin's locale, in both languages), holding the plugin's own permissions and the core's.
 
     The core writes it into the role tables at start-up; an administrator grants it like any
-    built-in role and cannot change it on the roles screen."""
+    built-in role and cannot change it on the roles screen.
+
+    ``assignable=False``: a role that only the plugin's own records give (hook ``role_grants``: a
+    delegation's administrators while it is in force). Nobody grants it by hand — the core never
+    offers it on the accounts screens and refuses a grant of it — since a grant row would outlive
+    the records that justify it."""
 
     code: str
     label: str
     permissions: tuple[str, ...] = ()
+    assignable: bool = True
 
     @property
     def plugin(self) -> str:

@@ -22,10 +22,8 @@ from starlette.requests import Request
 
 from core import audit
 from core.accounts import login as accounts
-from core.accounts import api_tokens
-from core.accounts.access import grants_of
+from core.accounts import api_tokens, plugin_grants
 from core.activation import enabled_plugins
-from core.accounts.permissions import Access
 from core.units.tree import ancestor_ids
 from core.db import run_db
 from core.errors import BaocaoError
@@ -173,8 +171,8 @@ class RequestContextMiddleware:
         chain = tuple(ancestor_ids(unit.id)) if unit is not None else ()  # read once, used twice
         enabled = enabled_plugins(unit.id if unit else None, self.registry, self.settings, set(self.pm.healthy),
                                   chain=chain)
-        access = Access(actor=user, registry=self.registry, enabled=enabled,
-                        grants=grants_of(user.id) if user is not None else (), chain=chain)
+        # The user's grants, and the roles a plugin's records give them (a delegation in force, say).
+        access = plugin_grants.request_access(user, chain, enabled, self.pm, self.registry, self.settings)
         return state, unit, enabled, access
 
     async def __call__(self, scope, receive, send):

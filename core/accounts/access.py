@@ -3,8 +3,11 @@
 A unit administrator (``core.unit.admin`` at a unit) may grant a role only
 inside the subtree they administer, only to accounts whose unit lies there,
 only a role whose every permission they hold themselves at that unit, and
-never to themselves (security.md ACL-04). Removing a grant ends the user's
-sessions at once, so the lost right is gone on their next click.
+never to themselves (security.md ACL-04). A role that only a plugin's records
+give (``Role.assignable`` false: a delegation's administrators) nobody grants by
+hand, a system administrator included: the grant would outlive the records.
+Removing a grant ends the user's sessions at once, so the lost right is gone on
+their next click.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Role(CoreModel):
     name_en = CharField(max_length=255, default="")
     origin = CharField(max_length=60, default=ORIGIN_LOCAL)
     is_builtin = BooleanField(default=False)  # origin "core": what the older migrations read
+    # False: only its plugin's records give it (``RoleSpec.assignable``); nobody grants it by hand.
+    assignable = BooleanField(default=True)
 
     @property
     def label_key(self) -> str | None:
@@ -114,6 +119,8 @@ def grant_role(access, user: User, role: Role, unit_id: int) -> Grant:
     check_manages_unit(access, user.unit_id)
     if actor is not None and user.id == actor.id:
         raise Forbidden("access.error.self_grant")
+    if not role.assignable:
+        raise Forbidden("access.error.role_not_assignable")
     chain = ancestor_ids(unit_id)
     missing = beyond_own(access, role.codes(), chain)
     if missing:

@@ -18,6 +18,15 @@ peer's password would hand over the peer's account ("every person uses only
 their own account"). Nobody takes control of their own account here, and only
 a system administrator controls a system administrator's account.
 
+"Every right the account holds" includes the roles a plugin's records give it
+(hook ``role_grants``: a delegation names a department's administrators), which
+no grant row shows. The web layer passes the app's plugins (``plugins``, a
+``core.accounts.plugin_grants.PluginRights``) to every operation that takes
+control of an account or changes its grants; without them (the CLI, a script)
+no plugin is asked. While an account holds such rights beyond the
+administrator's own, that administrator does not change its grants either: the
+account acts under a decision taken above them.
+
 Every operation is one transaction and writes its audit event inside it.
 Passwords handed out here are temporary: random, valid for
 ``temp_password_hours``, and to be replaced at the first login (AUTH-05).
@@ -93,8 +102,22 @@ def get_user(access, user_id: int) -> User:
     return user
 
 
-def control_refusal(access, user: User) -> str | None:
-    """Why the administrator may not take control of this account (a message key), or None."""
+def _held_beyond(access, grants) -> bool:
+    """Whether one of ``grants`` ((unit id, codes) pairs) carries a right the administrator neither
+    holds nor delegates where it is held, or administers a unit they do not administer from above."""
+    for unit_id, codes in grants:
+        chain = access.ancestors(unit_id)
+        if beyond_own(access, codes | {ADMIN_CODE}, chain):
+            return True
+        # A unit's administrator is controlled from above that unit, not by a peer.
+        if ADMIN_CODE in codes and not (len(chain) > 1 and access.allowed(ADMIN_CODE, chain[1:])):
+            return True
+    return False
+
+
+def control_refusal(access, user: User, plugins=None) -> str | None:
+    """Why the administrator may not take control of this account (a message key), or None.
+    ``plugins`` (``PluginRights``): the roles the plugins give the account count as its own."""
     actor = access.actor
     if actor is None:
         return "error.forbidden"
@@ -104,20 +127,26 @@ def control_refusal(access, user: User) -> str | None:
         return "users.error.above_own"
     if actor.is_admin:
         return None
-    for unit_id, codes in grants_of(user.id):
-        chain = units.ancestor_ids(unit_id)
-        if beyond_own(access, codes | {ADMIN_CODE}, chain):
-            return "users.error.above_own"
-        # A unit's administrator is controlled from above that unit, not by a peer.
-        if ADMIN_CODE in codes and not (len(chain) > 1 and access.allowed(ADMIN_CODE, chain[1:])):
-            return "users.error.above_own"
+    given = plugins.of(user) if plugins is not None else ()
+    if _held_beyond(access, (*grants_of(user.id), *given)):
+        return "users.error.above_own"
     return None
 
 
-def check_control(access, user: User) -> None:
-    reason = control_refusal(access, user)
+def check_control(access, user: User, plugins=None) -> None:
+    reason = control_refusal(access, user, plugins)
     if reason is not None:
         raise Forbidden(reason)
+
+
+def grants_refusal(access, user: User, plugins=None) -> str | None:
+    """Why the administrator may not change this account's grants at all (a message key), or None:
+    while a plugin's records give it rights beyond the administrator's own. Each grant is then
+    checked on its own (ACL-04, ``core.accounts.access``)."""
+    actor = access.actor
+    if plugins is None or actor is None or actor.is_admin or user.id == actor.id:
+        return None
+    return "users.error.above_own" if _held_beyond(access, plugins.of(user)) else None
 
 
 def grantable_roles(access) -> list[Role]:
@@ -126,7 +155,8 @@ def grantable_roles(access) -> list[Role]:
     chains = [units.ancestor_ids(root) for root in roots] if roots is not None else [[]]
     everything = access.actor is not None and access.actor.is_admin
     found = []
-    for role in Role.select().order_by(Role.is_builtin.desc(), Role.id):
+    # A role only a plugin's records give is never offered: nobody grants it by hand.
+    for role in Role.select().where(Role.assignable == True).order_by(Role.is_builtin.desc(), Role.id):  # noqa: E712
         codes = role.codes()
         if everything and roots is None:
             # As grant_role decides: a delegable code counts even where its plugin is switched off.
@@ -236,6 +266,8 @@ def create_user(access, username: str, full_name: str, unit_id: int | None, *, r
     except ValidationError as exc:
         errors.update(exc.errors)
         wanted = []
+    if any(not role.assignable for role in wanted):
+        errors["roles"] = "access.error.role_not_assignable"
     password = accounts.random_password()
     with transaction():
         try:
@@ -248,8 +280,9 @@ def create_user(access, username: str, full_name: str, unit_id: int | None, *, r
         for role in wanted:
             try:
                 grant = grant_role(access, user, role, unit.id)
-            except Forbidden:
-                raise ValidationError({"roles": "users.error.role_above_own"}) from None
+            except Forbidden as exc:
+                raise ValidationError({"roles": "users.error.role_above_own" if exc.key == "access.error.role_above_own"
+                                       else exc.key}) from None
             audit.record("grant.add", actor=access.actor, unit=unit.id, object_type="user", object_id=user.id,
                          details={"username": user.username, "grant_id": grant.id, "role": role.code,
                                   "unit_id": unit.id})
@@ -261,12 +294,12 @@ def create_user(access, username: str, full_name: str, unit_id: int | None, *, r
 
 
 def reset_password(access, user_id: int, *, temp_hours: int = Settings.temp_password_hours,
-                   now: dt.datetime | None = None) -> str:
+                   now: dt.datetime | None = None, plugins=None) -> str:
     """A new temporary password for the account (it must be changed at the next login, and
     expires); the account's sessions end, its API tokens are revoked and a lockout is lifted."""
     now = now or utcnow()
     user = get_user(access, user_id)
-    check_control(access, user)
+    check_control(access, user, plugins)
     password = accounts.random_password()
     hashed = passwords.hash_password(password)  # slow: before the transaction
     with transaction():
@@ -283,10 +316,10 @@ def reset_password(access, user_id: int, *, temp_hours: int = Settings.temp_pass
 
 # -- enabling and disabling -------------------------------------------------------------------------
 
-def disable_user(access, user_id: int, *, reason: str = "admin") -> User:
+def disable_user(access, user_id: int, *, reason: str = "admin", plugins=None) -> User:
     """Disable the account and end all its sessions at once (AUTH-10, SESS-05)."""
     user = get_user(access, user_id)
-    reason_key = control_refusal(access, user)
+    reason_key = control_refusal(access, user, plugins)
     if reason_key == "users.error.self":
         raise Forbidden("users.error.self_disable")
     if reason_key is not None:
@@ -301,9 +334,9 @@ def disable_user(access, user_id: int, *, reason: str = "admin") -> User:
     return User.get_by_id(user.id)
 
 
-def enable_user(access, user_id: int) -> User:
+def enable_user(access, user_id: int, *, plugins=None) -> User:
     user = get_user(access, user_id)
-    check_control(access, user)
+    check_control(access, user, plugins)
     if not user.is_active:
         with transaction():
             User.update(is_active=True).where(User.id == user.id).execute()
@@ -312,10 +345,10 @@ def enable_user(access, user_id: int) -> User:
     return User.get_by_id(user.id)
 
 
-def unlock_user(access, user_id: int) -> User:
+def unlock_user(access, user_id: int, *, plugins=None) -> User:
     """Lift a lockout (AUTH-06) now, with a fresh failure count."""
     user = get_user(access, user_id)
-    check_control(access, user)
+    check_control(access, user, plugins)
     with transaction():
         accounts.unlock(user)
         audit.record("user.unlock", actor=access.actor, unit=user.unit_id, object_type="user", object_id=user.id,
@@ -323,21 +356,26 @@ def unlock_user(access, user_id: int) -> User:
     return User.get_by_id(user.id)
 
 
-def reset_mfa(access, user_id: int) -> User:
+def reset_mfa(access, user_id: int, *, plugins=None) -> User:
     """Turn off the second factor of someone who lost both the phone and the recovery
     codes; if 2FA is required for them, they set it up again at their next login."""
     user = get_user(access, user_id)
-    check_control(access, user)
+    check_control(access, user, plugins)
     mfa.disable(user, actor=access.actor)  # records auth.mfa_disabled with this administrator
     return User.get_by_id(user.id)
 
 
 # -- grants ---------------------------------------------------------------------------------------------
 
-def grant(access, user_id: int, role_code: str, unit_id: int | None) -> Grant:
+def grant(access, user_id: int, role_code: str, unit_id: int | None, *, plugins=None) -> Grant:
     """Give the account ``role_code`` at ``unit_id``; core.accounts.access enforces the rules (ACL-04):
-    inside the subtree, a role no higher than the administrator's own there, never to oneself."""
+    inside the subtree, a role no higher than the administrator's own there, never to oneself, never
+    a role only a plugin's records give; and not while the plugins give the account rights beyond
+    the administrator's own (``grants_refusal``)."""
     user = get_user(access, user_id)
+    refusal = grants_refusal(access, user, plugins)
+    if refusal is not None:
+        raise Forbidden(refusal)
     try:
         role = _roles_by_code([role_code]) if role_code else None
     except ValidationError:
@@ -368,9 +406,13 @@ def grant(access, user_id: int, role_code: str, unit_id: int | None) -> Grant:
     return created
 
 
-def revoke(access, user_id: int, grant_id: int) -> Grant:
-    """Remove one of the account's grants; its sessions end at once (core.accounts.access)."""
+def revoke(access, user_id: int, grant_id: int, *, plugins=None) -> Grant:
+    """Remove one of the account's grants; its sessions end at once (core.accounts.access). Not
+    while the plugins give the account rights beyond the administrator's own (``grants_refusal``)."""
     user = get_user(access, user_id)
+    refusal = grants_refusal(access, user, plugins)
+    if refusal is not None:
+        raise Forbidden(refusal)
     target = Grant.select(Grant, Role).join(Role).where((Grant.id == grant_id) & (Grant.user == user.id)).first()
     if target is None:
         raise NotFound()
@@ -412,7 +454,7 @@ def current_session_id(user, token: str | None) -> int | None:
     return session.id if session is not None else None
 
 
-def end_session(access_or_owner, session_id: int) -> None:
+def end_session(access_or_owner, session_id: int, *, plugins=None) -> None:
     """End one session: the owner ends their own (``access_or_owner`` is a ``User``); an
     administrator (an ``Access``) ends one of an account they control."""
     session = Session.get_or_none(Session.id == session_id) if isinstance(session_id, int) else None
@@ -431,7 +473,7 @@ def end_session(access_or_owner, session_id: int) -> None:
             unit_id = actor.unit_id
         else:
             target = get_user(access_or_owner, session.user_id)
-            check_control(access_or_owner, target)
+            check_control(access_or_owner, target, plugins)
             unit_id = target.unit_id
     with transaction():
         ended = Session.delete().where(Session.id == session.id).execute()
@@ -453,10 +495,10 @@ def end_other_sessions(owner: User, keep_session_id: int | None) -> int:
     return ended
 
 
-def end_all_sessions(access, user_id: int) -> int:
+def end_all_sessions(access, user_id: int, *, plugins=None) -> int:
     """An administrator logs an account out everywhere."""
     user = get_user(access, user_id)
-    check_control(access, user)
+    check_control(access, user, plugins)
     with transaction():
         ended = Session.delete().where(Session.user == user.id).execute()
         if ended:

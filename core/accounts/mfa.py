@@ -36,6 +36,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from core import audit, keys
 from core.accounts import login as accounts
 from core.accounts.access import ADMIN_CODE
+from core.accounts.plugin_grants import from_plugins
 from core.accounts.mfa_enrolment import RecoveryCode, Totp, is_enrolled
 from core.db import transaction
 from core.errors import ValidationError
@@ -150,13 +151,15 @@ def _user_id(user) -> int:
 
 
 def mfa_required(user, access, require_admin_mfa: bool = True) -> bool:
-    """Whether this user must use 2FA: system administrators and anyone holding
-    ``core.unit.admin`` somewhere, when the setting ``require_admin_mfa`` is on."""
+    """Whether this user must use 2FA: system administrators, anyone holding ``core.unit.admin``
+    somewhere, and anyone holding a role a plugin grants by its own records (a department's
+    administrators named by a delegation's decision, hook ``role_grants``), when the setting
+    ``require_admin_mfa`` is on."""
     if not require_admin_mfa or user is None:
         return False
     if user.is_admin:
         return True
-    return access is not None and access.roots(ADMIN_CODE) != []
+    return access is not None and (access.roots(ADMIN_CODE) != [] or bool(from_plugins(access.grants)))
 
 
 def status(user) -> dict:

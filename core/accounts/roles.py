@@ -5,13 +5,15 @@
   built-in roles (``Domain.add_to_roles``). ``sync_declared`` writes both into the role tables at
   start-up: idempotent, in one transaction, only ever adding — a link an administrator or an older
   release made is never removed (a permission nobody declares any more grants nothing anyway,
-  ``core.accounts.permissions``).
+  ``core.accounts.permissions``). Whether a role may be granted by hand (``RoleSpec.assignable``)
+  follows the declaration, and stays in the table while the plugin is failed or gone.
 - A system administrator defines further roles from the declared permissions (``save_role``,
   ``delete_role``). Those are the only roles the editor changes: the others are declared in code,
   and widening one of them would silently widen every grant of it across the province.
 
 Granting is unchanged (``core.accounts.access.grant_role``): nobody hands out a role holding a
-permission they could neither hold nor delegate at that unit, whoever defined the role.
+permission they could neither hold nor delegate at that unit, whoever defined the role, nor a role
+only a plugin's records give.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def sync_declared(registry) -> dict[str, int]:
             role = Role.get_or_none(Role.code == spec.code)
             if role is None:
                 # ON CONFLICT DO NOTHING: two processes starting together both get here.
-                Role.insert(code=spec.code, origin=spec.plugin, **names).on_conflict_ignore().execute()
+                Role.insert(code=spec.code, origin=spec.plugin, assignable=bool(spec.assignable),
+                            **names).on_conflict_ignore().execute()
                 role = Role.get(Role.code == spec.code)
                 added["roles"] += 1
             if role.origin != spec.plugin:
@@ -59,6 +62,10 @@ def sync_declared(registry) -> dict[str, int]:
                 continue
             if (role.name, role.name_en) != (names["name"], names["name_en"]):
                 Role.update(**names).where(Role.id == role.id).execute()  # the plugin's wording changed
+            if role.assignable != bool(spec.assignable):
+                Role.update(assignable=bool(spec.assignable)).where(Role.id == role.id).execute()
+                if not spec.assignable:
+                    _warn_hand_grants(role)
             added["links"] += _link(role, spec.permissions)
         for name, domain in registry.domains.items():
             for target, codes in domain.add_to_roles.items():
@@ -66,6 +73,15 @@ def sync_declared(registry) -> dict[str, int]:
                 if role is not None:  # a built-in role this database does not have: nothing to add to
                     added["links"] += _link(role, codes)
     return added
+
+
+def _warn_hand_grants(role: Role) -> None:
+    """A role that became plugin-given only: grants made by hand before stay (the sync never
+    removes anything), so the operator is told to review them on the accounts screens."""
+    held = Grant.select().where(Grant.role == role).count()
+    if held:
+        log.warning("role %s is now given only by its plugin's records, but %d grant(s) of it were made "
+                    "by hand: review them on the accounts screens", role.code, held)
 
 
 def _link(role: Role, codes) -> int:

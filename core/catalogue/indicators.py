@@ -148,9 +148,12 @@ def history(code: str) -> list[Indicator]:
     return list(Indicator.select().where(Indicator.code == code).order_by(Indicator.version))
 
 
-def search(q: str = "", *, level: str | None = None, group=None) -> list[Indicator]:
-    """Current versions whose folded name or code contains every word of ``q``."""
+def search(q: str = "", *, level: str | None = None, group=None, prefix: str | None = None) -> list[Indicator]:
+    """Current versions whose folded name or code contains every word of ``q``; ``prefix``: only
+    codes starting with it (an owner's own indicators, ``KX``)."""
     query = Indicator.select().where(Indicator.is_current == True)  # noqa: E712
+    if prefix:
+        query = query.where(Indicator.code.startswith(prefix))
     for word in fold(q or "").split():
         # ``contains`` escapes LIKE wildcards and is case-insensitive on both backends.
         query = query.where(Indicator.name_folded.contains(word) | Indicator.code.contains(word))
@@ -284,9 +287,12 @@ def disaggregation_lines(value) -> str:
 
 
 def _higher_code_ok(code: str, higher: str) -> bool:
-    """A national code (4 digits) or the code of a higher level (H → T; X → T or H)."""
+    """A national code (4 digits) or the code of a higher level (H → T; X → T or H). A local code
+    (``KX0301``, a sector's ``NN0101``) links to a national code or to any QĐ 05/2023 row (T, H, X)."""
     if re.fullmatch(r"\d{4}", higher):
         return True
+    if LOCAL_CODE_RE.match(code):
+        return bool(re.fullmatch(r"[THX]\d{4}", higher))
     allowed = {"T": "", "H": "T", "X": "TH"}.get(code[:1], "")
     return bool(re.fullmatch(r"[THX]\d{4}", higher)) and higher[0] in allowed
 
@@ -304,7 +310,7 @@ def _normalise(data: dict, existing: Indicator | None, *, keep_options: bool = F
     code = _clean(data.get("code")) or ""
     if not code:
         errors["code"] = "indicators.error.code_required"
-    elif not _indicator_code_ok(code):
+    elif not is_indicator_code(code):
         errors["code"] = "indicators.error.code_invalid"
     out = {"code": code}
     for name in VERSIONED_FIELDS:
@@ -332,8 +338,11 @@ def _normalise(data: dict, existing: Indicator | None, *, keep_options: bool = F
         out["group"] = _group_prefix(code)
     elif out["group"] and code and "code" not in errors and out["group"] != _group_prefix(code):
         errors["group"] = "indicators.error.group_mismatch"  # the code scheme: group code + number
-    if not out["levels"] and code[:1] in LEVEL_BY_LETTER:
+    if not out["levels"] and CODE_RE.match(code):
         out["levels"] = LEVEL_BY_LETTER[code[0]]
+    elif not out["levels"] and out["group"]:  # a local code's level is its group's (TS0101 is not "T")
+        group = IndicatorGroup.get_or_none(IndicatorGroup.code == out["group"])
+        out["levels"] = group.level if group is not None else None
     out["value_type"] = out["value_type"] or "number"
     out["aggregation"] = out["aggregation"] or "none"
     if not out["name"]:
@@ -413,7 +422,8 @@ def save_indicator(data: dict, *, actor=None, keep_options: bool = False) -> Ind
         return indicator
 
 
-def _indicator_code_ok(code: str) -> bool:
+def is_indicator_code(code: str) -> bool:
+    """An indicator's code (not a group's): a QĐ 05/2023 row (``T0101``) or a local one (``KX0301``)."""
     return (bool(CODE_RE.match(code)) and len(code) == 5) or (bool(LOCAL_CODE_RE.match(code)) and len(code) == 6)
 
 
@@ -705,14 +715,22 @@ def _extra_errors(values: dict, is_group: bool, local: bool) -> list[tuple[str, 
 
 def parse_table(source, filename: str, *, source_act: str = QD05_2023,
                 valid_from: dt.date | None = QD05_2023_IN_FORCE, local_codes: bool = False,
-                compare: bool = True) -> ImportPlan:
+                compare: bool = True, prefix: str | None = None) -> ImportPlan:
     """Read the official table (a path or bytes); write nothing. The plan is the dry run.
 
     ``local_codes``: the table may also hold a province's or plugin's own codes (``KX03`` a group,
     ``KX0301`` an indicator, see ``LOCAL_CODE_RE``) — a plugin's data file. Optional columns beyond
     the official seven (``EXTRA_COLUMNS``: Đơn vị tính, Loại giá trị, Cách tổng hợp, Cấp, Văn bản
     quy định) give the catalogue fields the official table lacks. ``compare=False``: the file alone,
-    without the database (its rows as they read, no changes, no check of groups the file lacks)."""
+    without the database (its rows as they read, no changes, no check of groups the file lacks).
+    ``prefix`` (two capital letters, implies ``local_codes``): only that owner's codes — a sector's
+    own catalogue; every other row (a national code, another owner's) is refused with its line
+    (``indicators.import.code_outside_prefix``, parameters ``code`` and ``prefix``).
+    With ``compare``, each row is also checked as ``save_indicator`` would check it, so that a plan
+    without errors applies."""
+    if prefix is not None and not re.fullmatch(r"[A-Z]{2}", prefix):
+        raise ValueError(f"an indicator code prefix is two capital letters, not {prefix!r}")
+    local_codes = local_codes or prefix is not None
     plan = ImportPlan(source_act=source_act, valid_from=valid_from)
     raw = _read_rows(source, filename)
     header_at, columns = None, {}
@@ -745,6 +763,8 @@ def parse_table(source, filename: str, *, source_act: str = QD05_2023,
             row_errors.append(("code", "indicators.import.code_required", {}))
         elif not (CODE_RE.match(code) or (local_codes and LOCAL_CODE_RE.match(code))):
             row_errors.append(("code", "indicators.import.code_invalid", {"code": code}))
+        elif prefix is not None and not code.startswith(prefix):
+            row_errors.append(("code", "indicators.import.code_outside_prefix", {"code": code, "prefix": prefix}))
         if not name:
             row_errors.append(("name", "indicators.import.name_required", {}))
         higher = values.get("higher_code")
@@ -791,11 +811,13 @@ def parse_table(source, filename: str, *, source_act: str = QD05_2023,
                                     {"code": item.code, "group": item.data["group"]}))
                 continue
             existing = current(item.code)
-            if existing is None:
-                change = "new"
-            else:
-                values, _ = _normalise(item.data, existing, keep_options=True)
-                change = "changed" if _changed_fields(existing, values) else "unchanged"
+            values, problems = _normalise(item.data, existing, keep_options=True)
+            if problems:
+                # What save_indicator would refuse (a disaggregation it cannot read, no level for a
+                # new local code...) is refused here with its line: a plan without errors applies.
+                plan.errors += [(item.row_number, name, key, {}) for name, key in problems.items()]
+                continue
+            change = "new" if existing is None else ("changed" if _changed_fields(existing, values) else "unchanged")
         plan.rows.append(item)
         plan.changes.append((item.code, change))
     plan.errors.sort(key=lambda e: e[0])
@@ -869,6 +891,56 @@ def template_xlsx() -> bytes:
     for letter, width in zip("ABCDEFG", (6, 10, 50, 30, 14, 36, 16)):
         sheet.column_dimensions[letter].width = width
     sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# The official seven columns, then the catalogue's own (``EXTRA_COLUMNS``), which the importer reads.
+EXPORT_HEADER = OFFICIAL_HEADER + tuple(FIELD_LABELS[name] for name in EXTRA_COLUMNS)
+
+
+def table_rows(prefix: str) -> list[list]:
+    """An owner's groups (codes starting with ``prefix``) and their current indicators as rows of
+    ``EXPORT_HEADER``, in code order: what ``parse_table(prefix=prefix)`` reads back unchanged."""
+    if not re.fullmatch(r"[A-Z]{2}", prefix or ""):
+        raise ValueError(f"an indicator code prefix is two capital letters, not {prefix!r}")
+    rows, number = [], 0
+    for group in groups_with_prefix(prefix):
+        rows.append(["", group.code, group.name, "", "", "", "", "", "", "", group.level, ""])
+        items = Indicator.select().where((Indicator.group == group) & (Indicator.is_current == True))  # noqa: E712
+        for item in items.order_by(Indicator.code):
+            number += 1
+            rows.append([number, item.code, item.name, item.disaggregation or "", item.periodicity or "",
+                         item.agency or "", item.higher_code or "", item.unit_of_measure or "", item.value_type,
+                         item.aggregation, item.levels, item.source_act or ""])
+    return rows
+
+
+def export_table(prefix: str, fmt: str = "xlsx") -> bytes:
+    """``table_rows(prefix)`` under ``EXPORT_HEADER`` as an Excel workbook (``xlsx``) or a UTF-8 CSV
+    (``csv``), every text kept as text (``core.export_safety``: no cell becomes a formula)."""
+    rows = table_rows(prefix)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_HEADER)
+        writer.writerows(export_safety.csv_row(row) for row in rows)
+        return out.getvalue().encode("utf-8-sig")
+    if fmt != "xlsx":
+        raise ValueError(f"an export is xlsx or csv, not {fmt!r}")
+    import openpyxl
+    from openpyxl.styles import Font
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Chỉ tiêu")
+    for letter, width in zip("ABCDEFGHIJKL", (6, 10, 50, 30, 14, 36, 16, 12, 12, 14, 18, 30)):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    sheet.append([export_safety.write_only_cell(sheet, name, font=bold) for name in EXPORT_HEADER])
+    for row in rows:
+        sheet.append([export_safety.write_only_cell(sheet, value) for value in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

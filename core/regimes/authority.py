@@ -17,8 +17,15 @@ An authority lifts the issuer and scope rules for a regime only when all of thes
 
 An issued regime remembers the authority it relied on (``Regime.authority``, "plugin:key"). From
 then on its reporting units are asked of that authority on each day a period opens: an authority
-that has ended (revoked, expired, its plugin switched off) opens nothing, and the reports already
-opened stay as they are.
+that has ended (revoked, expired, its plugin switched off at the issuing unit) opens nothing, and
+the reports already opened stay as they are.
+
+The administrator's per-unit switch of the authority's plugin also decides which reporting units
+report (``core.reporting.opening.reporting_units``): a period opens no report for a unit where that
+plugin is switched off (its own setting, else its nearest ancestor's, else the plugin's default),
+whatever the authority's units say; the reports such a unit already has stay, readable. Switching
+the plugin back on there opens its report from the next period that opens (or the one in progress,
+when the hourly opening runs again).
 
 Fail closed: a plugin that raises, or answers something that is not an ``IssuingAuthority`` for
 the unit asked, grants nothing.

@@ -44,7 +44,8 @@ from core.regimes.deadlines import (DeadlineAfterFirstError, DeadlineChainError,
                             LevelDeadline, check_chain)
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.regimes import authority
-from core.regimes.forms import Form, install_form, latest_published
+from core.regimes.forms import Form, create_form, install_form, latest_published
+from core.regimes.forms import publish as publish_form
 from core.regimes.forms import can_view as can_view_form
 from core.i18n import fold
 from core.models import UNIT_KINDS, Unit, User, utcnow
@@ -1145,20 +1146,9 @@ def _root_of_kind(kind: str) -> Unit | None:
         or valid_units(today).where(Unit.kind == kind).order_by(Unit.id).first()
 
 
-def load_spec(plugin: str, spec) -> Regime | None:
-    """Create the plugin's regime as a draft unless its code exists (administrators' edits stay)."""
-    if isinstance(spec, dict):
-        spec = RegimeSpec(**spec)
-    if not isinstance(spec, RegimeSpec):
-        raise TypeError("register_regimes must return RegimeSpec objects")
-    if not spec.code.startswith(plugin + ".") or not CODE_RE.match(spec.code):
-        raise ValueError(f"regime code {spec.code!r} must start with {plugin + '.'!r}")
-    if Regime.select().where(Regime.code == spec.code).exists():
-        return None
-    problems = spec_problems(spec)
-    if problems:
-        name, key, code = problems[0]
-        raise RegimeSpecError(key, regime=spec.code, field=name, code=code)
+def _spec_data(spec: RegimeSpec) -> tuple[dict, Unit | None, Unit | None]:
+    """The regime screen's form data for ``spec`` (units and groups named by code resolved to ids, as
+    on ``today``), with its issuing and preparing units. The codes must exist (``spec_problems``)."""
     today = clock.today()
 
     def unit_by_code(code: str) -> Unit:
@@ -1186,6 +1176,24 @@ def load_spec(plugin: str, spec) -> Regime | None:
             "outline": spec.outline, "data_forms": spec.data_forms, "guidance": spec.guidance,
             "legal_number": spec.legal_number, "legal_date": spec.legal_date, "legal_issuer": spec.legal_issuer,
             "issuing_unit_id": issuer.id if issuer else None, "preparing_unit_id": preparer.id if preparer else None}
+    return data, issuer, preparer
+
+
+def load_spec(plugin: str, spec) -> Regime | None:
+    """Create the plugin's regime as a draft unless its code exists (administrators' edits stay)."""
+    if isinstance(spec, dict):
+        spec = RegimeSpec(**spec)
+    if not isinstance(spec, RegimeSpec):
+        raise TypeError("register_regimes must return RegimeSpec objects")
+    if not spec.code.startswith(plugin + ".") or not CODE_RE.match(spec.code):
+        raise ValueError(f"regime code {spec.code!r} must start with {plugin + '.'!r}")
+    if Regime.select().where(Regime.code == spec.code).exists():
+        return None
+    problems = spec_problems(spec)
+    if problems:
+        name, key, code = problems[0]
+        raise RegimeSpecError(key, regime=spec.code, field=name, code=code)
+    data, issuer, preparer = _spec_data(spec)
     values, errors = clean(data)
     errors.pop("issuing_unit", None)  # no unit tree yet: an administrator chooses it later
     if errors:
@@ -1199,6 +1207,51 @@ def load_spec(plugin: str, spec) -> Regime | None:
         audit.record("regime.create", object_type="regime", object_id=regime.id,
                      details={"code": regime.code, "version": 1, "plugin": plugin})
     return regime
+
+
+def _current_policy() -> RegimeSettings:
+    """The ``[regimes]`` policy of the application serving this request, command or task."""
+    from core.reporting import events
+
+    context = events.current.get()
+    return getattr(getattr(context, "settings", None), "regimes", None) or RegimeSettings()
+
+
+def draft_from_spec(access, spec: RegimeSpec, *, policy=None) -> int:
+    """The id of ``spec`` made a draft by the person of ``access`` (``core.api.create_regime_draft``): a plugin
+    offers a regime, someone takes it up. Its units and groups named by code are resolved as at
+    start-up (``load_spec``); its form (``spec.form``) is created by that person, owned by the preparing
+    unit (else the issuing unit), and published as version 1 (``forms.create_form`` and ``publish``:
+    the form designer's checks and rights); the draft is saved by ``save_draft``, so it passes the
+    rights and the issuing policy a draft typed on the regime screen passes (an issuing authority
+    included). Unlike ``load_spec`` the draft belongs to its units, not to a plugin (``plugin`` empty):
+    no plugin switch governs its reports. One transaction: a refusal leaves nothing, form included.
+    Refusals: ``ValidationError`` (the screen's field keys; ``form`` for the form's code or name),
+    ``FormDesignError`` (the form's definition), ``RegimeSpecError`` (a code naming no unit or group),
+    ``Forbidden``."""
+    if not isinstance(spec, RegimeSpec):
+        raise TypeError("create_regime_draft takes a RegimeSpec")
+    problems = spec_problems(spec)
+    if problems:
+        name, key, code = problems[0]
+        raise RegimeSpecError(key, regime=spec.code, field=name, code=code)
+    policy = policy or _current_policy()
+    with transaction():
+        data, issuer, preparer = _spec_data(spec)
+        owner = preparer or issuer
+        if spec.form:
+            if owner is None:
+                raise ValidationError({"issuing_unit": "regimes.error.issuing_unit_required"})
+            try:
+                form = create_form(access, spec.form["code"], spec.form["name"], owner.id,
+                                   frequency=spec.frequency or "", definition=spec.form["definition"])
+            except ValidationError as exc:
+                # The form's own fields (its code taken, say) are said at the regime's "form" field.
+                raise ValidationError({"form": next(iter(exc.errors.values()))}) from None
+            publish_form(access, form.id)
+            data["form_id"] = form.id
+        regime = save_draft(access, data, policy=policy)
+    return regime.id
 
 
 def load_plugin_regimes(pm, settings=None) -> dict[str, list[str]]:

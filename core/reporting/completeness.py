@@ -311,6 +311,27 @@ def overview(access, *, today: dt.date | None = None) -> list[RegimeLine]:
     regimes = {r.code: r for r in _regimes(base)}
     if not regimes:
         return []
+    numbers = _default_periods_counted(base, today)
+    lines = [RegimeLine(regimes[code], period, counts) for code, (period, counts) in numbers.items()
+             if code in regimes]
+    return sorted(lines, key=lambda line: (fold(line.regime.name), line.regime.code))
+
+
+def regime_period_counts(codes, *, today: dt.date | None = None) -> dict[str, tuple[Period, Counts]]:
+    """Regime code → (its default period, the numbers of it): the latest period whose deadline has
+    passed, else the latest opened (``default_period``, what ``/completeness?regime=`` shows first),
+    counting every unit report of the code whoever may see it — the caller decides who reads them
+    (a plugin's page: ``core.api.regime_period_counts``). A code with no report opened is left out.
+    Two queries whatever the number of codes and units."""
+    codes = sorted({str(c) for c in codes if c})
+    if not codes:
+        return {}
+    base = _where(Report.kind == KIND, Report.regime.in_(Regime.select(Regime.id).where(Regime.code.in_(codes))))
+    return _default_periods_counted(base, today or clock.today())
+
+
+def _default_periods_counted(base, today: dt.date) -> dict[str, tuple[Period, Counts]]:
+    """For the unit reports matching ``base``: each regime code's default period and its counts."""
     by_code: dict[str, list[Period]] = {}
     query = (Report.select(Regime.code, Report.period_start, Report.period_end, fn.MIN(Report.frequency),
                            fn.MIN(Report.year), fn.MIN(Report.period_index), fn.MIN(Report.label),
@@ -321,14 +342,14 @@ def overview(access, *, today: dt.date | None = None) -> list[RegimeLine]:
     for code, *rest in query.tuples():
         by_code.setdefault(code, []).append(Period(*rest))
     chosen = {code: default_period(periods, today) for code, periods in by_code.items()}
+    if not chosen:
+        return {}
     wanted = reduce(or_, [(Regime.code == code) & (Report.period_start == p.start) & (Report.period_end == p.end)
                           for code, p in chosen.items()])
     counts = {row[0]: _counts(row[1:]) for row in
               Report.select(Regime.code, *_tally(today)).join(Regime, on=(Report.regime == Regime.id))
               .where(base & wanted).group_by(Regime.code).tuples()}
-    lines = [RegimeLine(regimes[code], chosen[code], counts.get(code, Counts()))
-             for code in chosen if code in regimes]
-    return sorted(lines, key=lambda line: (fold(line.regime.name), line.regime.code))
+    return {code: (period, counts.get(code, Counts())) for code, period in chosen.items()}
 
 
 # -- a regime and a period: the units ----------------------------------------------------------

@@ -8,8 +8,9 @@ gave for that unit when the period opened — the named unit, the unit's parent 
 and its kind: a unit's report, or a receiving unit's consolidated report
 (core.reporting.consolidation). The workflow is in core.reporting.workflow.
 
-A plugin's regime (``Regime.plugin``) opens reports only for the reporting units where that plugin
-is switched on (``core.activation``, with the plugin manager the context names:
+A plugin's regime (``Regime.plugin``), and a regime issued on a plugin's issuing authority
+(``Regime.authority``, core.regimes.authority), opens reports only for the reporting units where
+that plugin is switched on (``core.activation``, with the plugin manager the context names:
 ``core.reporting.events.current``). Switching it off stops new reports there; the reports already
 opened stay, readable, with their data.
 
@@ -186,17 +187,27 @@ def _open_window(regime: Regime, window: Window, units: list[Unit], calendar: Wo
 
 def reporting_units(regime: Regime, day: dt.date) -> list[Unit]:
     """The units that get a report of ``regime`` opened on ``day``: its reporting units
-    (``resolve_units``), and for a plugin's regime only those where the plugin is switched on."""
+    (``resolve_units``), and only those where the plugin it belongs to is switched on — the plugin
+    that shipped it (``Regime.plugin``) and the plugin whose issuing authority it was issued under
+    (``Regime.authority``, "plugin:key"): the administrator's per-unit switch decides which units
+    report on a delegated sector's regimes."""
     units = resolve_units(regime, day)
-    if not regime.plugin or not units:
-        return units
+    authority_plugin = (regime.authority or "").partition(":")[0]
+    for plugin in dict.fromkeys(p for p in (regime.plugin, authority_plugin) if p):
+        if not units:
+            break
+        on = _switched_on(plugin, [u.id for u in units])
+        units = [u for u in units if u.id in on]
+    return units
+
+
+def _switched_on(plugin: str, unit_ids: list[int]) -> set[int]:
+    """Which of ``unit_ids`` have ``plugin`` on, with the plugins the context names (without a
+    context: only the explicit settings count)."""
     context = events.current.get()
     if context is None:
-        on = enabled_units(regime.plugin, [u.id for u in units])
-    else:
-        on = enabled_units(regime.plugin, [u.id for u in units], context.registry, context.settings,
-                           set(context.pm.healthy))
-    return [u for u in units if u.id in on]
+        return enabled_units(plugin, unit_ids)
+    return enabled_units(plugin, unit_ids, context.registry, context.settings, set(context.pm.healthy))
 
 
 def open_due_periods(today: dt.date | None = None, *, regime_ids=None, calendar: WorkCalendar | None = None

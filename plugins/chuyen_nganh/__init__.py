@@ -9,7 +9,7 @@ implementations only; the work is in the modules beside this one.
 
 from core.api import Domain, MenuItem, Permission, RoleSpec, Widget, __version__, hookimpl
 
-from .delegation import ADMIN, APPLY, VIEW
+from .rights import ADMIN, APPLY, CATALOGUE, DELEGATED_PERMISSIONS, DELEGATED_ROLE, SECTOR_ADMIN_ROLE, VIEW
 
 NAME = "chuyen_nganh"
 
@@ -30,14 +30,24 @@ def register_domain(settings):
             # The operator (the provincial department in charge of IT) acts for the province.
             Permission(ADMIN, "chuyen_nganh.perm.delegation.admin", scope="system"),
             Permission(VIEW, "chuyen_nganh.perm.delegation.view", delegable=True),
+            # Not delegable: a unit administrator cannot hand it out; a delegation in force gives it.
+            Permission(CATALOGUE, "chuyen_nganh.perm.catalogue.edit"),
         ),
-        roles=(RoleSpec("chuyen_nganh.sector_admin", "chuyen_nganh.role.sector_admin",
-                        ("core.unit.view", APPLY, VIEW)),),
+        roles=(RoleSpec(SECTOR_ADMIN_ROLE, "chuyen_nganh.role.sector_admin", ("core.unit.view", APPLY, VIEW)),
+               RoleSpec(DELEGATED_ROLE, "chuyen_nganh.role.delegated_admin", DELEGATED_PERMISSIONS, assignable=False)),
         # A department's unit administrator reads what the department applied for.
         add_to_roles={"unit_admin": (VIEW,)},
         menu=(
             MenuItem("chuyen_nganh.delegations", "chuyen_nganh.menu.delegations", "chuyen_nganh:delegations",
                      permission=VIEW, group="sector", order=10),
+            MenuItem("chuyen_nganh.catalogue", "chuyen_nganh.catalogue.menu", "chuyen_nganh:catalogue",
+                     permission=CATALOGUE, group="sector", order=20),
+            # The department's own screen of its sector's reporting: for the delegation's administrators.
+            MenuItem("chuyen_nganh.sector", "chuyen_nganh.department.menu", "chuyen_nganh:sectors",
+                     permission=CATALOGUE, group="sector", order=15),
+            # The shipped sector regime templates (issue 15, item 6): for the delegated administrators.
+            MenuItem("chuyen_nganh.templates", "chuyen_nganh.menu.templates", "chuyen_nganh:templates",
+                     permission=CATALOGUE, group="sector", order=30),
             MenuItem("chuyen_nganh.queue", "chuyen_nganh.menu.queue", "chuyen_nganh:queue",
                      permission=ADMIN, group="admin", order=60),
         ),
@@ -62,3 +72,20 @@ def issuing_authorities(unit_id, day):
     from .delegation import authorities
 
     return authorities(unit_id, day)
+
+
+@hookimpl
+def role_grants(user_id, day):
+    # The administrators a delegation's decision names hold the delegated role at the department
+    # while it is in force (Điều 9.1c); the core asks on each of their requests.
+    from .delegation import role_grants as delegated
+
+    return delegated(user_id, day)
+
+
+@hookimpl
+def seed_demo(settings, today):
+    # Sở Nông nghiệp và Môi trường's application, waiting for the operator (demo.py).
+    from .demo import seed
+
+    seed()

@@ -16,14 +16,12 @@ import json
 import re
 from dataclasses import dataclass
 
-from core.api import (Forbidden, IssuingAuthority, NotFound, Unit, UnitGroupInfo, User, ValidationError, audit_record,
-                      today, transaction, unit_chain, unit_group_members, unit_groups, utcnow)
+from core.api import (Forbidden, IssuingAuthority, NotFound, RoleGrant, Unit, UnitGroupInfo, User, ValidationError,
+                      audit_record, today, transaction, unit_chain, unit_group_members, unit_groups, utcnow)
 
 from .models import Delegation, DelegationFile, DelegationStep, load_scope
 
-APPLY = "chuyen_nganh.delegation.apply"  # at the department's unit: apply, change a returned application
-ADMIN = "chuyen_nganh.delegation.admin"  # the operator (system): review, decide, suspend, resume, revoke
-VIEW = "chuyen_nganh.delegation.view"  # at the department's unit: read its delegations
+from .rights import ADMIN, APPLY, DELEGATED_ROLE, VIEW  # noqa: F401 — the routes import them from here
 
 SECTOR_CODE = re.compile(r"[a-z][a-z0-9_]{1,19}\Z")
 # Kinds a scope may name as a whole ("every commune"); a province or a department is named one by one.
@@ -87,9 +85,14 @@ def in_force(department_unit_id: int, sector: str, day: dt.date | None = None) -
     day = day or today()
     return (Delegation.select()
             .where((Delegation.department_unit_id == department_unit_id) & (Delegation.sector == sector)
-                   & (Delegation.status == "approved") & (Delegation.valid_from <= day)
-                   & (Delegation.valid_to.is_null() | (Delegation.valid_to >= day)))
+                   & _standing(day))
             .order_by(Delegation.valid_from.desc(), Delegation.id.desc()).first())
+
+
+def _standing(day: dt.date):
+    """In force on ``day``: approved (not suspended, not revoked) and ``valid_from`` ≤ day ≤ ``valid_to``."""
+    return ((Delegation.status == "approved") & (Delegation.valid_from <= day)
+            & (Delegation.valid_to.is_null() | (Delegation.valid_to >= day)))
 
 
 def authorities(department_unit_id: int, day: dt.date | None = None) -> list[IssuingAuthority]:
@@ -97,14 +100,25 @@ def authorities(department_unit_id: int, day: dt.date | None = None) -> list[Iss
     authority per delegation in force, over its scope's units, on its decision's number. A
     suspended, revoked or expired delegation grants nothing: its regimes open no new period."""
     day = day or today()
-    rows = (Delegation.select()
-            .where((Delegation.department_unit_id == department_unit_id) & (Delegation.status == "approved")
-                   & (Delegation.valid_from <= day) & (Delegation.valid_to.is_null() | (Delegation.valid_to >= day)))
+    rows = (Delegation.select().where((Delegation.department_unit_id == department_unit_id) & _standing(day))
             .order_by(Delegation.id))
     return [IssuingAuthority(key=str(d.id), issuing_unit_id=department_unit_id,
                              unit_ids=frozenset(scope_units(d, day)), legal_number=d.decision_number,
                              label=f"{d.decision_number} — {d.sector_name}")
             for d in rows if d.decision_number]
+
+
+def role_grants(user_id: int, day: dt.date | None = None) -> list[RoleGrant]:
+    """The roles the delegations give ``user_id`` on ``day`` (the core's hook ``role_grants``): the
+    delegated administrator's role at the department of each delegation in force that names the user
+    among its administrators. One query, asked on each of the user's requests; a delegation
+    suspended, revoked or expired gives nothing, so ending it ends the role with nothing to clean up."""
+    day = day or today()
+    # The stored list is JSON ("[12, 5]"): the text filter keeps the query small, the parsed list decides.
+    rows = (Delegation.select(Delegation.department_unit_id, Delegation.administrators)
+            .where(_standing(day) & Delegation.administrators.contains(str(int(user_id)))))
+    departments = {d.department_unit_id for d in rows if user_id in d.administrator_ids}
+    return [RoleGrant(unit_id, DELEGATED_ROLE) for unit_id in sorted(departments)]
 
 
 def is_operator(access) -> bool:

@@ -12,6 +12,9 @@ from web.api import RedirectResponse, Response, Route, render, require
 
 from . import delegation as svc
 from .delegation import ADMIN, APPLY, VIEW
+from .catalogue_routes import ROUTES as CATALOGUE_ROUTES
+from .department_routes import ROUTES as DEPARTMENT_ROUTES
+from .template_routes import ROUTES as TEMPLATE_ROUTES
 from .models import SHOWN_STATUSES
 
 BADGES = {"applied": "badge-info", "returned": "badge-warn", "approved": "badge-ok", "suspended": "badge-warn",
@@ -244,4 +247,7 @@ ROUTES = [
     Route("/{id:int}/decide", decide, methods=["POST"], name="decide"),
     Route("/{id:int}/decision.pdf", decision_file, methods=["GET"], name="decision_file"),
     *(Route(f"/{{id:int}}/{action}", _reason_view(action), methods=["POST"], name=action) for action in REASON_ACTIONS),
+    *CATALOGUE_ROUTES,
+    *DEPARTMENT_ROUTES,
+    *TEMPLATE_ROUTES,
 ]

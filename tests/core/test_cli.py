@@ -130,7 +130,8 @@ def test_plugins_lists_the_builtins(cli):
 
 
 DEMO_LOGINS = ["quantri", "sotaichinh", "phuongdonghoi",
-               "lanhdaotinh", "xakhesanh", "xaminhhoa", "xacuatung"]  # the last four: core.demo_daily
+               "lanhdaotinh", "xakhesanh", "xaminhhoa", "xacuatung",  # these four: core.demo_daily
+               "sonongnghiep"]  # plugins/chuyen_nganh: the department applying for sector reporting
 
 
 def test_demo_prints_its_logins_that_work(tmp_path):

@@ -30,6 +30,8 @@ KEY_RE = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
     (0.5, "0,5", "0.5"),
     (999, "999", "999"),
     ("1000", "1.000", "1,000"),
+    (Decimal("120.500000"), "120,5", "120.5"),  # a stored numeric(…, 6) on PostgreSQL
+    (Decimal("600.000000"), "600", "600"),
 ])
 def test_format_number(value, vi, en):
     assert format_number(value, "vi") == vi
@@ -224,6 +226,8 @@ def dynamic_keys() -> dict[str, set[str]]:
 def _sector_keys() -> dict[str, set[str]]:
     """plugins/chuyen_nganh names a delegation's states, steps, actions, scope kinds and decision
     fields by prefix (issue 15)."""
+    from core.regimes.periods import FREQUENCIES
+    from core.regimes.regimes import STATUSES as REGIME_STATUSES
     from plugins.chuyen_nganh import delegation, routes
     from plugins.chuyen_nganh.models import STATUSES
 
@@ -238,6 +242,13 @@ def _sector_keys() -> dict[str, set[str]]:
         "chuyen_nganh.step.": {f"chuyen_nganh.step.{s}" for s in steps},
         "chuyen_nganh.done.": {f"chuyen_nganh.done.{s}" for s in steps},
         "chuyen_nganh.field.": {f"chuyen_nganh.field.{f}" for f in fields},
+        # The shipped templates say their frequency; anything else reads "other" (shipped.html).
+        "chuyen_nganh.shipped.frequency.": {f"chuyen_nganh.shipped.frequency.{f}" for f in (*FREQUENCIES, "other")},
+        # The department's page badges a regime that is not in force by its status (department.html).
+        "regimes.status.": {f"regimes.status.{s}" for s in REGIME_STATUSES},
+        # The department's page: a column per count of a regime's period (department.html).
+        "chuyen_nganh.department.col.": {f"chuyen_nganh.department.col.{c}" for c in
+                                         ("expected", "on_time", "late", "not_submitted", "accepted", "returned")},
     }
 
 

@@ -350,6 +350,6 @@ def test_every_permission_a_plugin_declares_guards_something(settings, package):
 def test_the_built_in_plugins_declare_only_what_their_screens_check(settings):
     pm, registry = make_registry(settings, *BUILTIN_PLUGINS)
     assert sorted(c for c, p in registry.permissions.items() if p.plugin != "core") == [
-        "chuyen_nganh.delegation.admin", "chuyen_nganh.delegation.apply", "chuyen_nganh.delegation.view",
-        "kinhte_xahoi.overview.view"]
+        "chuyen_nganh.catalogue.edit", "chuyen_nganh.delegation.admin", "chuyen_nganh.delegation.apply",
+        "chuyen_nganh.delegation.view", "kinhte_xahoi.overview.view"]
     assert registry.domains["kinhte_xahoi"].add_to_roles["viewer"] == ("kinhte_xahoi.overview.view",)

@@ -16,11 +16,11 @@ from decimal import Decimal
 from tests.conftest import HX
 from tests.web.test_report_entry import app, grid_data, log_in, stored, world  # noqa: F401 — fixtures
 
-# The session with its user and unit, the unit's ancestors, the plugins switched on, the grants;
-# the report, its form version, the stored values and sections; the revision moved, the values
+# The session with its user and unit, the unit's ancestors, the plugins switched on, the grants, the
+# roles a delegation in force gives (the built-in chuyen_nganh answers the hook role_grants); the report, its form version, the stored values and sections; the revision moved, the values
 # written, the audit chain's last link and the event; the change counters of the unit's figures and
 # of the catalogue (one read). PostgreSQL adds the lock that serialises the audit chain.
-BUDGET = 13
+BUDGET = 14
 POSTGRES_EXTRA = 1
 
 

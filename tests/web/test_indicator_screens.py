@@ -150,6 +150,20 @@ def test_detail_shows_every_field_the_value_kinds_and_the_disaggregation_table(s
     assert client.get("/indicators/T0102/v/7").status_code == 404
 
 
+def test_a_local_indicator_opens_like_a_national_one(site):
+    # A plugin's or a sector's own codes (KX0301, NN0101) are rows of the same catalogue: the list
+    # links them, and their page opens.
+    with db.connection_context():
+        ind.save_group("NN01", "Trồng trọt", "commune")
+        ind.save_indicator({"code": "NN0101", "name": "Diện tích gieo trồng lúa", "unit_of_measure": "ha",
+                            "aggregation": "sum"})
+    client = site(["viewer"])
+    assert 'href="/indicators/NN0101"' in client.get("/indicators?q=gieo").text
+    page = client.get("/indicators/NN0101")
+    assert page.status_code == 200 and "Diện tích gieo trồng lúa" in page.text
+    assert client.get("/indicators/NN0199").status_code == 404
+
+
 # -- edit -------------------------------------------------------------------------------------------------
 
 def edit_form(client, code):

@@ -54,7 +54,7 @@ def _can_edit(request) -> bool:
 
 def _code(request) -> str:
     code = str(request.path_params.get("code", "")).upper()
-    if not ind.CODE_RE.match(code) or len(code) != 5:
+    if not ind.is_indicator_code(code):  # a national row or a plugin's or sector's own (KX0301, NN0101)
         raise HTTPException(404)
     return code
 
@@ -257,11 +257,19 @@ def _file_error(key: str, **params) -> dict:
     return {"file_error": key, "file_error_params": params}
 
 
+def _shown_value(name: str, value) -> str:
+    """A value of the preview's old → new, as people read it (disaggregations as "Giới tính: Nam; Nữ")."""
+    if name == "disaggregation":
+        return ind.disaggregation_lines(value).replace("\n", " · ")
+    return "" if value is None else str(value)
+
+
 async def _import_page(request, context: dict, status_code: int = 200):
     context.setdefault("file_error", None)
     context.setdefault("file_error_params", {})
     return await render(request, "core/indicators/import.html",
-                        {"upload_max_mb": UPLOAD_MAX // (1024 * 1024), **context}, status_code=status_code)
+                        {"upload_max_mb": UPLOAD_MAX // (1024 * 1024), "shown_value": _shown_value, **context},
+                        status_code=status_code)
 
 
 @require(EDIT)

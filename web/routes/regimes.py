@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core import clock
-from core.regimes import regimes as rg
+from core.regimes import authority as authorities, regimes as rg
 from core.db import run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.models import UNIT_KINDS, Unit
@@ -267,7 +267,12 @@ def _detail_context(access, regime_id: int, year: int, calendar, policy, today: 
     groups = [g for g in rg.groups() if g.id in sel["group_ids"]]
     units_reporting = reporting.reporting_units(regime, today)  # a plugin's regime: where the plugin is switched on
     problems = rg.issue_problems(regime, calendar, today, policy) if regime.status == rg.DRAFT else []
+    # Issued under a plugin's authority (a delegation, Điều 6.3): say whether it still stands, since
+    # once it has ended the regime stays "issued" but opens no new period.
+    authority = authorities.find(regime.authority, regime.issuing_unit_id, today) if regime.authority else None
     return {
+        "authority": authority, "authority_ended": bool(regime.authority) and authority is None
+        and regime.status in (rg.ISSUED, rg.SUSPENDED),
         "regime": regime, "sel": sel, "listed_units": [units_by_id[i] for i in sel["unit_ids"] if i in units_by_id],
         "sel_groups": groups, "scope_unit": Unit.get_or_none(Unit.id == sel["scope_unit_id"]) if sel["scope_unit_id"] else None,
         "reporting": units_reporting, "missing": rg.missing_components(regime), "problems": problems,

@@ -13,6 +13,11 @@ page with a message) and with htmx (the account panel is swapped in place). A
 temporary password is shown once, in the answer to the request that made it,
 and never stored in the clear or put into a URL.
 
+An account's page also lists, read-only, the roles a plugin's records give it
+(a delegation in force, say), with the plugin that gives them: no grant row
+shows them, and they count when deciding who may take control of the account
+(every action here passes the app's plugins, ``PluginRights``, to the service).
+
 ``/account/sessions`` lets every user see where they are logged in and end the
 other sessions (SESS-05).
 """
@@ -26,9 +31,10 @@ from core.accounts import admin
 from core.accounts import mfa
 from core.accounts import login as accounts
 from core.accounts.access import ADMIN_CODE
+from core.accounts.plugin_grants import PluginRights
 from core.db import run_db
 from core.errors import NotFound, ValidationError
-from core.models import User
+from core.models import Unit, User
 from core.units.tree import ancestor_ids
 from web.guards import require
 from web.middleware import cookie_names
@@ -67,6 +73,12 @@ def describe_agent(agent: str | None) -> str:
                                             ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
                    if token in agent), "")
     return " · ".join(p for p in (browser, system) if p) or agent[:60]
+
+
+def _plugins(request) -> PluginRights:
+    """What the services ask about the roles the plugins give the account acted on."""
+    state = request.app.state
+    return PluginRights(state.pm, state.registry, state.settings)
 
 
 def _timeouts(settings, user) -> dict:
@@ -151,14 +163,32 @@ def _grant_rows(access, user) -> list[dict]:
     return rows
 
 
-def _detail_context(access, user_id: int, settings, *, grant_form=None, grant_errors=None) -> dict:
+def _plugin_role_rows(plugins: PluginRights, user) -> list[dict]:
+    """The roles the plugins give the account today, named for the page: the role, where, and the
+    plugin whose records give it (one query for the units' names)."""
+    given = plugins.of(user)
+    if not given:
+        return []
+    names = dict(Unit.select(Unit.id, Unit.name).where(Unit.id.in_({g[0] for g in given})).tuples())
+    rows = []
+    for grant in given:
+        domain = plugins.registry.domains[grant.plugin]
+        spec = next(r for r in domain.roles if r.code == grant.role)
+        rows.append({"role_label": spec.label, "unit": names.get(grant[0], ""), "plugin_label": domain.label})
+    return rows
+
+
+def _detail_context(access, user_id: int, settings, plugins: PluginRights, *, grant_form=None,
+                    grant_errors=None) -> dict:
     user = admin.get_user(access, user_id)
     return {
         "user": user, "user_unit": user.unit,
         "locked": accounts.is_locked(user),
         "mfa_enrolled": mfa.is_enrolled(user.id),
         "temp_expired": accounts.temporary_password_expired(user),
-        "refusal": admin.control_refusal(access, user),
+        "refusal": admin.control_refusal(access, user, plugins),
+        "grants_refusal": admin.grants_refusal(access, user, plugins),
+        "plugin_roles": _plugin_role_rows(plugins, user),
         "is_self": access.actor is not None and user.id == access.actor.id,
         "grants": _grant_rows(access, user),
         "sessions": admin.user_sessions(user, **_timeouts(settings, user)),
@@ -171,7 +201,7 @@ def _detail_context(access, user_id: int, settings, *, grant_form=None, grant_er
 
 async def _detail(request, user_id: int, *, status_code=200, **extra):
     settings = request.app.state.settings
-    context = await run_db(_detail_context, request.state.access, user_id, settings,
+    context = await run_db(_detail_context, request.state.access, user_id, settings, _plugins(request),
                            grant_form=extra.pop("grant_form", None), grant_errors=extra.pop("grant_errors", None))
     context.update(extra)
     return await render(request, "core/users/detail.html", context, partial="core/users/_detail.html",
@@ -187,7 +217,7 @@ async def user_detail(request):
 async def _act(request, fn, *args, done: str, **kwargs):
     """Run an action on one account; answer with the account page (htmx) or a redirect to it."""
     user_id = request.path_params["id"]
-    await run_db(fn, request.state.access, *args, **kwargs)
+    await run_db(fn, request.state.access, *args, plugins=_plugins(request), **kwargs)
     if request.state.htmx.wants_partial:
         return await _detail(request, user_id, done=DONE[done])
     return RedirectResponse(request.url_for("user_detail", id=user_id).path + f"?done={done}", status_code=303)
@@ -222,13 +252,13 @@ async def user_end_all_sessions(request):
 async def user_end_session(request):
     user_id, session_id = request.path_params["id"], request.path_params["session_id"]
 
-    def end(access):
+    def end(access, plugins):
         from core.models import Session
 
         admin.get_user(access, user_id)  # the account must be in scope ...
         if not Session.select().where((Session.id == session_id) & (Session.user == user_id)).exists():
             raise NotFound()  # ... and the session its own
-        admin.end_session(access, session_id)
+        admin.end_session(access, session_id, plugins=plugins)
 
     return await _act(request, end, done="session_ended")
 
@@ -246,7 +276,7 @@ async def user_grant(request):
     # Only the role and the unit are read; the unit is checked against the subtree (ACL-03).
     form = {"role": str(data.get("role", ""))[:100], "unit": _int(data.get("unit"))}  # a plugin's role: <plugin>.<role>
     try:
-        await run_db(admin.grant, request.state.access, user_id, form["role"], form["unit"])
+        await run_db(admin.grant, request.state.access, user_id, form["role"], form["unit"], plugins=_plugins(request))
     except ValidationError as exc:
         return await _detail(request, user_id, status_code=422, grant_form=form, grant_errors=exc.errors)
     if request.state.htmx.wants_partial:
@@ -259,7 +289,7 @@ async def user_reset_password(request):
     user_id = request.path_params["id"]
     settings = request.app.state.settings
     password = await run_db(admin.reset_password, request.state.access, user_id,
-                            temp_hours=settings.temp_password_hours)
+                            temp_hours=settings.temp_password_hours, plugins=_plugins(request))
     # Shown in this answer only: never stored in the clear, never in a URL.
     return await _detail(request, user_id, temp_password=password, hours=settings.temp_password_hours)
 
