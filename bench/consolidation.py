@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
@@ -339,6 +340,8 @@ def page_timings(url: str, world, report_id: int, cells: int, rounds: int) -> tu
         assert page.text.count(f'hx-get="{path}/') == cells, "the grid's links"
         for _ in range(3):  # warm up
             client.get(path)
+        gc.collect()
+        gc.freeze()  # the application as a server holds it after start (web/app.py, lifespan)
         timer.samples.clear()
         for _ in range(rounds):
             client.get(path)
@@ -367,6 +370,12 @@ def run_backend(url: str, leaves: int, rows: int, rounds: int) -> dict:
         notes["rebuild: scopes"] = built.scopes
         notes["rebuild: units counted"] = built.members
         prime_first_report(world, rows)
+    # A server process freezes what it made at start (web/app.py, lifespan: gc.freeze) so a full
+    # collection never walks it mid-request; the bench freezes likewise what seeding left in this
+    # process (the synthetic world a server would not hold), else the timings measure collections
+    # of the bench's own objects.
+    gc.collect()
+    gc.freeze()
     accept_ms, counts = [], []
     for n in range(3 + rounds):
         cycle_accept(world, accept_ms if n >= 3 else None, counts if n >= 3 else None)
@@ -426,6 +435,7 @@ def run_backend(url: str, leaves: int, rows: int, rounds: int) -> dict:
     results[f"consolidation page, {PAGE_UNITS} source units (server)"] = page
     notes["statements per consolidation page"] = statements
     notes["cells"] = rows * 2
+    gc.unfreeze()
     close_db()
     return {"results": results, "notes": notes}
 
