@@ -225,8 +225,11 @@ def open_due_periods(today: dt.date | None = None, *, regime_ids=None, calendar:
             continue
         units = reporting_units(regime, today)
         for window in due:
+            # A unit that came into being after a window ended (a commune a merge established, a
+            # school opened mid-year) reports from its first period on, not for one before it existed.
+            present = [u for u in units if u.valid_from is None or u.valid_from <= window.end]
             try:
-                created = _open_window(regime, window, units, calendar)
+                created = _open_window(regime, window, present, calendar)
             except BaocaoError as exc:
                 log.error("regime %s, %s: not opened: %s", regime, window.interval_text(), exc)
                 continue

@@ -4,10 +4,11 @@ with the numbers of its latest due period, and where to do the work — the core
 (receiver's queue, review and return, completeness, consolidation, dashboard, figures explorer),
 which check the person's rights again. Read-only: nothing here changes anything.
 
-Who reads it: whoever may read the delegation (``delegation.can_read``: the operator, the
-department's people holding its rights, the administrators its decision names — also once it has
-ended, so the history stays readable after a revocation). Everything comes through ``core.api`` in a
-bounded number of queries, whatever the number of communes in the scope.
+Who reads it: whoever may read the delegation (``delegation.can_read``): the operator; the
+department's people holding ``chuyen_nganh.delegation.view`` there, also once the delegation has
+ended, so the history stays readable after a revocation; and the administrators its decision names,
+only while it stands, since their rights come from it (hook ``role_grants``). Everything comes
+through ``core.api`` in a bounded number of queries, whatever the number of communes in the scope.
 """
 
 from __future__ import annotations

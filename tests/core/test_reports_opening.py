@@ -61,6 +61,18 @@ def test_the_job_opens_each_new_period_when_it_starts(world):
     assert rp.open_due_periods(D(2026, 6, 20), calendar=CAL).periods == 0
 
 
+def test_a_unit_that_came_into_being_later_reports_from_its_first_period_only(world):
+    issued(world)
+    # A commune established on 20/05/2026 (a merge's successor): the job, catching up on 20/06,
+    # opens for it the windows of 15/05–14/06 and 15/06–14/07, never those that ended before it existed.
+    new = rp.Unit.create(code="MOI", name="Xã Mới", kind="commune", parent=world.u["province"],
+                         valid_from=D(2026, 5, 20))
+    rp.open_due_periods(D(2026, 6, 20), calendar=CAL)
+    opened = {r.period_start for r in rp.Report.select().where(rp.Report.unit == new.id)}
+    assert opened == {D(2026, 5, 15), D(2026, 6, 15)}
+    assert rp.Report.select().where((rp.Report.unit == world.u["aitu"].id)).count() == 5  # every window since March
+
+
 def test_suspended_and_draft_regimes_open_nothing(world):
     regime, _ = issued(world)
     rg.suspend(world.p["issuer"], regime.id, "Tạm dừng để sửa")
