@@ -34,6 +34,7 @@ from core.reporting.completeness import regime_period_counts
 from core.accounts.plugin_grants import RoleGrant
 from core.regimes.regimes import RegimeSpec, draft_from_spec as create_regime_draft
 from core.reporting.events import Transition, for_actions
+from core.reporting.notifications import notify
 from core.plugin_data import PluginDataError, plugin_data
 from core.settings import Settings
 from core.units.groups_api import UnitGroupInfo, unit_group_members, unit_groups
@@ -72,7 +73,7 @@ __all__ = [
     # periodic jobs (hook register_jobs)
     "Job", "JobContext",
     # a report's lifecycle (hook report_transition)
-    "Transition", "for_actions",
+    "Transition", "for_actions", "notify",
     # a plugin's data files (data/indicators.csv, data/forms/*.json, data/regimes/*.toml)
     "plugin_data", "PluginDataError",
     # the outbox: channels plugins register (hook register_channels) and messages queued to them

@@ -43,6 +43,7 @@ from core.reporting.notifications import (MAX_EMAIL, PAGE_SIZE as NOTIFICATION_P
                                           inbox as notification_inbox,
                                           mark_all_read as mark_all_notifications_read,
                                           mark_read as mark_notification_read, report_path, set_email,
+                                          link_of as notification_link,
                                           unread_count)  # noqa: F401
 # The working-day calendar, with the deadlines it moves.
 from core.reporting.calendar_changes import (add_day as add_calendar_day,

@@ -22,6 +22,7 @@ page (``EmailAddress``: accounts have no e-mail field of their own).
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 
@@ -47,13 +48,19 @@ EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}\Z")
 
 class Notification(CoreModel):
     user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
-    report = ForeignKeyField(Report, on_delete="CASCADE")
+    report = ForeignKeyField(Report, null=True, on_delete="CASCADE")  # empty for a plugin's notice
     action = CharField(max_length=12)
     actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
     reason = TextField(default="")
     version_number = IntegerField(null=True)
     created_at = DateTimeField(default=utcnow)
     read_at = DateTimeField(null=True)
+    # A plugin's notice (``notify``): its plugin, message key, wording in both languages (JSON
+    # {"vi": …, "en": …}, frozen when sent) and the page it opens.
+    plugin = CharField(max_length=40, default="")
+    message = CharField(max_length=120, default="")
+    params = TextField(default="{}")
+    link = CharField(max_length=500, default="")
 
     class Meta:
         indexes = ((("user", "read_at"), False), (("user", "created_at"), False))
@@ -93,6 +100,8 @@ def text(notification: Notification, names: dict, lang: str) -> str:
     """One line, e.g. "Xã Ái Tử đã gửi báo cáo Tháng 3/2026 — Báo cáo tình hình …"."""
     from core.i18n import core_catalog
 
+    if notification.plugin:
+        return _notice_text(notification, lang)
     catalog = core_catalog()
     params = dict(names)
     if notification.action in REMINDER_ACTIONS:
@@ -124,6 +133,95 @@ def report_path(report_id: int) -> str:
     return f"/reports/{report_id}"
 
 
+def link_of(notification: Notification) -> str:
+    """The page a notification opens: its report, or the page a plugin's notice names."""
+    if notification.report_id is not None:
+        return report_path(notification.report_id)
+    return notification.link or "/notifications"
+
+
+# -- a plugin's notices ------------------------------------------------------------------------------
+
+NOTICE_ACTION = "notice"
+LINK_RE = re.compile(r"/(?![/\\])[^\s]{0,499}\Z")  # a path of this site: never another site's address
+
+
+def _notice_text(notification: Notification, lang: str) -> str:
+    try:
+        words = json.loads(notification.params or "{}")
+    except ValueError:
+        words = {}
+    line = (words.get(lang) or words.get("vi") or notification.message) if isinstance(words, dict) else ""
+    if notification.reason:
+        from core.i18n import core_catalog
+
+        line += " " + core_catalog().gettext(lang, "notify.text.reason", reason=notification.reason)
+    return line
+
+
+def notify(access, user_ids, message: str, params: dict | None = None, *, link: str = "",
+           reason: str = "") -> int:
+    """Put a plugin's notice in people's notifications (and their e-mail, when a mail server is
+    set), in the caller's transaction, so it goes with the change it tells of or not at all.
+
+    ``access``: the acting person's rights (its registry words the message; its actor is never told).
+    ``message``: a key of the plugin's messages (``<plugin>.…``), worded now in both languages
+    with ``params`` and kept so (the e-mail is worded the same). ``link``: the page it opens, a
+    path of this site (``/p/<plugin>/…``). Only active accounts are told. Returns how many."""
+    from core.reporting import events
+
+    registry = getattr(access, "registry", None)
+    if not hasattr(registry, "catalog"):  # rights built outside a request (the demo's seed): the context's
+        context = events.current.get()
+        registry = context.registry if context is not None else None
+    plugin = message.split(".", 1)[0] if "." in message else ""
+    if plugin == "core" or plugin not in getattr(registry, "domains", {}):
+        raise ValueError(f"a plugin's notice names a message of the plugin, not {message!r}")
+    if link and not LINK_RE.match(link):
+        raise ValueError(f"a notice opens a page of this site (a path), not {link!r}")
+    catalog = getattr(registry, "catalog", None)
+    if catalog is None or message not in catalog.messages["vi"]:
+        raise ValueError(f"the message {message!r} is not among the plugins' messages")
+    words = {lang: catalog.gettext(lang, message, **(params or {})) for lang in ("vi", "en")}
+    actor_id = getattr(access.actor, "id", None)
+    people = sorted({int(u) for u in user_ids} - {actor_id})
+    if not people:
+        return 0
+    people = [u for (u,) in User.select(User.id).where(User.id.in_(people) & (User.is_active == True))  # noqa: E712
+              .tuples()]
+    now = utcnow()
+    stored = json.dumps(words, ensure_ascii=False)
+    with transaction():
+        made = [Notification.create(user=user_id, report=None, action=NOTICE_ACTION, actor=actor_id,
+                                    reason=reason or "", plugin=plugin, message=message, params=stored,
+                                    link=link, created_at=now) for user_id in people]
+        _mail_notices(made)
+    return len(made)
+
+
+def _mail_notices(made: list[Notification]) -> None:
+    from core import mailer
+    from core.i18n import core_catalog
+
+    if not made or not mailer.enabled():
+        return
+    addresses = dict(EmailAddress.select(EmailAddress.user, EmailAddress.address)
+                     .where(EmailAddress.user.in_([n.user_id for n in made])).tuples())
+    catalog = core_catalog()
+    settings = mailer.current_settings()
+    for notification in made:
+        address = addresses.get(notification.user_id)
+        if not address:
+            continue
+        vi, en = text(notification, {}, "vi"), text(notification, {}, "en")
+        link = (settings.public_url.rstrip("/") + link_of(notification)) if settings.public_url else ""
+        lines = [vi] + ([catalog.gettext("vi", "notify.mail.open", link=link)] if link else [])
+        lines += ["", catalog.gettext("vi", "notify.mail.footer"), "", "-- English --", "", en]
+        lines += [catalog.gettext("en", "notify.mail.open", link=link)] if link else []
+        lines += ["", catalog.gettext("en", "notify.mail.footer")]
+        mailer.queue(address, " ".join(f"{vi} / {en}".split())[:255], "\n".join(lines) + "\n")
+
+
 # -- the person's inbox --------------------------------------------------------------------------
 
 def unread_count(user_id: int) -> int:
@@ -137,9 +235,9 @@ def inbox(user_id: int, lang: str, *, limit: int = PAGE_SIZE) -> list[dict]:
                 .join(actor, JOIN.LEFT_OUTER, on=(Notification.actor == actor.id))
                 .where(Notification.user == user_id)
                 .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
-    names = report_names({n.report_id for n in rows})
+    names = report_names({n.report_id for n in rows} - {None})
     return [{"id": n.id, "text": text(n, names.get(n.report_id, {}), lang), "at": n.created_at,
-             "read": n.read_at is not None, "report_id": n.report_id, "action": n.action,
+             "read": n.read_at is not None, "report_id": n.report_id, "action": n.action, "link": link_of(n),
              "actor": n.actor.full_name if n.actor_id is not None else ""} for n in rows]
 
 

@@ -39,7 +39,7 @@ from core.models import Unit, User
 from core.regimes.regimes import Regime
 from core.regimes.workdays import WorkCalendar, work_calendar
 from core.reporting.data import EDITABLE, RECEIVE, SUBMIT
-from core.reporting.notifications import Notification, report_names, text
+from core.reporting.notifications import Notification, link_of, report_names, text
 from core.reporting.opening import Report
 from core.reporting.queue import Filters as QueueFilters
 from core.reporting.versions import ReportEvent, ReportVersion
@@ -268,9 +268,9 @@ def unread_notifications(user_id: int, lang: str, *, limit: int = UNREAD_SHOWN) 
                 .join(actor, JOIN.LEFT_OUTER, on=(Notification.actor == actor.id))
                 .where((Notification.user == user_id) & Notification.read_at.is_null())
                 .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
-    names = report_names({n.report_id for n in rows})
+    names = report_names({n.report_id for n in rows} - {None})
     items = [{"id": n.id, "text": text(n, names.get(n.report_id, {}), lang), "at": n.created_at,
-              "report_id": n.report_id, "action": n.action,
+              "report_id": n.report_id, "action": n.action, "link": link_of(n),
               "actor": n.actor.full_name if n.actor_id is not None else ""} for n in rows]
     return Part(items, rows[0].total if rows else 0)
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from core.api import (Forbidden, IssuingAuthority, NotFound, RoleGrant, Unit, UnitGroupInfo, User, ValidationError,
-                      audit_record, today, transaction, unit_chain, unit_group_members, unit_groups, utcnow)
+                      audit_record, notify, today, transaction, unit_chain, unit_group_members, unit_groups, utcnow)
 
 from .models import Delegation, DelegationFile, DelegationStep, load_scope
 
@@ -344,7 +344,23 @@ def _overlap_refusal(sector: str, units: set[int], start: dt.date, end: dt.date 
 
 # -- the steps --------------------------------------------------------------------------------------
 
-def _step(delegation: Delegation, actor, action: str, reason: str = "", details: dict | None = None) -> None:
+def _tell(access, delegation: Delegation, action: str, reason: str = "") -> None:
+    """The people concerned hear of a step in their notifications (and e-mail): the operators of an
+    application sent or sent again; the applicant and the administrators it names of the rest."""
+    if action in ("apply", "change"):
+        people = [u for (u,) in User.select(User.id).where(User.is_admin == True).tuples()]  # noqa: E712
+    else:
+        people = [delegation.applicant_id, *delegation.administrator_ids]
+    department = Unit.get_or_none(Unit.id == delegation.department_unit_id)
+    notify(access, people, f"chuyen_nganh.notice.{action}",
+           {"sector": delegation.sector_name, "department": department.name if department else "",
+            "number": delegation.decision_number or f"#{delegation.id}"},
+           link=f"/p/chuyen_nganh/{delegation.id}", reason=reason)
+
+
+def _step(access, delegation: Delegation, action: str, reason: str = "", details: dict | None = None) -> None:
+    """One step: its row of the history, its audit event, and the people told (``_tell``)."""
+    actor = access.actor
     DelegationStep.create(delegation_id=delegation.id, at=utcnow(), actor_id=getattr(actor, "id", None),
                           actor_name=getattr(actor, "full_name", "") or getattr(actor, "username", "") or "",
                           action=action, reason=reason,
@@ -353,6 +369,7 @@ def _step(delegation: Delegation, actor, action: str, reason: str = "", details:
                  object_type="chuyen_nganh.delegation", object_id=delegation.id,
                  details={"sector": delegation.sector, "status": delegation.status, **({"reason": reason} if reason else {}),
                           **(details or {})})
+    _tell(access, delegation, action, reason)
 
 
 def _move(delegation: Delegation, allowed_from: tuple[str, ...], **changes) -> None:
@@ -389,7 +406,7 @@ def apply(access, form: Application) -> Delegation:
             sector_name=values["sector_name"], purpose=values["purpose"],
             scope=json.dumps(values["scope"], sort_keys=True), administrators=json.dumps(values["administrators"]),
             status="applied", applicant_id=access.actor.id, applied_at=utcnow(), updated_at=utcnow())
-        _step(delegation, access.actor, "apply", details={"scope": values["scope"],
+        _step(access, delegation, "apply", details={"scope": values["scope"],
                                                           "administrators": values["administrators"]})
     return delegation
 
@@ -412,7 +429,7 @@ def change(access, delegation_id, form: Application) -> Delegation:
         _move(delegation, ("returned",), status="applied", sector=values["sector"], sector_name=values["sector_name"],
               purpose=values["purpose"], scope=json.dumps(values["scope"], sort_keys=True),
               administrators=json.dumps(values["administrators"]))
-        _step(delegation, access.actor, "change", details={"scope": values["scope"],
+        _step(access, delegation, "change", details={"scope": values["scope"],
                                                            "administrators": values["administrators"]})
     return delegation
 
@@ -428,7 +445,7 @@ def _operator_step(access, delegation_id, reason, states: tuple[str, ...], actio
     _require_state(delegation, states)
     with transaction():
         _move(delegation, states, status_reason=reason, **changes)
-        _step(delegation, access.actor, action, reason)
+        _step(access, delegation, action, reason)
     return delegation
 
 
@@ -507,7 +524,7 @@ def record_decision(access, delegation_id, decision: Decision) -> Delegation:
         DelegationFile.create(delegation_id=delegation.id, filename=file[0], size=len(file[1]),
                               sha256=hashlib.sha256(file[1]).hexdigest(), content=file[1], uploaded_at=utcnow(),
                               uploaded_by=access.actor.id)
-        _step(delegation, access.actor, "decide",
+        _step(access, delegation, "decide",
               details={"decision_number": number, "decision_date": date, "signer": f"{signer_name}, {signer_title}",
                        "valid_from": valid_from, "valid_to": valid_to, "file_sha256": hashlib.sha256(file[1]).hexdigest()})
     return delegation

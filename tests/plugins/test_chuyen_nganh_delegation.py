@@ -109,6 +109,62 @@ def test_the_whole_lifecycle_is_kept_in_the_history_and_audited(world):
     assert svc.allowed_actions(w.operator, Delegation.get_by_id(d.id)) == []
 
 
+def test_each_step_reaches_the_people_concerned_in_their_notifications(world, client):
+    from core.reporting.notifications import Notification, inbox
+
+    w = world
+    d = svc.apply(w.applicant, application(w))
+    operator_id, applicant_id = w.operator.actor.id, w.applicant.actor.id
+    # The operators hear of an application; the applicant who sent it does not.
+    told = {n.user_id: n for n in Notification.select().where(Notification.plugin == "chuyen_nganh")}
+    assert operator_id in told and applicant_id not in told and w.deputy.id not in told
+    assert inbox(operator_id, "vi")[0]["text"] == (f"{w.tree.department.name} đã gửi hồ sơ đề nghị ủy quyền báo cáo "
+                                                   "chuyên ngành lĩnh vực Nông nghiệp, chờ xét.")
+    assert inbox(operator_id, "en")[0]["link"] == f"/p/chuyen_nganh/{d.id}"
+    # The applicant and the administrators it names hear of the operator's steps, with the reason.
+    svc.return_for_changes(w.operator, d.id, "Bổ sung mục đích")
+    for person in (applicant_id, w.deputy.id):
+        latest = inbox(person, "vi")[0]
+        assert "được trả lại để bổ sung" in latest["text"] and "Bổ sung mục đích" in latest["text"]
+    svc.change(w.applicant, d.id, application(w))
+    svc.record_decision(w.operator, d.id, decision())
+    assert "Decision 123/QĐ-UBND delegates sector reporting (Nông nghiệp)" in inbox(w.deputy.id, "en")[0]["text"]
+    assert Notification.select().where((Notification.user == operator_id)
+                                       & Notification.message.endswith(".decide")).count() == 0
+    # The person opens it from their notifications: it is marked read and opens the delegation's page.
+    notice = inbox(w.deputy.id, "vi")[0]
+    assert notice["read"] is False and notice["link"] == f"/p/chuyen_nganh/{d.id}"
+
+
+def test_an_operator_reads_the_notice_and_opens_the_application(world, client, make_user):
+    import re
+
+    from tests.fixtures.plugins import log_in
+
+    operator, password = make_user(unit=world.tree.province, is_admin=True)
+    d = svc.apply(world.applicant, application(world))
+    log_in(client, operator, password)
+    page = client.get("/notifications")
+    assert "đã gửi hồ sơ đề nghị ủy quyền báo cáo chuyên ngành lĩnh vực Nông nghiệp" in page.text
+    notice_id = re.search(r'/notifications/(\d+)/open', page.text).group(1)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    opened = client.post(f"/notifications/{notice_id}/open", data={"csrf_token": token}, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == f"/p/chuyen_nganh/{d.id}"
+    assert client.get(opened.headers["location"]).status_code == 200
+
+
+def test_a_notice_names_a_plugins_message_and_a_page_of_this_site(world):
+    from core.api import notify
+
+    with pytest.raises(ValueError):
+        notify(w := world.operator, [world.deputy.id], "notify.text.submit")  # a core message
+    with pytest.raises(ValueError):
+        notify(w, [world.deputy.id], "chuyen_nganh.notice.apply", {"department": "x", "sector": "y", "number": ""},
+               link="//evil.example/phish")
+    with pytest.raises(ValueError):
+        notify(w, [world.deputy.id], "chuyen_nganh.notice.nothing_like_this")
+
+
 def test_overlapping_delegations_of_a_sector_are_refused_naming_the_other(world):
     w = world
     gio_linh, cam_lo = w.tree.communes

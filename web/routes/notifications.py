@@ -89,7 +89,7 @@ def _back(request, done: str):
 @require()
 async def open_notification(request):
     notification = await run_db(reporting.mark_notification_read, request.state.actor.id, request.path_params["id"])
-    return RedirectResponse(reporting.report_path(notification.report_id), status_code=303)
+    return RedirectResponse(reporting.notification_link(notification), status_code=303)
 
 
 @require()
