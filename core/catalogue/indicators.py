@@ -422,6 +422,14 @@ def save_indicator(data: dict, *, actor=None, keep_options: bool = False) -> Ind
         return indicator
 
 
+def value_text(name: str, value) -> str:
+    """A catalogue field's value as people read it (an import's old → new): a disaggregation as
+    "Giới tính: Nam; Nữ · …", nothing as an empty text."""
+    if name == "disaggregation":
+        return disaggregation_lines(value).replace("\n", " · ")
+    return "" if value is None else str(value)
+
+
 def is_indicator_code(code: str) -> bool:
     """An indicator's code (not a group's): a QĐ 05/2023 row (``T0101``) or a local one (``KX0301``)."""
     return (bool(CODE_RE.match(code)) and len(code) == 5) or (bool(LOCAL_CODE_RE.match(code)) and len(code) == 6)

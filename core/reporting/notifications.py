@@ -215,11 +215,20 @@ def _mail_notices(made: list[Notification]) -> None:
             continue
         vi, en = text(notification, {}, "vi"), text(notification, {}, "en")
         link = (settings.public_url.rstrip("/") + link_of(notification)) if settings.public_url else ""
-        lines = [vi] + ([catalog.gettext("vi", "notify.mail.open", link=link)] if link else [])
-        lines += ["", catalog.gettext("vi", "notify.mail.footer"), "", "-- English --", "", en]
-        lines += [catalog.gettext("en", "notify.mail.open", link=link)] if link else []
-        lines += ["", catalog.gettext("en", "notify.mail.footer")]
-        mailer.queue(address, " ".join(f"{vi} / {en}".split())[:255], "\n".join(lines) + "\n")
+        mailer.queue(address, " ".join(f"{vi} / {en}".split())[:255], mail_body(vi, en, link, catalog))
+
+
+def mail_body(vi: str, en: str, link: str, catalog) -> str:
+    """A notification's e-mail: Vietnamese first, then English, each with its link and footer."""
+    lines = []
+    for lang, line in (("vi", vi), ("en", en)):
+        if lang == "en":
+            lines += ["", "-- English --", ""]
+        lines.append(line)
+        if link:
+            lines.append(catalog.gettext(lang, "notify.mail.open", link=link))
+        lines += ["", catalog.gettext(lang, "notify.mail.footer")]
+    return "\n".join(lines) + "\n"
 
 
 # -- the person's inbox --------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from core.db import CoreModel, transaction
 from core.errors import Forbidden, NotFound, ValidationError
 from core.models import Unit, User, utcnow
 from core.regimes.regimes import SUSPENDED, Regime
-from core.reporting.notifications import EmailAddress, Notification, report_names, report_path, text
+from core.reporting.notifications import EmailAddress, Notification, mail_body, report_names, report_path, text
 from core.reporting.opening import Report, units_with
 
 log = logging.getLogger("baocao.reminders")
@@ -227,15 +227,8 @@ def _queue_mails(made: list[Notification]) -> None:
         words = names.get(notification.report_id, {})
         subject_key = f"reminders.mail.subject.{notification.action}"
         subject = f"{catalog.gettext('vi', subject_key, **words)} / {catalog.gettext('en', subject_key, **words)}"
-        lines = [text(notification, words, "vi")]
-        if link:
-            lines.append(catalog.gettext("vi", "notify.mail.open", link=link))
-        lines += ["", catalog.gettext("vi", "notify.mail.footer"), "", "-- English --", "",
-                  text(notification, words, "en")]
-        if link:
-            lines.append(catalog.gettext("en", "notify.mail.open", link=link))
-        lines += ["", catalog.gettext("en", "notify.mail.footer")]
-        mailer.queue(address, " ".join(subject.split()), "\n".join(lines) + "\n")
+        body = mail_body(text(notification, words, "vi"), text(notification, words, "en"), link, catalog)
+        mailer.queue(address, " ".join(subject.split()), body)
 
 
 # -- the daily job --------------------------------------------------------------------------------

@@ -91,8 +91,7 @@ def _sector_context(access, delegation_id, q: str) -> dict:
     groups = cat.listing(space.prefix, q)
     return {"d": d, "department": cat.department_of(d), "space": space, "groups": groups, "q": q,
             "can_edit": cat.can_edit(access, d), "total": sum(len(g["items"]) for g in groups),
-            "linked": cat.linked(i.higher_code for g in groups for i in g["items"]),
-            "disaggregation": lambda value: indicator_disaggregation_lines(value).replace("\n", " · ")}
+            "linked": cat.linked(i.higher_code for g in groups for i in g["items"])}
 
 
 async def _sector_page(request, delegation_id, errors=None, field_params=None, typed=None, status_code=200):
@@ -254,19 +253,11 @@ async def indicator_edit(request):
 
 # -- import and export ------------------------------------------------------------------------------
 
-def _shown_value(name: str, value) -> str:
-    """A value of the preview's old → new, as people read it (disaggregations as "Giới tính: Nam; Nữ")."""
-    if name == "disaggregation":
-        return indicator_disaggregation_lines(value).replace("\n", " · ")
-    return "" if value is None else str(value)
-
-
 async def _import_page(request, delegation_id, preview=None, filename="", file_error=None, file_params=None,
                        payload="", moved=False, status_code=200):
     context = await run_db(_form_context, request.state.access, delegation_id)
     context.update(preview=preview, filename=filename, file_error=file_error, file_params=file_params or {},
-                   payload=payload, moved=moved, upload_max_mb=UPLOAD_MAX // (1024 * 1024),
-                   shown_value=_shown_value)
+                   payload=payload, moved=moved, upload_max_mb=UPLOAD_MAX // (1024 * 1024))
     return await render(request, "chuyen_nganh/catalogue_import.html", context, status_code=status_code)
 
 

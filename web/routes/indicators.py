@@ -257,18 +257,11 @@ def _file_error(key: str, **params) -> dict:
     return {"file_error": key, "file_error_params": params}
 
 
-def _shown_value(name: str, value) -> str:
-    """A value of the preview's old → new, as people read it (disaggregations as "Giới tính: Nam; Nữ")."""
-    if name == "disaggregation":
-        return ind.disaggregation_lines(value).replace("\n", " · ")
-    return "" if value is None else str(value)
-
-
 async def _import_page(request, context: dict, status_code: int = 200):
     context.setdefault("file_error", None)
     context.setdefault("file_error_params", {})
     return await render(request, "core/indicators/import.html",
-                        {"upload_max_mb": UPLOAD_MAX // (1024 * 1024), "shown_value": _shown_value, **context},
+                        {"upload_max_mb": UPLOAD_MAX // (1024 * 1024), **context},
                         status_code=status_code)
 
 

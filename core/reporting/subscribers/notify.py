@@ -16,7 +16,7 @@ from core.accounts.access import Grant, RolePermission
 from core.hookspecs import hookimpl
 from core.models import User, utcnow
 from core.reporting.events import for_actions
-from core.reporting.notifications import EmailAddress, Notification, report_names, report_path, text
+from core.reporting.notifications import EmailAddress, Notification, mail_body, report_names, report_path, text
 from core.reporting.versions import ReportVersion
 from core.units.tree import ancestor_ids
 
@@ -85,14 +85,7 @@ def _queue_mails(made: list[Notification], addresses: dict[int, str]) -> None:
         subject_key = f"notify.mail.subject.{notification.action}"
         subject = (f"{catalog.gettext('vi', subject_key, **words)} / "
                    f"{catalog.gettext('en', subject_key, **words)}")
-        lines = [vi]
         link = (settings.public_url.rstrip("/") + report_path(notification.report_id)) if settings.public_url else ""
-        if link:
-            lines.append(catalog.gettext("vi", "notify.mail.open", link=link))
-        lines += ["", catalog.gettext("vi", "notify.mail.footer"), "", "-- English --", "", en]
-        if link:
-            lines.append(catalog.gettext("en", "notify.mail.open", link=link))
-        lines += ["", catalog.gettext("en", "notify.mail.footer")]
-        mailer.queue(address, " ".join(subject.split()), "\n".join(lines) + "\n")
+        mailer.queue(address, " ".join(subject.split()), mail_body(vi, en, link, catalog))
 
 
