@@ -14,7 +14,7 @@ from core.i18n import fold, format_date, format_number
 from core.catalogue.figures import Figure, put_values as put_figures, table as figures_table
 from core.catalogue.figures import latest_period as figures_latest_period
 from core.catalogue.figures import FigureRow, FiguresQueryError, MAX_FIGURES as FIGURES_MAX, query as figures
-from core.reporting.accepted import AcceptedVersion, VersionSignature, accepted_version
+from core.reporting.accepted import AcceptedVersion, VersionSignature, accepted_version, report_version
 from core.catalogue.indicators import current as current_indicator, groups_with_prefix as indicator_groups_of
 from core.catalogue.indicators import save_group as save_indicator_group, save_indicator
 from core.catalogue.indicators import (AGGREGATIONS as INDICATOR_AGGREGATIONS, LEVELS as INDICATOR_LEVELS,
@@ -39,6 +39,13 @@ from core.plugin_data import PluginDataError, plugin_data
 from core.settings import Settings
 from core.units.groups_api import UnitGroupInfo, unit_group_members, unit_groups
 from core.units.tree import ancestor_ids as unit_chain
+from core.reporting.overview import ReportOverview, UnitRef, report_overview
+from core.regimes.spec_export import regime_by_code, regime_spec
+from core.signatures.documents import seal_fingerprint, seal_sign, verify_document
+from core.signatures.verification import Verdict as SignatureVerdict
+from core.outbox import Entry as OutboxEntry, cancel_entry as cancel_outbox_entry, entries as outbox_entries
+from core.outbox import deliver_entries as deliver_outbox_now, retry_entry as retry_outbox_entry
+from core.regimes.form_schema import validate as validate_json
 
 __all__ = [
     "CORE_API", "__version__", "audit_record", "BaseModel", "db", "plugin_base", "run_db", "transaction",
@@ -58,7 +65,7 @@ __all__ = [
     # the figures query across indicators × units × periods × value kinds (accepted reports publish there)
     "figures", "FigureRow", "FiguresQueryError", "FIGURES_MAX",
     # a report's accepted version and its signature, read-only
-    "accepted_version", "AcceptedVersion", "VersionSignature",
+    "accepted_version", "AcceptedVersion", "VersionSignature", "report_version",
     # the one clock: today and now in the instance's time zone (stored times stay UTC)
     "today", "now", "utcnow", "freeze_clock",
     # reporting regimes a plugin ships (hook register_regimes), the right to issue beyond the
@@ -78,4 +85,13 @@ __all__ = [
     "plugin_data", "PluginDataError",
     # the outbox: channels plugins register (hook register_channels) and messages queued to them
     "Channel", "OutboxMessage", "ChannelUnavailable", "enqueue",
+    # a plugin's screen of its own channels' messages: list, retry now, cancel (audited)
+    "outbox_entries", "OutboxEntry", "retry_outbox_entry", "cancel_outbox_entry", "deliver_outbox_now",
+    # what a report is about (regime, units with their electronic codes, period, form), and a regime
+    # as a RegimeSpec: what a connector forwards to another system
+    "report_overview", "ReportOverview", "UnitRef", "regime_spec", "regime_by_code",
+    # documents other than reports (a plugin's packets): signed by a unit's seal, verified as reports are
+    "seal_sign", "seal_fingerprint", "verify_document", "SignatureVerdict",
+    # a JSON document against a JSON Schema of the subset the core's validator knows (form_schema)
+    "validate_json",
 ]

@@ -187,7 +187,8 @@ def cmd_demo(args) -> int:
     with db.connection_context():
         demo = seed_demo(settings, certs)
         # Plugins add the demo data they own (hook seed_demo); a failure there skips only it.
-        list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=clock.today()))
+        list(pm.call_each("seed_demo", stage="contribution", settings=settings, today=clock.today(),
+                          demo_ca=demo.ca))
         issue_demo_regimes(pm, settings, clock.today())
     url = f"http://{args.host if args.host != '0.0.0.0' else '127.0.0.1'}:{args.port}/"
     settings_file = _write_demo_settings(settings, path if isinstance(path, Path) else None)

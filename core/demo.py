@@ -46,6 +46,7 @@ class DemoData:
 
     logins: list[DemoLogin]
     certs_password: str
+    ca: object = None  # core.demo_pki.DemoCA: the plugins' demo seeds may issue from it
 
 
 def load_units() -> Unit:
@@ -112,7 +113,8 @@ def seed_demo(settings, certs_folder=None) -> DemoData:
     from core.demo_pki import seed_demo_pki
 
     # The seal's key is encrypted under these settings' secret key; the .p12 files go to certs_folder.
-    return DemoData(logins, seed_demo_pki(settings, certs_folder))
+    password, ca = seed_demo_pki(settings, certs_folder)
+    return DemoData(logins, password, ca)
 
 
 # The monthly socio-economic regimes: the departments' and the communes' (each level its own form).

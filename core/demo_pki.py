@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -78,17 +79,53 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def seed_demo_pki(settings, folder: Path | None = None) -> str:
+@dataclass(frozen=True)
+class DemoCA:
+    """The demo's issuing CA, handed to the plugins' ``seed_demo`` (argument ``demo_ca``) while the
+    demo is seeded, so a plugin can give its demo counterpart a certificate the demo trusts (the
+    national link's test server, playing the Government's system). Gone with the seeding process."""
+
+    certificate: x509.Certificate
+    key: object = field(repr=False)
+    chain: tuple = ()
+
+    def issue(self, common_name: str, organisation: str, *, uid: str = "") -> tuple[bytes, bytes, bytes]:
+        """A signing certificate for ``common_name`` of ``organisation``, valid two years: its
+        certificate, its private key (PKCS#8, unencrypted) and the chain above it, each in PEM."""
+        key = _key()
+        extra = [x509.NameAttribute(NameOID.USER_ID, uid)] if uid else []
+        cert = _issue(_name(common_name, organisation, *extra), key, self.certificate.subject, self.key, ca=False,
+                      now=clock.now_utc().replace(microsecond=0), years=2)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        return _pem(cert), key_pem, b"".join(_pem(c) for c in (self.certificate, *self.chain))
+
+
+def _install_demo_seal(admin, unit, intermediate_name, int_key, chain, password: str, now, settings) -> None:
+    """An organisation seal for ``unit`` (its văn thư applies it; it also seals what the province
+    sends to the national system)."""
+    from core.signatures import signing
+
+    seal_key = _key()
+    seal_subject = _name(unit.name, unit.name, x509.NameAttribute(NameOID.USER_ID, f"MST:DEMO{unit.code}"))
+    seal_cert = _issue(seal_subject, seal_key, intermediate_name, int_key, ca=False, now=now, years=2)
+    seal_p12 = pkcs12.serialize_key_and_certificates(b"con-dau", seal_key, seal_cert, chain,
+                                                     serialization.BestAvailableEncryption(password.encode()))
+    signing.install_seal(admin, unit.id, seal_p12, password, settings=settings)
+
+
+def seed_demo_pki(settings, folder: Path | None = None) -> tuple[str, DemoCA]:
     """Pin the demo CAs, give every demo account a certificate (and a .p12 file), install the
-    commune's seal for its clerk. The .p12 files go to ``folder`` (``baocao demo`` chooses it; None:
-    no files, as for the bench). Returns the files' password (``baocao demo`` prints it with the
-    logins). Needs the demo accounts."""
+    commune's seal for its clerk and the province's seal. The .p12 files go to ``folder`` (``baocao
+    demo`` chooses it; None: no files, as for the bench). Returns the files' password (``baocao demo``
+    prints it with the logins) and the issuing CA, for the plugins' demo seeds. Needs the demo
+    accounts."""
     from core.signatures import certificates
     from core.signatures import signing
     from core.signatures import trust
     from core.accounts.access import Grant, Role
     from core.db import transaction
-    from core.models import User
+    from core.models import Unit, User
     from core.accounts.permissions import core_access
 
     now = clock.now_utc().replace(microsecond=0)
@@ -120,19 +157,16 @@ def seed_demo_pki(settings, folder: Path | None = None) -> str:
             user.username.encode(), key, cert, [intermediate, root],
             serialization.BestAvailableEncryption(file_password.encode()))
 
-    seal_key = _key()
-    seal_subject = _name(unit.name, unit.name, x509.NameAttribute(NameOID.USER_ID, f"MST:DEMO{unit.code}"))
-    seal_cert = _issue(seal_subject, seal_key, intermediate_name, int_key, ca=False, now=now, years=2)
-    seal_p12 = pkcs12.serialize_key_and_certificates(b"con-dau", seal_key, seal_cert, [intermediate, root],
-                                                     serialization.BestAvailableEncryption(file_password.encode()))
-    signing.install_seal(admin, unit.id, seal_p12, file_password, settings=settings)
+    _install_demo_seal(admin, unit, intermediate_name, int_key, [intermediate, root], file_password, now, settings)
+    province = Unit.get(Unit.parent.is_null() & Unit.valid_to.is_null())
+    _install_demo_seal(admin, province, intermediate_name, int_key, [intermediate, root], file_password, now, settings)
 
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             (folder / f"{name}.p12").write_bytes(data)
         (folder / "README.txt").write_text(_readme(file_password, sorted(files)), encoding="utf-8")
-    return file_password
+    return file_password, DemoCA(intermediate, int_key, (root,))
 
 
 def _readme(password: str, usernames: list[str]) -> str:

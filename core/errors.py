@@ -7,7 +7,7 @@ message on the operator's terminal, a field message on a screen, a log line.
 
 from __future__ import annotations
 
-from core.i18n import core_catalog
+from core.i18n import current_catalog
 
 
 class BaocaoError(Exception):
@@ -26,7 +26,7 @@ class BaocaoError(Exception):
         super().__init__(self.key)
 
     def message(self, lang: str = "vi") -> str:
-        return core_catalog().gettext(lang, self.key, **self.params)
+        return current_catalog().gettext(lang, self.key, **self.params)
 
     def __str__(self) -> str:
         # The operator reads both languages on one line.

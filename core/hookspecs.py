@@ -102,12 +102,15 @@ def register_regimes(settings):
 
 
 @hookspec
-def seed_demo(settings, today):
+def seed_demo(settings, today, demo_ca):
     """Add this plugin's demo data to a freshly seeded demo database (``baocao demo``).
 
     Called once, after the core's demo units, accounts and reference catalogue exist, inside
     a database connection. ``today`` is the demo's date, so figures can follow the cut-off
-    windows. An exception marks only this plugin's contribution failed; the demo still starts.
+    windows. ``demo_ca`` (name it only if needed): the demo's issuing CA, pinned in the demo database,
+    whose ``issue(common_name, organisation)`` gives a certificate, its key and its chain in PEM — for
+    a demo counterpart that must sign what the demo verifies. An exception marks only this plugin's
+    contribution failed; the demo still starts.
     """
 
 
@@ -127,11 +130,12 @@ def register_signature_providers(settings):
 
 
 @hookspec
-def report_transition(transition):
+def report_transition(transition, settings):
     """React to one step of a report's life: ``transition`` is a frozen ``core.api.Transition``
     (report, regime, reporting and receiving unit ids, period "start/end", action — opened, saved,
     submitted, returned, accepted, reopened, consolidated or signed —, version number, actor id,
-    reason, ``at`` in UTC).
+    reason, ``at`` in UTC). ``settings``: the instance's settings (``settings.plugin(name)`` is the
+    plugin's table); take it only if you need it — an implementation may name ``transition`` alone.
 
     Called inside the transition's transaction, after its own writes, so what the implementation
     writes (an outbox message, a row of its own tables) commits with the transition or not at all.

@@ -10,6 +10,7 @@ ids so that a wording can change in one language without touching code.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import unicodedata
@@ -85,6 +86,27 @@ def core_catalog() -> Catalog:
     catalog = Catalog()
     catalog.add_dir(CORE_LOCALE_DIR)
     return catalog
+
+
+# The catalogue of the app, command or worker this context serves: the core's messages and its
+# plugins' (core.registry builds it; core.reporting.events.use names it with the plugin manager).
+# An error raised by a plugin's code then reads in words wherever it is shown outside a page — an
+# outbox message's last error, a command's output, the plugins page — not as its key.
+_current_catalog: contextvars.ContextVar[Catalog | None] = contextvars.ContextVar("baocao_catalog", default=None)
+
+
+def use_catalog(catalog: Catalog | None):
+    """Name this context's catalogue; returns the token for ``reset_catalog``."""
+    return _current_catalog.set(catalog)
+
+
+def reset_catalog(token) -> None:
+    _current_catalog.reset(token)
+
+
+def current_catalog() -> Catalog:
+    """This context's catalogue, else the core's own."""
+    return _current_catalog.get() or core_catalog()
 
 
 def negotiate(accept_language: str | None) -> str | None:

@@ -285,8 +285,18 @@ def _check_admin(access) -> None:
 def retry_now(access, message_id: int) -> OutboxMessage:
     """Make a waiting or given-up message due now; a given-up one gets a fresh series of attempts."""
     _check_admin(access)
+    return _retry(access, message_id, None)
+
+
+def cancel(access, message_id: int) -> OutboxMessage:
+    """Stop a message that has not gone out; one being sent right now cannot be stopped."""
+    _check_admin(access)
+    return _cancel(access, message_id, None)
+
+
+def _retry(access, message_id: int, allowed) -> OutboxMessage:
     with transaction():
-        row = _locked(message_id)
+        row = _locked(message_id, allowed)
         if row.state not in ("pending", "failed"):
             raise BaocaoError("outbox.error.cannot_retry", state=row.state)
         before = (row.state, row.attempts)
@@ -299,11 +309,9 @@ def retry_now(access, message_id: int) -> OutboxMessage:
     return OutboxMessage.get_by_id(row.id)
 
 
-def cancel(access, message_id: int) -> OutboxMessage:
-    """Stop a message that has not gone out; one being sent right now cannot be stopped."""
-    _check_admin(access)
+def _cancel(access, message_id: int, allowed) -> OutboxMessage:
     with transaction():
-        row = _locked(message_id)
+        row = _locked(message_id, allowed)
         if row.state not in ("pending", "failed"):
             raise BaocaoError("outbox.error.cannot_cancel", state=row.state)
         OutboxMessage.update(state="cancelled", lease_until=None).where(OutboxMessage.id == row.id).execute()
@@ -312,8 +320,74 @@ def cancel(access, message_id: int) -> OutboxMessage:
     return OutboxMessage.get_by_id(row.id)
 
 
-def _locked(message_id: int) -> OutboxMessage:
+# -- a plugin's view of its own channels (core.api) ---------------------------------------------------
+# A plugin's screen (an exchange log) lists, retries and cancels the messages of the channels it
+# names; the plugin's route checks its own permission, the core refuses any other channel's message
+# as not found, so a plugin's administrator never reaches e-mail or another plugin's messages.
+
+@dataclass(frozen=True)
+class Entry:
+    """One message as a plugin's screen shows it; times are naive UTC, as stored."""
+
+    id: int
+    channel: str
+    key: str
+    payload: dict
+    state: str
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    last_error: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+def _entry(row: OutboxMessage) -> Entry:
+    return Entry(id=row.id, channel=row.channel, key=row.key, payload=json.loads(row.payload), state=row.state,
+                 attempts=row.attempts, next_attempt_at=row.next_attempt_at, last_error=row.last_error,
+                 created_at=row.created_at, sent_at=row.sent_at)
+
+
+def _names(channels) -> list[str]:
+    if isinstance(channels, str) or not channels:
+        raise ValueError("channels must be a non-empty list of channel names")
+    return sorted(set(channels))
+
+
+def entries(channels, *, state: str = "", keys=None, limit: int = 200) -> list[Entry]:
+    """The messages of ``channels`` (names), newest first; ``keys`` keeps those idempotency keys."""
+    query = (OutboxMessage.select().where(OutboxMessage.channel.in_(_names(channels)))
+             .order_by(OutboxMessage.id.desc()).limit(limit))
+    if state:
+        query = query.where(OutboxMessage.state == state)
+    if keys is not None:
+        keys = sorted(set(keys))
+        if not keys:
+            return []
+        query = query.where(OutboxMessage.key.in_(keys))
+    return [_entry(row) for row in query]
+
+
+def retry_entry(access, message_id: int, channels) -> Entry:
+    """``retry_now`` for a message of ``channels`` (any other is ``NotFound``); audited as it is."""
+    return _entry(_retry(access, message_id, _names(channels)))
+
+
+def cancel_entry(access, message_id: int, channels) -> Entry:
+    """``cancel`` for a message of ``channels`` (any other is ``NotFound``); audited as it is."""
+    return _entry(_cancel(access, message_id, _names(channels)))
+
+
+def deliver_entries(channels, settings) -> DeliveryResult:
+    """Deliver the due messages of ``channels`` now, in the caller's thread (an operator pressing
+    "send now" on a plugin's screen, where no worker runs — the demo); the worker's job does the
+    same every minute. Channels this process does not know are skipped."""
+    return deliver_due(settings, names=_names(channels))
+
+
+def _locked(message_id: int, allowed=None) -> OutboxMessage:
     query = OutboxMessage.select().where(OutboxMessage.id == message_id)
+    if allowed is not None:
+        query = query.where(OutboxMessage.channel.in_(allowed))
     if not is_sqlite():
         query = query.for_update()
     row = query.first()
@@ -323,4 +397,5 @@ def _locked(message_id: int) -> OutboxMessage:
 
 
 __all__ = ["Channel", "Message", "Unavailable", "DeliveryResult", "OutboxMessage", "enqueue", "deliver_due",
-           "claim", "configure", "channels", "retry_now", "cancel", "listing", "STATES"]
+           "claim", "configure", "channels", "retry_now", "cancel", "listing", "STATES", "Entry", "entries",
+           "retry_entry", "cancel_entry", "deliver_entries"]

@@ -29,11 +29,18 @@ def plugin_settings(request) -> dict:
     return request.app.state.settings.plugin(name)
 
 
+def instance_settings(request):
+    """The instance's whole ``core.api.Settings``, for a plugin's view that calls a core function
+    taking them (``core.api.deliver_outbox_now``, ``verify_document``, its own channel's delivery).
+    Read-only: a view never changes the settings."""
+    return request.app.state.settings
+
+
 __all__ = [
     "HTTPException", "HTMLResponse", "JSONResponse", "RedirectResponse", "Response", "Mount", "Route",
     "public", "require", "safe_next", "HtmxDetails", "hx_redirect", "hx_trigger", "render",
     # a plugin's own settings ([plugins.<name>]) in its views, JSON endpoints and widgets
-    "plugin_settings",
+    "plugin_settings", "instance_settings",
     # a home-page block (hook dashboard_widgets); the same class as core.api.Widget
     "Widget",
     # JSON endpoints at /api/v1/p/<plugin>/…, in the OpenAPI document (Domain.api)

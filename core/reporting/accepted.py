@@ -47,7 +47,7 @@ class AcceptedVersion:
     report_id: int
     number: int
     submitted_at: dt.datetime  # UTC
-    accepted_at: dt.datetime  # UTC
+    accepted_at: dt.datetime | None  # UTC; None only from report_version, for a version not accepted
     late: bool
     values: dict  # "<row>.<column>" → canonical text of the number (or the text), as submitted
     sections: dict  # outline section key → text
@@ -86,8 +86,27 @@ def accepted_version(report_id: int, *, access=None) -> AcceptedVersion | None:
                                         & (ReportVersion.number == event.version_number))
     if version is None:
         return None
+    return _version(version, event.at)
+
+
+def report_version(report_id: int, number: int, *, access=None) -> AcceptedVersion | None:
+    """Version ``number`` of the report as it was frozen, accepted or not (a report sent on to a
+    system outside, with no receiver here, is never accepted here): ``accepted_at`` is the time
+    of the latest acceptance when this version is the one the report stands accepted at, else None.
+    None when there is no such version; with ``access``, a report that caller may not read raises
+    ``NotFound``."""
+    if access is not None:
+        rd.get_report(access, report_id)
+    version = ReportVersion.get_or_none((ReportVersion.report == report_id) & (ReportVersion.number == number))
+    if version is None:
+        return None
+    accepted = accepted_version(report_id)
+    return _version(version, accepted.accepted_at if accepted and accepted.number == number else None)
+
+
+def _version(version: ReportVersion, accepted_at) -> AcceptedVersion:
     frozen = json.loads(version.canonical)
-    return AcceptedVersion(report_id=report.id, number=version.number, submitted_at=version.submitted_at,
-                           accepted_at=event.at, late=version.late, values=dict(frozen.get("values") or {}),
+    return AcceptedVersion(report_id=version.report_id, number=version.number, submitted_at=version.submitted_at,
+                           accepted_at=accepted_at, late=version.late, values=dict(frozen.get("values") or {}),
                            sections=dict(frozen.get("sections") or {}), canonical=version.canonical.encode("utf-8"),
                            sha256=version.sha256, signature=_signature(version.id))

@@ -98,18 +98,26 @@ current: ContextVar[Subscribers | None] = ContextVar("baocao_report_subscribers"
 
 
 def use(pm, registry, settings):
-    """Name the plugin manager for the rest of this context (a request, a command); returns the
-    token for ``current.reset``."""
+    """Name the plugin manager for the rest of this context (a request, a command), and its message
+    catalogue (so a plugin's error reads in words wherever it is shown); returns the token for
+    ``current.reset``."""
+    from core.i18n import use_catalog
+
+    use_catalog(getattr(registry, "catalog", None))
     return current.set(Subscribers(pm, registry, settings))
 
 
 @contextlib.contextmanager
 def using(pm, registry, settings):
-    token = use(pm, registry, settings)
+    from core.i18n import reset_catalog, use_catalog
+
+    catalog_token = use_catalog(getattr(registry, "catalog", None))
+    token = current.set(Subscribers(pm, registry, settings))
     try:
         yield
     finally:
         current.reset(token)
+        reset_catalog(catalog_token)
 
 
 def _hears(function, action: str) -> bool:
@@ -131,12 +139,13 @@ def _builtin_subscribers() -> list:
     return _core_only
 
 
-def _caller(impl):
-    """Call an implementation with the arguments it asked for (a subset of the hook's)."""
+def _caller(impl, settings):
+    """Call an implementation with the arguments it asked for (a subset of the hook's: the
+    transition, and the instance's settings for one that reads its own table or a secret)."""
     function, argnames = impl.function, impl.argnames
     if argnames == ("transition",):
         return function
-    return lambda transition: function(*[{"transition": transition}[a] for a in argnames])
+    return lambda transition: function(*[{"transition": transition, "settings": settings}[a] for a in argnames])
 
 
 def _targets(subscribers: Subscribers, transition: Transition) -> list:
@@ -149,7 +158,7 @@ def _targets(subscribers: Subscribers, transition: Transition) -> list:
 
         enabled = enabled_plugins(transition.unit_id, subscribers.registry, subscribers.settings, set(pm.healthy))
         impls = [i for i in impls if i.plugin_name in CORE_SUBSCRIBERS or i.plugin_name in enabled]
-    return [(i.plugin_name, _caller(i)) for i in impls]
+    return [(i.plugin_name, _caller(i, subscribers.settings)) for i in impls]
 
 
 def heard(action: str) -> bool:

@@ -270,7 +270,7 @@ class SealProvider(Provider):
         seal = active_seal(report.unit_id)
         if seal is None:
             raise BaocaoError("signing.error.no_seal")
-        return sign_detached(prepared.data, seal.certificate(), _seal_key(seal, settings), seal.chain_certificates())
+        return sign_detached(prepared.data, seal.certificate(), seal_private_key(seal, settings), seal.chain_certificates())
 
 
 BUILTIN_PROVIDERS = (Pkcs12Provider(), ExternalProvider(), SealProvider())
@@ -525,7 +525,7 @@ def retire_seal(access, unit_id: int) -> None:
             audit.record("seal.retired", actor=access.actor, unit=unit_id, object_type="unit", object_id=unit_id)
 
 
-def _seal_key(seal: OrgSeal, settings):
+def seal_private_key(seal: OrgSeal, settings):
     try:
         der = _fernet(settings.secret_key).decrypt(seal.key.encode("ascii"))
     except (InvalidToken, ValueError) as exc:

@@ -278,6 +278,39 @@ def test_only_the_outbox_administrator_acts_and_an_unknown_id_is_not_found(recei
     assert not AuditEvent.select().where(AuditEvent.action.startswith("outbox.")).exists()
 
 
+# -- a plugin's own screen of its channels (core.api.outbox_entries and friends) ---------------------------
+
+def test_a_plugin_lists_retries_and_cancels_only_its_own_channels_messages(receiver, make_settings, people):
+    other = Receiver("fx.other")
+    outbox.configure(channels=[receiver.channel, other.channel])
+    settings = make_settings(outbox_max_attempts=1)
+    mine = outbox.enqueue("fx.receiver", {"n": 1}, key="mine-1")
+    theirs = outbox.enqueue("fx.other", {"n": 2}, key="theirs-1")
+    receiver.fail['{"n": 1}'] = ConnectionError("máy chủ tắt")
+    due(settings)
+    [entry] = outbox.entries(["fx.receiver"])
+    assert (entry.id, entry.key, entry.payload, entry.state, entry.attempts, entry.last_error) == (
+        mine.id, "mine-1", {"n": 1}, "failed", 1, "ConnectionError: máy chủ tắt")
+    assert outbox.entries(["fx.receiver"], keys=["nothing"]) == []
+    assert [e.id for e in outbox.entries(["fx.receiver", "fx.other"], keys=["theirs-1"])] == [theirs.id]
+    # Another channel's message does not exist for this plugin's screen, whoever asks.
+    for action in (outbox.retry_entry, outbox.cancel_entry):
+        with pytest.raises(NotFound):
+            action(people.clerk, theirs.id, ["fx.receiver"])
+    with pytest.raises(ValueError):  # a lone name instead of a list would match per character
+        outbox.entries("fx.receiver")
+    receiver.fail.clear()
+    retried = outbox.retry_entry(people.clerk, mine.id, ["fx.receiver"])
+    assert (retried.state, retried.attempts) == ("pending", 0)
+    result = outbox.deliver_entries(["fx.receiver"], settings)  # "send now", without a worker
+    assert result.sent == 1 and [m.key for m in receiver.received] == ["mine-1"]
+    assert OutboxMessage.get_by_id(theirs.id).state == "pending"  # the other channel was not touched
+    [event] = AuditEvent.select().where(AuditEvent.action == "outbox.retry")
+    assert event.actor_name == "canbo"
+    cancelled = outbox.cancel_entry(people.clerk, theirs.id, ["fx.other"])
+    assert cancelled.state == "cancelled"
+
+
 # -- channels from plugins ------------------------------------------------------------------------------
 
 def test_plugins_register_channels_by_the_hook_and_a_bad_one_is_refused(db_session, settings):
