@@ -35,6 +35,17 @@ LOGIN_LINE = re.compile(r"^  (?P<username>[a-z0-9._-]{3,64}) +(?P<password>\S+) 
 DEMO_USERS = ("quantri", "sotaichinh", "phuongdonghoi")
 MONTHLY = "Báo cáo tình hình kinh tế - xã hội hằng tháng"  # the demo's regime in force
 START_TIMEOUT = 60.0
+NATIONAL_SETTINGS = """
+[plugins.national_link]
+test_server = "127.0.0.1:{port}"
+
+[plugins.national_link.connectors.chinhphu]
+kind = "qcvn125"
+label = "Hệ thống báo cáo Chính phủ (máy chủ thử nghiệm)"
+url = "http://127.0.0.1:{port}"
+agency_code = "000.00.00.H00"
+timeout = 10
+"""
 
 
 @dataclass
@@ -42,6 +53,7 @@ class Demo:
     base_url: str
     logins: dict[str, str]
     output: list[str] = field(default_factory=list)
+    national_url: str = ""  # the national test server the demo started (plugins/national_link)
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
@@ -107,7 +119,13 @@ def demo(tmp_path_factory) -> Demo:
     # BAOCAO_BROWSER_DATABASE_URL (an empty PostgreSQL database): .ci/test runs the browser tests
     # once on the demo's SQLite file and once on PostgreSQL.
     database = os.environ.get("BAOCAO_BROWSER_DATABASE_URL") or str(workdir / "demo.db")
-    command = [str(_baocao_executable()), "demo", "--database", database, "--port", str(port)]
+    # The demo as asked with the national link (plugins/national_link/demo.toml), its national test
+    # server on a free port of its own: the two demos of a CI run (SQLite, PostgreSQL) run side by side.
+    national_port = _free_port()
+    settings_file = workdir / "national.toml"
+    settings_file.write_text(NATIONAL_SETTINGS.format(port=national_port), encoding="utf-8")
+    command = [str(_baocao_executable()), "--settings", str(settings_file), "demo", "--database", database,
+               "--port", str(port)]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace")
     output: list[str] = []
@@ -130,7 +148,7 @@ def demo(tmp_path_factory) -> Demo:
         assert set(logins) == set(DEMO_USERS), logins.keys()
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url + "/healthz", process, deadline, output)
-        yield Demo(base_url, logins, output)
+        yield Demo(base_url, logins, output, national_url=f"http://127.0.0.1:{national_port}")
     finally:
         stop(process)
 

@@ -220,6 +220,7 @@ def dynamic_keys() -> dict[str, set[str]]:
         **_unit_history_keys(),
         **_form_designer_keys(),
         **_sector_keys(),
+        **_national_link_keys(),
     }
 
 
@@ -249,6 +250,32 @@ def _sector_keys() -> dict[str, set[str]]:
         # The department's page: a column per count of a regime's period (department.html).
         "chuyen_nganh.department.col.": {f"chuyen_nganh.department.col.{c}" for c in
                                          ("expected", "on_time", "late", "not_submitted", "accepted", "returned")},
+    }
+
+
+def _national_link_keys() -> dict[str, set[str]]:
+    """plugins/national_link names packet kinds, states, directions, decisions and connector kinds
+    by prefix (issue 16)."""
+    from plugins.national_link import proposals, routes
+    from plugins.national_link.connectors import KINDS
+    from plugins.national_link.models import PROPOSAL_STATES, REMOTE_STATUSES
+    from plugins.national_link.packets import PACKET_TYPES
+
+    def keys(prefix, values):
+        return {f"national_link.{prefix}{v}" for v in values}
+
+    return {
+        "national_link.packets.type.": keys("packets.type.", (*PACKET_TYPES, "dhis2_values", "unreadable")),
+        "national_link.state.": keys("state.", routes.STATES),
+        "national_link.direction.": keys("direction.", routes.DIRECTIONS),
+        "national_link.remote.": keys("remote.", [s for s in REMOTE_STATUSES if s]),
+        "national_link.signature.": keys("signature.", ("valid", "invalid", "indeterminate", "none")),
+        "national_link.exchange.done.": keys("exchange.done.", ("retry", "cancel", "deliver", "fetch", "fetch_failed", "catalogue", "catalogue_same")),
+        "national_link.proposal.state.": keys("proposal.state.", PROPOSAL_STATES),
+        "national_link.proposals.empty.": keys("proposals.empty.", PROPOSAL_STATES),
+        "national_link.proposal.change.": keys("proposal.change.", ("new", "changed", "unchanged")),
+        "national_link.proposal.field.": keys("proposal.field.", ("code", *proposals.REGIME_FIELDS)),
+        "national_link.connectors.kind.": keys("connectors.kind.", KINDS),
     }
 
 

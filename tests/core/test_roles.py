@@ -351,5 +351,6 @@ def test_the_built_in_plugins_declare_only_what_their_screens_check(settings):
     pm, registry = make_registry(settings, *BUILTIN_PLUGINS)
     assert sorted(c for c, p in registry.permissions.items() if p.plugin != "core") == [
         "chuyen_nganh.catalogue.edit", "chuyen_nganh.delegation.admin", "chuyen_nganh.delegation.apply",
-        "chuyen_nganh.delegation.view", "kinhte_xahoi.overview.view"]
+        "chuyen_nganh.delegation.view", "kinhte_xahoi.overview.view", "national_link.exchange.operate",
+        "national_link.exchange.view", "national_link.mapping.edit", "national_link.proposal.apply"]
     assert registry.domains["kinhte_xahoi"].add_to_roles["viewer"] == ("kinhte_xahoi.overview.view",)
