@@ -331,3 +331,22 @@ def test_a_report_with_no_receiver_here_goes_up_when_it_is_submitted(nl):
     status = next(r for r in w.server.received if r.packet_type == "report_status")
     body = packets.read(json.dumps(status.packet).encode()).body
     assert packets.report_status_of(body)["status"] == "submitted"
+
+
+def test_the_remote_down_for_an_hour_gets_each_packet_once_when_it_is_back(nl):
+    """Down for the first hour: the outbox backs off (1, 2, 5, 10, 30, 60 minutes), nothing is given
+    up, and when the remote is back every packet arrives once."""
+    w = nl
+    consolidated_accepted(w)
+    w.server.fail_next(6)
+    start = utcnow()
+    tries = []
+    for minutes in (0, 1, 3, 8, 18, 48):  # each try when the previous one's wait is over
+        result = deliver(w, start + dt.timedelta(minutes=minutes, seconds=5))
+        tries.append(result.sent)
+        assert {e.state for e in outbox_entries([CHANNEL])} == {"pending"}  # waiting, never given up
+    assert tries == [0] * 6
+    assert deliver(w, start + dt.timedelta(minutes=100)).sent == 0  # the sixth failure waits an hour
+    assert deliver(w, start + dt.timedelta(minutes=108, seconds=10)).sent == 4
+    assert len(w.server.received) == 4 and len({r.message_id for r in w.server.received}) == 4
+    assert sorted(r.attempts for r in w.server.received)[-1] == 7 and all(r.repeats == 0 for r in w.server.received)
