@@ -41,6 +41,7 @@ class Preview:
     lines: list  # what is new / changed, per kind
     errors: list  # (place, message key, params): why it cannot be applied as it is
     spec: RegimeSpec | None = None
+    plan: object = None  # an indicator catalogue's import plan: the dry run shown is the one applied
 
 
 def _body(exchange: Exchange) -> tuple[str, dict]:
@@ -146,7 +147,7 @@ def _period_differences(body: dict) -> list[tuple]:
 def preview(proposal_id: int) -> Preview:
     proposal, exchange = get(proposal_id)
     kind, body = _body(exchange)
-    lines, errors, spec = [], [], None
+    lines, errors, spec, plan = [], [], None, None
     if kind == "regime":
         spec, lines, errors = _regime_preview(body, _addressee(exchange))
     elif kind == "indicator_catalogue":
@@ -162,7 +163,7 @@ def preview(proposal_id: int) -> Preview:
     elif kind == "period_catalogue":
         lines = _period_differences(body)
         errors = [("periods", "national_link.proposal.error.periods_differ", {"count": len(lines)})] if lines else []
-    return Preview(proposal, exchange, body, kind, lines, errors, spec)
+    return Preview(proposal, exchange, body, kind, lines, errors, spec, plan if kind == "indicator_catalogue" else None)
 
 
 def _check(access, proposal: Proposal) -> None:
@@ -203,7 +204,7 @@ def apply(access, proposal_id: int) -> dict:
             Route.insert(connector=proposal.connector, regime_code=seen.spec.code,
                          added_by=access.actor.id).on_conflict_ignore().execute()
         elif seen.kind == "indicator_catalogue":
-            result.update(apply_indicator_plan(_catalogue_plan(seen.body), actor=access.actor))
+            result.update(apply_indicator_plan(seen.plan, actor=access.actor))
         elif seen.kind == "indicator_groups":
             for group in _groups(seen.body):
                 save_indicator_group(group["code"], group.get("name", ""), group.get("level"))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 
-from core.api import (BaocaoError, Forbidden, NotFound, Unit, cancel_outbox_entry, deliver_outbox_now, retry_outbox_entry,
+from core.api import (BaocaoError, Forbidden, NotFound, Unit, cancel_outbox_entry, deliver_outbox_now, outbox_entries,
+                      retry_outbox_entry,
                       run_db, unit_chain)
 from web.api import JSONResponse, RedirectResponse, Route, instance_settings, plugin_settings, render, require
 
@@ -99,9 +100,9 @@ def _packet_context(access, exchange_id: int, found: dict) -> dict:
     from .send import packet_for_delivery
 
     row = _exchange_for(access, exchange_id)
-    entries = exchange.rows(connectors=[row.connector], channels=_channels(found), report_id=row.report_id,
-                            direction=row.direction, limit=PAGE) if row.direction == "out" else []
-    message = next((e.message for e in entries if e.exchange.id == row.id), None)
+    message = None
+    if row.direction == "out" and row.connector in found:  # its own outbox message, by its key
+        message = next(iter(outbox_entries([found[row.connector].channel], keys=[row.message_id], limit=1)), None)
     packet, problem, schema_problems = None, None, []
     if row.direction == "out" and message is not None:
         connector = found.get(row.connector)
