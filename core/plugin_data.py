@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import tomllib
 from dataclasses import dataclass
@@ -131,6 +132,14 @@ _TOML_TYPES = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _form_file_problems(text: str) -> tuple:
+    """``form_schema.check_form_file`` of a form file's text, once per process: the same files are
+    checked at every start (each web worker's, each command's, the test suite's ~3,000), and the
+    check (the schema, then compiling every formula) costs most of loading a plugin's regimes."""
+    return tuple(form_schema.check_form_file(json.loads(text)))
+
+
 class PluginData:
     """The data files of one plugin package (``plugin_data(NAME, __file__)``)."""
 
@@ -188,7 +197,8 @@ class PluginData:
         for path in sorted((self.folder / FORMS_DIR).glob("*.json")):
             name = self._rel(path)
             try:
-                document = json.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
+                document = json.loads(text)
             except UnicodeDecodeError:
                 problems.append(DataProblem(name, "$", "plugin_data.not_utf8"))
                 continue
@@ -196,7 +206,7 @@ class PluginData:
                 problems.append(DataProblem(name, "$", "plugin_data.json_syntax",
                                             (("line", exc.lineno), ("column", exc.colno), ("error", exc.msg))))
                 continue
-            found = form_schema.check_form_file(document)
+            found = _form_file_problems(text)
             problems += [DataProblem(name, p.where, p.key, p.params) for p in found]
             if found:
                 continue

@@ -105,3 +105,33 @@ def test_between_tests_a_postgres_database_gets_back_the_templates_rows_and_sche
     finally:
         close_db()
         server.drop()
+
+
+def test_a_service_test_gets_the_database_as_the_migrations_leave_it(db_session):
+    """No row an application's start writes: the plugins' catalogues and regimes are not there."""
+    from core.catalogue.indicators import Indicator
+    from core.regimes.regimes import Regime
+
+    assert (Indicator.select().count(), Regime.select().count()) == (0, 0)
+
+
+def test_an_application_test_gets_the_database_its_start_has_run_on(app):
+    """The plugins' catalogue and regimes are loaded before the application starts, and its start
+    then finds nothing left to write: not one audit event (what a restarted server does)."""
+    from starlette.testclient import TestClient
+
+    from core.audit import AuditEvent
+    from core.catalogue.indicators import Indicator
+    from core.db import db
+    from core.regimes.regimes import Regime
+
+    def counts():
+        with db.connection_context():
+            return (Indicator.select().where(Indicator.code.startswith("KX")).count(),
+                    Regime.select().where(Regime.plugin == "kinhte_xahoi").count(), AuditEvent.select().count())
+
+    before = counts()
+    assert before[0] > 0 and before[1] > 0
+    with TestClient(app) as client:
+        assert client.get("/login").status_code == 200
+    assert counts() == before
