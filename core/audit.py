@@ -120,6 +120,8 @@ ACTIONS = {
     "seal.retired": "signing.audit.seal_retired",
     "outbox.retry": "outbox.audit.retry",
     "outbox.cancel": "outbox.audit.cancel",
+    "backup.created": "backup.audit.created",
+    "backup.restored": "backup.audit.restored",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
@@ -146,6 +148,7 @@ OBJECT_TYPES = {
     "crl_source": "trust.object.crl_source",
     "outbox_message": "outbox.object.outbox_message",
     "feedback": "feedback.audit.object",
+    "backup": "backup.audit.object",
 }
 
 RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}

@@ -1,5 +1,6 @@
-"""The ``baocao`` command: init, serve, demo, migrate, plugins, plugin new, worker, audit verify, periods, and
-the plugins' own commands under their names (``baocao <plugin> <command>``, hook register_commands).
+"""The ``baocao`` command: init, serve, demo, migrate, plugins, plugin new, worker, audit verify, backup,
+restore, periods, and the plugins' own commands under their names (``baocao <plugin> <command>``, hook
+register_commands).
 
 The server commands hand uvicorn the *name* of the web application
 (``web.asgi:...``), so the domain layer never imports the web layer.
@@ -45,22 +46,13 @@ class OneLineFormatter(logging.Formatter):
 
 
 def configure_logging(settings=None, verbose: bool = False, server: bool = False) -> None:
-    """One-shot commands show one line per problem; a server's standard error is its log."""
-    root = logging.getLogger()
-    root.handlers.clear()
-    level = getattr(logging, (settings.log_level if settings else "INFO").upper(), logging.INFO)
-    root.setLevel(logging.DEBUG if verbose else level)
-    console = logging.StreamHandler(sys.stderr)
-    if verbose or (server and not (settings and settings.log_file)):
-        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        console.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-        console.setLevel(logging.WARNING)
-    root.addHandler(console)
-    if settings is not None and settings.log_file:
-        file_handler = logging.FileHandler(settings.log_file, encoding="utf-8")
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(file_handler)
+    """One-shot commands show one line per problem; a server's standard error is its log
+    (text or JSON lines: setting ``log_format``, core.logs)."""
+    import logging.config
+
+    from core.logs import logging_config
+
+    logging.config.dictConfig(logging_config(settings, verbose=verbose, server=server))
 
 
 def _settings(args, server: bool = False):
@@ -135,17 +127,28 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _serve(app: str, host: str, port: int, workers: int, factory: bool = False) -> None:
+def _serve(app: str, host: str, port: int, workers: int, factory: bool = False, settings=None,
+           verbose: bool = False) -> None:
     import uvicorn
 
+    from core.logs import logging_config
+    from core.metrics import prepare_multiprocess
+
+    # Request metrics of every worker are summed at a scrape (core.metrics): each worker writes its
+    # own files in a fresh directory named before the workers start, so they inherit it.
+    prepare_multiprocess(workers)
+    # log_config: every worker (a new interpreter) logs as this command does; access_log off: one
+    # line per request, ours (baocao.access: user, unit, route template), not uvicorn's as well.
     uvicorn.run(app, host=host, port=port, workers=workers, factory=factory, proxy_headers=False,
-                server_header=False, log_level="info")
+                server_header=False, log_level="info", access_log=False,
+                log_config=logging_config(settings, verbose=verbose, server=True))
 
 
 def cmd_serve(args) -> int:
     settings = _settings(args, server=True)
     _prepare(settings)  # fail here, in one line, rather than inside a worker process
-    _serve("web.asgi:create", args.host, args.port, args.workers, factory=True)
+    _serve("web.asgi:create", args.host, args.port, args.workers, factory=True, settings=settings,
+           verbose=args.verbose)
     return 0
 
 
@@ -197,7 +200,7 @@ def cmd_demo(args) -> int:
     if args.no_serve:
         return 0
     configure_logging(settings, args.verbose, server=True)  # from here on, standard error is the server's log
-    _serve("web.asgi:create", args.host, args.port, 1, factory=True)
+    _serve("web.asgi:create", args.host, args.port, 1, factory=True, settings=settings, verbose=args.verbose)
     return 0
 
 
@@ -379,6 +382,54 @@ def cmd_audit_verify(args) -> int:
     return 1
 
 
+def cmd_backup(args) -> int:
+    """One encrypted archive of the database and the stored files (core.backup, docs/backup.md)."""
+    from core import backup
+
+    settings = _settings(args)
+    archive = backup.create_backup(settings, args.to)
+    print(_t("backup.cli.done", path=str(archive.path), size=archive.size, sha256=archive.sha256))
+    return 0
+
+
+def cmd_backup_keygen(args) -> int:
+    """A new backup key; needs no settings, never overwrites a file."""
+    from core.backup_crypto import write_new_key
+
+    print(_t("backup.cli.keygen", path=str(write_new_key(args.file))))
+    return 0
+
+
+def cmd_backup_verify(args) -> int:
+    """Decrypt an archive and check every part against its manifest: exit 0 and a summary, or
+    exit 1 and one line saying what is wrong. Touches no database."""
+    from core import backup
+
+    settings = _settings(args)
+    try:
+        manifest = backup.verify_archive(settings, args.file, key_file=args.key_file)
+    except BaocaoError as exc:
+        print(f"baocao: {exc}", file=sys.stderr)
+        return 1
+    print(_t("backup.cli.verified", created=manifest["created"], version=manifest["baocao_version"],
+             database=manifest["database"], tables=len(manifest["tables"]), rows=sum(manifest["tables"].values()),
+             events=manifest["audit"]["count"], files=len(manifest["files"])))
+    return 0
+
+
+def cmd_restore(args) -> int:
+    """Restore an archive into an empty database and files folder, then check it against its
+    manifest; success is printed only after every check passed."""
+    from core import backup
+
+    settings = _settings(args)
+    done = backup.restore_archive(settings, args.file, database_url=args.database_url, files_dir=args.files_dir,
+                                  key_file=args.key_file)
+    print(_t("backup.cli.restored", tables=len(done.manifest["tables"]), rows=done.rows, events=done.events,
+             files=len(done.manifest["files"]), files_dir=str(done.files_dir)))
+    return 0
+
+
 WEEKDAYS = {"vi": ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật"),
             "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
 
@@ -529,6 +580,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help=_t("cli.help.audit"))
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help=_t("cli.help.audit_verify")).set_defaults(func=cmd_audit_verify)
+
+    # ``baocao backup`` alone makes an archive; ``keygen`` and ``verify`` are its sub-commands.
+    p = sub.add_parser("backup", help=_t("backup.cli.help"))
+    p.add_argument("--to", metavar="DIR", help=_t("backup.cli.help_to"))
+    p.set_defaults(func=cmd_backup)
+    backup_sub = p.add_subparsers(dest="backup_command", required=False)
+    q = backup_sub.add_parser("keygen", help=_t("backup.cli.help_keygen"))
+    q.add_argument("file", metavar="FILE")
+    q.set_defaults(func=cmd_backup_keygen)
+    q = backup_sub.add_parser("verify", help=_t("backup.cli.help_verify"))
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--key-file", metavar="FILE", help=_t("backup.cli.help_key_file"))
+    q.set_defaults(func=cmd_backup_verify)
+
+    p = sub.add_parser("restore", help=_t("backup.cli.help_restore"))
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--database-url", metavar="URL", help=_t("backup.cli.help_database_url"))
+    p.add_argument("--files-dir", metavar="DIR", help=_t("backup.cli.help_files_dir"))
+    p.add_argument("--key-file", metavar="FILE", help=_t("backup.cli.help_key_file"))
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("units", help=_t("cli.help.units"))
     units_sub = p.add_subparsers(dest="units_command", required=True)

@@ -165,6 +165,19 @@ def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
         log.info("CRLs: %d new, %d unchanged, %d failed", result.fetched, result.unchanged, result.failed)
         return result.fetched
 
+    # Hourly at ten to: the daily backup (core.backup) from 02:00 of the instance's day, once a day —
+    # crontab is UTC, so the hour is checked there; a worker down at 02:00 backs up when it is back.
+    # Only with backup_dir and backup_key_file set; retention runs after each backup.
+    @huey.periodic_task(crontab(minute="50"), name="core.backup")
+    def daily_backup():
+        from core import backup
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        archive = backup.run_daily(settings)
+        return archive.path.name if archive else None
+
     if plugins:
         record_failures(huey, plugins[0])
     huey.plugin_jobs = schedule_plugin_jobs(huey, settings, *plugins) if plugins else {}
@@ -223,6 +236,9 @@ def run_worker(settings, workers: int = 1, plugins=None) -> None:
     init_db(settings.database_url)
     _configure_outbox(settings, plugins)
     huey = make_huey(settings, plugins=plugins)
+    from core.metrics import count_job_runs
+
+    count_job_runs(huey)  # runs and last run of each job, for /metrics (docs/observability.md)
     Consumer(huey, workers=workers, periodic=True, worker_type="thread").run()
 
 

@@ -99,8 +99,19 @@ class Settings:
     reauth_minutes: int = 5  # sensitive actions ask for the password again after this long (SESS-06)
     log_level: str = "INFO"
     log_file: str = ""  # full log with tracebacks; empty: standard error
+    # "text" (one readable line a record) or "json" (one JSON object a line, for a log collector: core.logs).
+    log_format: str = "text"
+    # The bearer token Prometheus sends to /metrics (docs/observability.md); empty: /metrics answers 404.
+    metrics_token: str = ""
     files_dir: str = ""  # report attachments, outside the web root; empty: beside a SQLite database, else ./baocao-files
     attachment_max_mb: int = 20  # one attachment's size limit
+    # Backups (core.backup, docs/backup.md): the worker's daily archive goes to backup_dir, encrypted with
+    # the key in backup_key_file (kept apart from the backups); both empty: no daily backup.
+    backup_dir: str = ""
+    backup_key_file: str = ""
+    backup_keep_daily: int = 7  # retention: the newest archive of each of the last N days, weeks, months
+    backup_keep_weekly: int = 4
+    backup_keep_monthly: int = 12
     # E-mail notifications (core.reporting.notifications): sent only when smtp_host is set.
     smtp_host: str = ""
     smtp_port: int = 25
@@ -182,8 +193,15 @@ _ENV = {
     "BAOCAO_REAUTH_MINUTES": "reauth_minutes",
     "BAOCAO_LOG_LEVEL": "log_level",
     "BAOCAO_LOG_FILE": "log_file",
+    "BAOCAO_LOG_FORMAT": "log_format",
+    "BAOCAO_METRICS_TOKEN": "metrics_token",
     "BAOCAO_FILES_DIR": "files_dir",
     "BAOCAO_ATTACHMENT_MAX_MB": "attachment_max_mb",
+    "BAOCAO_BACKUP_DIR": "backup_dir",
+    "BAOCAO_BACKUP_KEY_FILE": "backup_key_file",
+    "BAOCAO_BACKUP_KEEP_DAILY": "backup_keep_daily",
+    "BAOCAO_BACKUP_KEEP_WEEKLY": "backup_keep_weekly",
+    "BAOCAO_BACKUP_KEEP_MONTHLY": "backup_keep_monthly",
     "BAOCAO_SMTP_HOST": "smtp_host",
     "BAOCAO_SMTP_PORT": "smtp_port",
     "BAOCAO_SMTP_USER": "smtp_user",
@@ -319,6 +337,8 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         raise SettingsError("settings.error.bad_value", setting="mode", value=settings.mode)
     if settings.language not in ("vi", "en"):
         raise SettingsError("settings.error.bad_value", setting="language", value=settings.language)
+    if settings.log_format not in ("text", "json"):
+        raise SettingsError("settings.error.bad_value", setting="log_format", value=settings.log_format[:60])
     if zone_for(settings.time_zone) is None:
         raise SettingsError("settings.error.bad_value", setting="time_zone", value=settings.time_zone[:60])
     if not 1 <= settings.reminder_days_before <= 10:

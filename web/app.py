@@ -31,8 +31,9 @@ from core.registry import build_registry
 from core.settings import Settings, load_settings
 from core.startup import start_plugins
 from web import errors
-from web.middleware import (CSRFMiddleware, PluginBoundary, PluginRequestError, RequestContextMiddleware,
-                            RequestLimits, SecurityHeadersMiddleware, ServerErrorPage)
+from core.metrics import Metrics
+from web.middleware import (CSRFMiddleware, ObservedRequests, PluginBoundary, PluginRequestError,
+                            RequestContextMiddleware, RequestLimits, SecurityHeadersMiddleware, ServerErrorPage)
 from web.routes import admin, api as api_routes, audit as audit_routes, home, mfa, session, units, users
 from web.routes import indicators as indicator_routes
 from web.routes import figures_explorer as figures_explorer_routes
@@ -60,6 +61,7 @@ from web.routes import trust as trust_routes
 from web.routes import calendar as calendar_routes
 from web.routes import outbox as outbox_routes
 from web.routes import roles as role_routes
+from web.routes import metrics as metrics_routes
 from web.templating import build_templates
 
 log = logging.getLogger("baocao.app")
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     registry = build_registry(pm, settings)
     outbox.configure(pm, settings)  # the channels enqueue accepts and the worker's job delivers
     templates = build_templates(registry, auto_reload=settings.mode == "development")
+    metrics = Metrics()  # this app's request metrics (or this worker's share of them: core.metrics)
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES + figures_explorer_routes.ROUTES
@@ -140,7 +143,8 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + calendar_routes.ROUTES
                    + outbox_routes.ROUTES
                    + role_routes.ROUTES
-                   + background_routes.ROUTES + repair_routes.ROUTES)
+                   + background_routes.ROUTES + repair_routes.ROUTES
+                   + metrics_routes.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
@@ -176,6 +180,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         # Outermost: e-mail queued by a request is delivered once its response has gone out.
         Middleware(notification_routes.DeliverMailAfterRequest, settings=settings),
         Middleware(SecurityHeadersMiddleware, settings=settings),
+        Middleware(ObservedRequests, metrics=metrics),  # access log, request metrics (docs/observability.md)
         Middleware(ServerErrorPage, handler=errors.server_error),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
         Middleware(RequestContextMiddleware, settings=settings, registry=registry, pm=pm),
@@ -195,6 +200,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     app.state.pm = pm
     app.state.registry = registry
     app.state.templates = templates
+    app.state.metrics = metrics
     app.state.static = static
     return app
 

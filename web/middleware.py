@@ -1,8 +1,8 @@
 """Pure ASGI middleware (no ``BaseHTTPMiddleware``: it runs the endpoint in another
 task, which breaks thread- and task-local database connections).
 
-Order, outermost first: request id and security headers → the 500 page →
-trusted hosts → session and request context → request limits (NUL, body size) → CSRF.
+Order, outermost first: request id and security headers → access log and request metrics →
+the 500 page → trusted hosts → session and request context → request limits (NUL, body size) → CSRF.
 Each plugin's mount is wrapped in ``PluginBoundary``.
 """
 
@@ -13,12 +13,14 @@ import hmac
 import logging
 import re
 import secrets
+import time
 import uuid
 from http.cookies import SimpleCookie
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.routing import Mount
 
 from core import audit
 from core.accounts import login as accounts
@@ -28,6 +30,8 @@ from core.units.tree import ancestor_ids
 from core.db import run_db
 from core.errors import BaocaoError
 from core.i18n import LANGUAGES, negotiate
+from core.logs import log_access
+from core.metrics import UNMATCHED
 from core.safe_input import parse_int
 from core.reporting import facade as reporting
 from web.htmx import HtmxDetails
@@ -114,6 +118,58 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+def route_template(scope, root_path: str) -> str:
+    """The template of the route that answered (``/reports/{id:int}``), not the raw path:
+    one metric series per route, and no token of a link in the log. The routers leave the innermost
+    route in ``scope["route"]`` and each mount's matched prefix in ``root_path`` (the mounts' paths
+    have no parameters)."""
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED  # refused before routing (host, CSRF, limits), or no route matched
+    prefix = scope.get("root_path", "")[len(root_path):]
+    if isinstance(route, Mount):  # a mounted app (/static) or a mount none of whose routes matched
+        return f"{prefix}/{{path:path}}"
+    return prefix + getattr(route, "path", "")
+
+
+class ObservedRequests:
+    """Every request, once answered: one access record (core.logs, logger ``baocao.access``) and its
+    duration in the request metrics (core.metrics). Inside the request id, outside the 500 page, so
+    it sees the final status; who asked and for which unit are read from the state the request
+    context fills further in, after the answer."""
+
+    def __init__(self, app, metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, root_path, status = time.perf_counter(), scope.get("root_path", ""), 500
+
+        async def send_watching(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_watching)
+        finally:
+            self.metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            route = route_template(scope, root_path)
+            self.metrics.observe_request(scope["method"], route, status, seconds)
+            state = scope.get("state", {})
+            actor, unit = state.get("actor"), state.get("unit")
+            log_access({"request_id": state.get("request_id", ""), "method": scope["method"], "route": route,
+                        "status": status, "duration_ms": round(seconds * 1000, 1),
+                        "user_id": actor.id if actor is not None else None,
+                        "username": actor.username if actor is not None else None,
+                        "unit_id": unit.id if unit is not None else None,
+                        "client": (scope.get("client") or ("",))[0]})
+
+
 class ResponseWatch:
     """A ``send`` that remembers whether the response has begun: once it has, an
     error page can no longer replace it and the exception must travel on."""
@@ -176,7 +232,9 @@ class RequestContextMiddleware:
         return state, unit, enabled, access
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] == "/healthz":
+        # Neither the health check nor the metrics scrape (its own token: web.routes.metrics) is a visit.
+        if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] in (
+                "/healthz", "/metrics"):
             return await self.app(scope, receive, send)
         bearer = None
         if scope["path"].startswith(API_PREFIX):

@@ -14,7 +14,8 @@ from tests.fixtures.plugins import fx
 from web.guards import AUTHENTICATED, PUBLIC
 
 # Reviewed one by one: what an anonymous visitor may reach.
-PUBLIC_ROUTES = {"login", "login_submit", "login_verify", "login_verify_submit", "logout", "set_language", "healthz"}
+PUBLIC_ROUTES = {"login", "login_submit", "login_verify", "login_verify_submit", "logout", "set_language", "healthz",
+                 "metrics"}  # guarded by its own bearer token (metrics_token), not by a session: web/routes/metrics.py
 
 
 def walk(routes, prefix=""):
