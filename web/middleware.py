@@ -250,6 +250,12 @@ class RequestContextMiddleware:
         audit.current_request.set(audit.RequestInfo(scope.get("state", {}).get("request_id", ""), client[0]))
         # Report transitions made while serving this request reach this app's plugins (core.reporting.events).
         reporting.use_plugins(self.pm, self.registry, self.settings)
+        # The language the person's browser asks for, before the session is read: if the database
+        # fails while reading it, the error page is in that language too (the account's own
+        # preference replaces it once the session is read).
+        browser_lang = (cookies.get(self.names["lang"]) if cookies.get(self.names["lang"]) in LANGUAGES else None) \
+            or negotiate(Headers(scope=scope).get("accept-language")) or self.settings.language
+        scope.setdefault("state", {})["lang"] = browser_lang
         session_state, unit, enabled, access = await run_db(self._load, cookies.get(self.names["session"]), bearer)
         if bearer is not None and session_state.user is None:  # never a redirect to the login page
             log.warning("API bearer token refused for %s", scope["path"][:200])
@@ -266,10 +272,7 @@ class RequestContextMiddleware:
                      htmx=HtmxDetails(Headers(scope=scope)), session=session_state,
                      # Waiting for the second factor: logged out everywhere but on the page that asks for it.
                      mfa_user=session_state.pending_user if scope["path"] == MFA_VERIFY_PATH else None)
-        lang = (actor.language if actor is not None and actor.language in LANGUAGES else None) \
-            or (cookies.get(self.names["lang"]) if cookies.get(self.names["lang"]) in LANGUAGES else None) \
-            or negotiate(Headers(scope=scope).get("accept-language")) or self.settings.language
-        state["lang"] = lang
+        state["lang"] = (actor.language if actor is not None and actor.language in LANGUAGES else None) or browser_lang
 
         seed = cookies.get(self.names["csrf"])
         new_seed = None
