@@ -444,7 +444,10 @@ class CSRFMiddleware:
                 await form.close()
             except Exception:  # noqa: BLE001 — an unparsable body carries no token
                 supplied = None
-        if not expected or not isinstance(supplied, str) or not hmac.compare_digest(supplied, expected):
+        # As bytes: compare_digest raises TypeError (a 500) on a str with non-ASCII characters, and
+        # the token comes from a form field or a header anyone can fill.
+        if not expected or not isinstance(supplied, str) \
+                or not hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"), expected.encode()):
             return await self._refuse(scope, receive, send, "token")
         if body_messages:
             pending = list(body_messages)

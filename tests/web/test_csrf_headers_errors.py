@@ -476,3 +476,12 @@ def test_healthz_answers_503_when_the_database_is_unreachable(make_app, make_set
     assert response.status_code == 503
     assert response.json()["status"] != "ok"
     assert "nobody" not in response.text and "127.0.0.1" not in response.text
+
+
+def test_a_token_with_non_ascii_characters_is_refused_not_a_server_error(client, admin):
+    # hmac.compare_digest raises on a str holding non-ASCII characters: compared as bytes, it is a refusal.
+    for token in ("Đ" * len(admin), "é" + admin[1:]):
+        assert_refused(client.post("/logout", data={"csrf_token": token}, follow_redirects=False))
+    header = client.post("/logout", headers={"X-CSRF-Token": ("é" + admin[1:]).encode("latin-1")},
+                         follow_redirects=False)
+    assert_refused(header)
