@@ -24,6 +24,12 @@ RETRY_AFTER_SECONDS = 2  # a busy database (SQLite's write lock) is free again w
 
 async def render_error(request: Request, status: int, reason: str | None = None, headers: dict | None = None,
                        **params):
+    if request.url.path.startswith("/api/v1/"):
+        # A refusal by a middleware (the CSRF check of a write without a token) under the API: its
+        # JSON error, as the API documents every answer, never the HTML page.
+        from web.routes.api import json_error
+
+        return json_error(status, headers=headers)
     shown = status if status in KNOWN else (500 if status >= 500 else 400)
     context = {"status": status, "shown": shown, "reason": reason,
                "reason_key": f"error.reason.{reason}" if reason in REASONS else None, "reason_params": params}
@@ -53,6 +59,13 @@ async def record_denial(request: Request) -> None:
 
 
 async def http_error(request: Request, exc: HTTPException):
+    if request.url.path.startswith("/api/v1/"):
+        # A path under /api/v1 that no API route matched, e.g. one with a newline the mount's
+        # pattern does not cross: the API's JSON error all the same, never the HTML page.
+        response = await api_error(request, exc.status_code)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
     if exc.status_code == 403:
         await record_denial(request)
     response = await render_error(request, exc.status_code, exc.detail if isinstance(exc.detail, str) else None,

@@ -29,7 +29,9 @@ def open_payload(secret: str, purpose: str, user_id: int, filename: str, payload
                  issued: int = 0, compressed: bool = False, max_bytes: int | None = None) -> bytes | None:
     """The file's bytes when the signature holds and the payload decodes; None otherwise."""
     expected = signature(secret, purpose, user_id, filename, payload, issued)
-    if not hmac.compare_digest(expected, given):
+    # As bytes: compare_digest refuses a str with non-ASCII characters (TypeError, a 500), and the
+    # signature comes back from a form field anyone can type into.
+    if not hmac.compare_digest(expected.encode(), str(given).encode("utf-8", "surrogatepass")):
         return None
     try:
         raw = base64.b64decode(payload, validate=True)

@@ -647,7 +647,9 @@ def read_payload(book, *, secret: str) -> dict:
             break
         parts.append(value)
     text = "".join(parts)
-    if not isinstance(signature, str) or not hmac.compare_digest(_sign(secret, text), signature):
+    # As bytes: compare_digest refuses a str with non-ASCII characters, and the cell can hold anything.
+    if not isinstance(signature, str) or not hmac.compare_digest(_sign(secret, text).encode(),
+                                                                 signature.encode("utf-8", "surrogatepass")):
         raise ExcelImportError("report_excel.error.tampered")
     try:
         payload = json.loads(text)

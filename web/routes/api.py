@@ -769,6 +769,10 @@ def _cells_error(code: str, key: str, cells: dict, **params) -> dict:
 
 @api_require()
 async def report_values_put(request):
+    # The body is JSON and says so (security.md API-02): a form or text body is refused before it is read.
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return json_error(415, "unsupported_media_type")
     try:
         # Bounded in size and depth (web.params); a JSON number keeps all its digits (a float would
         # turn 99999999999.999999 into 100000000000 before anyone could refuse it).
@@ -876,8 +880,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/reports/{id}/values", "report_values", report_values, "report_entry.api.ep.get", None,
              "ReportValues", (REPORT_ID,), tag="reports", errors=(401, 403, 404)),
     Endpoint("/reports/{id}/values", "report_values_put", report_values_put, "report_entry.api.ep.put", None,
-             "ReportValues", (REPORT_ID,), tag="reports", errors=(400, 401, 403, 404, 409, 422),
-             method="put", body="ReportValuesInput"),
+             "ReportValues", (REPORT_ID,), tag="reports", errors=(400, 401, 403, 404, 405, 409, 413, 415, 422),
+             method="put", body="ReportValuesInput"),  # 405: an id the route does not match (the read-only rule)
     # Completeness and timeliness (issue 14): the numbers of /completeness, which decides who sees what
     # (web/routes/completeness.py, core.reporting.completeness); a regime out of sight is a 404.
     Endpoint("/completeness", "completeness", api_require()(completeness_routes.api_overview),
@@ -1031,7 +1035,9 @@ def openapi(lang: str = "vi", *, extra=(), extra_schemas=None, extra_tags=(), ca
     for ep in ALL_ENDPOINTS + tuple(extra):
         responses = {"200": {"description": t("api.response.ok"),
                              "content": {"application/json": {"schema": _ref(ep.response)}}}}
-        for status in ep.errors:
+        # 400 on every operation: a NUL in the query or an id in the path past 2**63 - 1 is refused
+        # before any endpoint reads its parameters (web.middleware), whatever the endpoint.
+        for status in sorted({400, *ep.errors}):
             responses[str(status)] = {"description": t(f"api.response.{status}"),
                                       "content": {"application/json": {"schema": _ref("Error")}}}
         operation = {
