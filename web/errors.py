@@ -18,7 +18,12 @@ KNOWN = {400, 403, 404, 405, 413, 422, 500, 503}
 # Refusals that say why (core/locale: error.reason.<reason>): a parameter that is no usable
 # number, a NUL character, a JSON body too deep, a body too large, a database too busy.
 REASONS = {"parameter", "id_range", "nul", "json_malformed", "json_too_deep", "json_nul", "body_too_large",
-           "busy", "unstorable"}
+           "busy", "unstorable", "reconnecting"}
+# What psycopg says when the server ended the connection (a restart, a failover) or cannot be reached:
+# a 503, not a 500 — nothing is wrong with the request, and the pool reconnects on the next one.
+CONNECTION_LOST = ("server closed the connection unexpectedly", "terminating connection due to administrator",
+                   "the connection is closed", "the connection is lost", "Connection refused",
+                   "could not connect to server", "connection failed")
 RETRY_AFTER_SECONDS = 2  # a busy database (SQLite's write lock) is free again within a second or two
 
 
@@ -105,7 +110,8 @@ async def plugin_error(request: Request, exc):
 
 def classify(exc: BaseException) -> tuple[int, str] | None:
     """The answer an exception that escaped a view deserves when it is not the server's fault:
-    (503, "busy") for a database still locked after the busy wait, (400, reason) for input no
+    (503, "busy") for a database still locked after the busy wait, (503, "reconnecting") for a
+    database connection the server ended (a restart), (400, reason) for input no
     database can store; None for a real failure (a 500). An exception raised ``from`` another
     (a plugin's failure wrapping the database's) is judged by its cause."""
     import peewee
@@ -119,6 +125,9 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
             return 503, "busy"
         if isinstance(exc, MaxConnectionsExceeded):  # every pooled connection in use for the whole wait
             return 503, "busy"
+        if isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)) and any(
+                marker in text for marker in CONNECTION_LOST):
+            return 503, "reconnecting"
         if isinstance(exc, (peewee.DataError, ValueError)) and "NUL (0x00)" in text:  # PostgreSQL text
             return 400, "nul"
         if isinstance(exc, OverflowError) and "SQLite INTEGER" in text:

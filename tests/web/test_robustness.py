@@ -223,6 +223,29 @@ def test_a_database_still_locked_after_the_busy_wait_is_a_503_with_retry_after(c
     assert "busy" in api.json()["error"]["message"]["en"]
 
 
+def test_a_database_connection_ended_by_the_server_is_a_503_saying_it_reconnects(client, world, monkeypatch):
+    """What psycopg raises when PostgreSQL restarts under a request (tests/faults has the real one):
+    a 503 with Retry-After, not a 500 — nothing is wrong with the request."""
+    import peewee
+
+    from core.reporting import facade
+
+    token = log_in(client, world.users["reporter"])
+
+    def ended(*args, **kwargs):
+        raise peewee.OperationalError("terminating connection due to administrator command\n"
+                                      "server closed the connection unexpectedly")
+
+    monkeypatch.setattr(facade, "save", ended)
+    answer = client.post(f"/reports/{world.report.id}/save", data={"cell.banle.cur": "5"},
+                         headers={**HX, "X-CSRF-Token": token})
+    assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+    assert "kết nối lại" in answer.text
+    api = client.put(f"/api/v1/reports/{world.report.id}/values", json={"values": {"banle.cur": "5"}},
+                     headers={"X-CSRF-Token": token})
+    assert api.status_code == 503 and "reconnecting" in api.json()["error"]["message"]["en"]
+
+
 def test_sqlite_transactions_begin_immediate_with_a_busy_timeout(tmp_path):
     from core.db import SQLITE_PRAGMAS, make_database
 
