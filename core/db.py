@@ -13,8 +13,11 @@ opened and closed on the thread that uses it.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -25,7 +28,38 @@ from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from core.errors import SettingsError
 
-db = DatabaseProxy()
+log = logging.getLogger("baocao.db")
+
+
+class _Reading(threading.local):
+    database = None  # this thread's replica while inside ``reading_from_replica``; a class default:
+    # a missing thread-local attribute would cost an exception at every query
+
+
+_reading = _Reading()
+
+
+class RoutedProxy(DatabaseProxy):
+    """The models' database: the primary, or — for a thread inside ``reading_from_replica()`` —
+    the read-only replica. Per thread, not per class binding (peewee's ``bind_ctx``), because
+    requests on other threads keep writing to the primary meanwhile."""
+
+    __slots__ = ("_primary",)
+
+    @property
+    def obj(self):
+        replica = _reading.database
+        return self._primary if replica is None else replica
+
+    @obj.setter
+    def obj(self, value):
+        self._primary = value
+
+    def __setattr__(self, attr, value):  # peewee's Proxy allows only its own slots
+        object.__setattr__(self, attr, value)
+
+
+db = RoutedProxy()
 
 POOL_SIZE = 32  # connections per process: worker threads plus headroom
 POOL_STALE_SECONDS = 300
@@ -104,9 +138,92 @@ def make_database(url: str) -> peewee.Database:
         raise SettingsError("settings.error.postgres_driver") from None
     kwargs = dict(user=spec.user, password=spec.password, host=spec.host, port=spec.port,
                   prefer_psycopg3=True, **dict(spec.options))
+    # prepare_threshold=None: psycopg prepares a statement on the server at its fifth run on a
+    # connection, and PostgreSQL may then switch to a generic plan blind to the values. Pooled
+    # connections live long, so the figures queries (IN lists of codes, units and periods) went
+    # from 20 ms to 300 ms after a dozen runs on a national-size store (bench/figures_scale.py,
+    # docs/topology.md); a custom plan for each run costs a fraction of a millisecond.
     return PooledPostgresqlDatabase(spec.database, max_connections=POOL_SIZE, stale_timeout=POOL_STALE_SECONDS,
-                                    timeout=POOL_WAIT_SECONDS,
+                                    timeout=POOL_WAIT_SECONDS, prepare_threshold=None,
                                     **{k: v for k, v in kwargs.items() if v is not None})
+
+
+# -- the read-only replica (setting database_replica_url, docs/topology.md) -----------------------------
+
+REPLICA_RETRY_SECONDS = 30  # a replica found down is not tried again before this: no connect wait per page
+REPLICA_CONNECT_TIMEOUT = 3  # seconds; past it the page reads the primary
+_replicas: dict[str, peewee.Database] = {}
+_replica_down_until: dict[str, float] = {}
+_replica_lock = threading.Lock()
+
+
+def _replica_database(url: str) -> peewee.Database:
+    with _replica_lock:
+        database = _replicas.get(url)
+        if database is None:
+            spec = parse_database_url(url)
+            if spec.backend == "sqlite":
+                # query_only: a write through the replica fails instead of landing in the wrong database.
+                database = PooledSqliteDatabase(spec.database, pragmas={**SQLITE_PRAGMAS, "query_only": 1},
+                                                check_same_thread=False, max_connections=POOL_SIZE,
+                                                stale_timeout=POOL_STALE_SECONDS, timeout=POOL_WAIT_SECONDS)
+            else:
+                database = make_database(url)
+                # A hot standby refuses writes anyway; this says so on any replica (a logical one too).
+                database.connect_params.setdefault("options", "-c default_transaction_read_only=on")
+                database.connect_params.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
+            _replicas[url] = database
+        return database
+
+
+@contextmanager
+def reading_from_replica(url: str):
+    """Run the block's queries, on this thread, against the replica named by ``url`` — for pages
+    and files that only read, and may be seconds behind (the leaders' dashboard, the figures
+    explorer, their exports). Yields True when the replica is used; with ``url`` empty, or the
+    replica down (logged once, then tried again after ``REPLICA_RETRY_SECONDS``), the block reads
+    the primary as everything else does and it yields False."""
+    if not url or time.monotonic() < _replica_down_until.get(url, 0.0):
+        yield False
+        return
+    database = _replica_database(url)
+    try:
+        database.connect(reuse_if_open=True)
+    except (peewee.OperationalError, peewee.InterfaceError, ValueError) as exc:  # ValueError: pool exhausted
+        if url not in _replica_down_until:
+            log.warning("the replica %s does not answer, reading from the primary: %s", _safe(url), exc)
+        _replica_down_until[url] = time.monotonic() + REPLICA_RETRY_SECONDS
+        database = None
+    if database is None:  # outside the except clause: the block's own errors are not chained to it
+        yield False
+        return
+    if _replica_down_until.pop(url, None) is not None:
+        log.info("the replica %s answers again", _safe(url))
+    previous = _reading.database
+    _reading.database = database
+    try:
+        with database.connection_context():  # closes (hands back) the connection opened above
+            yield True
+    finally:
+        _reading.database = previous
+
+
+async def run_db_reading(replica_url: str, fn, *args, **kwargs):
+    """``run_db`` for a read-only page: the function reads from the replica when one is set and up."""
+
+    def call():
+        with reading_from_replica(replica_url), db.connection_context():
+            return fn(*args, **kwargs)
+
+    return await anyio.to_thread.run_sync(call)
+
+
+def close_replicas() -> None:
+    with _replica_lock:
+        for database in _replicas.values():
+            database.close_all()
+        _replicas.clear()
+        _replica_down_until.clear()
 
 
 def init_db(url: str) -> peewee.Database:

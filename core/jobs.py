@@ -2,11 +2,18 @@
 
 huey's SQL storage keeps the queue in the same SQLite file or PostgreSQL
 database as everything else, so the default install needs no extra server, and
-several ``baocao worker`` processes can share one PostgreSQL queue.
+several ``baocao worker`` processes can share one PostgreSQL queue. With the
+setting ``job_broker = "redis://…"`` the queue is a Redis server instead (extra
+``[redis]``; docs/topology.md).
+
+Every worker's scheduler enqueues the periodic tasks due at its minute, so N
+workers would run each periodic task N times a tick: ``OncePerTickScheduler``
+lets only the first worker to claim a task's tick in the broker enqueue it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -14,19 +21,42 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from huey import crontab
+from huey.consumer import Consumer, Scheduler
 from huey.contrib.sql_huey import SqlHuey
 
 from core import clock
-from core.db import make_database
+from core.db import _safe, make_database
+from core.errors import SettingsError
 
 log = logging.getLogger("baocao.jobs")
 
 
-def make_huey(settings, *, immediate: bool = False, plugins=None) -> SqlHuey:
+def make_broker(settings, *, immediate: bool = False):
+    """The huey of these settings, without tasks: the SQL storage in the application's database, or
+    the Redis server ``job_broker`` names (checked now: a missing package or a server that does not
+    answer stops the worker at start with one bilingual line, not at the first task)."""
+    if not settings.job_broker:
+        return SqlHuey(name="baocao", database=make_database(settings.database_url), immediate=immediate)
+    try:
+        import redis
+        from huey import RedisHuey
+    except ImportError:
+        raise SettingsError("topology.error.redis_package") from None
+    huey = RedisHuey(name="baocao", url=settings.job_broker, immediate=immediate)
+    if not immediate:  # immediate mode keeps its queue in memory: the server is not used
+        try:
+            huey.storage.conn.ping()
+        except redis.RedisError as exc:
+            raise SettingsError("topology.error.redis_down", url=_safe(settings.job_broker),
+                                detail=str(exc).rstrip(".")[:200]) from None
+    return huey
+
+
+def make_huey(settings, *, immediate: bool = False, plugins=None):
     """A huey instance for these settings with the core's periodic tasks registered, and with
     ``plugins`` — the ``(plugin manager, registry)`` of ``baocao worker`` — the plugins' jobs
     (hook ``register_jobs``) too, as ``huey.plugin_jobs`` by task name."""
-    huey = SqlHuey(name="baocao", database=make_database(settings.database_url), immediate=immediate)
+    huey = make_broker(settings, immediate=immediate)
     clock.configure(settings.time_zone)  # the jobs' "today" (periods to open) is the instance's day
 
     @huey.periodic_task(crontab(minute="*/30"), name="core.purge_expired_sessions")
@@ -229,8 +259,6 @@ def name_subscribers(huey, settings, pm, registry) -> None:
 
 
 def run_worker(settings, workers: int = 1, plugins=None) -> None:
-    from huey.consumer import Consumer
-
     from core.db import init_db
 
     init_db(settings.database_url)
@@ -239,7 +267,53 @@ def run_worker(settings, workers: int = 1, plugins=None) -> None:
     from core.metrics import count_job_runs
 
     count_job_runs(huey)  # runs and last run of each job, for /metrics (docs/observability.md)
-    Consumer(huey, workers=workers, periodic=True, worker_type="thread").run()
+    WorkerConsumer(huey, workers=workers, periodic=True, worker_type="thread").run()
+
+
+# -- several workers on one broker: each periodic task once per tick -------------------------------
+
+CLAIM_KEEP_MINUTES = 3  # a claim outlives the tick by more than two schedulers can be apart (60 s)
+
+
+def claim_key(task_name: str, minute: dt.datetime) -> str:
+    return f"baocao.periodic.{task_name}.{minute:%Y%m%d%H%M}"
+
+
+def claim_periodic(huey, now: dt.datetime | None = None) -> list:
+    """The periodic tasks due at ``now``'s minute that this worker is the first to claim.
+
+    A claim is a key written only if absent (``put_if_empty``: Redis HSETNX, an INSERT on the SQL
+    storage's primary key), so of the workers ticking in the same minute one enqueues each task.
+    The claims of the minute ``CLAIM_KEEP_MINUTES`` before are deleted on the way: the broker
+    keeps a few keys per task, not one per tick forever."""
+    now = (now or huey._get_timestamp()).replace(second=0, microsecond=0)
+    old = now - dt.timedelta(minutes=CLAIM_KEEP_MINUTES)
+    for task in huey.read_periodic(old):
+        huey.delete(claim_key(task.name, old))
+    return [task for task in huey.read_periodic(now)
+            if huey.put_if_empty(claim_key(task.name, now), "1")]
+
+
+class OncePerTickScheduler(Scheduler):
+    """huey's scheduler, enqueuing only the periodic tasks this worker claimed (``claim_periodic``)."""
+
+    def enqueue_periodic_tasks(self, now):
+        self._logger.debug("Checking periodic tasks")
+        try:
+            claimed = claim_periodic(self.huey, now)
+        except Exception:  # noqa: BLE001 — the broker out of reach: the next tick tries again
+            self._logger.exception("Error claiming the periodic tasks.")
+            return
+        for task in claimed:
+            self._logger.info("Enqueueing periodic task %s.", task)
+            try:
+                self.huey.enqueue(task)
+            except Exception:  # noqa: BLE001 — as huey's own scheduler: the next tick tries again
+                self._logger.exception("Error enqueueing periodic task %s.", task)
+
+
+class WorkerConsumer(Consumer):
+    scheduler_class = OncePerTickScheduler
 
 
 def _configure_outbox(settings, plugins=None) -> None:

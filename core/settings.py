@@ -81,6 +81,12 @@ def _regime_settings(raw, source: str) -> RegimeSettings:
 class Settings:
     mode: str = "development"
     database_url: str = "sqlite:///baocao.db"
+    # A read-only replica of the PostgreSQL database (docs/topology.md): the leaders' dashboard, the
+    # figures explorer and the exports read from it when set; empty, or down: from database_url.
+    database_replica_url: str = ""
+    # Where the worker's queue lives (core.jobs): empty, huey's SQL storage in the database above;
+    # "redis://host:6379/0" a Redis server shared by every `baocao worker` (extra [redis]).
+    job_broker: str = ""
     secret_key: str = ""
     language: str = "vi"
     allowed_hosts: tuple[str, ...] = ("*",)
@@ -177,6 +183,8 @@ _PLUGIN_KEYS = {"disabled", "allow_external"}
 _ENV = {
     "BAOCAO_MODE": "mode",
     "BAOCAO_DATABASE_URL": "database_url",
+    "BAOCAO_DATABASE_REPLICA_URL": "database_replica_url",
+    "BAOCAO_JOB_BROKER": "job_broker",
     "BAOCAO_SECRET_KEY": "secret_key",
     "BAOCAO_LANGUAGE": "language",
     "BAOCAO_ALLOWED_HOSTS": "allowed_hosts",
@@ -350,6 +358,10 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
     from core.db import parse_database_url
 
     parse_database_url(settings.database_url)  # a malformed URL is named now, not at first query
+    if settings.database_replica_url:
+        parse_database_url(settings.database_replica_url)
+    if settings.job_broker and not re.match(r"^rediss?://", settings.job_broker):
+        raise SettingsError("settings.error.bad_value", setting="job_broker", value=settings.job_broker[:60])
     return settings
 
 

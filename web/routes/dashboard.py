@@ -31,7 +31,7 @@ from starlette.routing import Route
 from core import clock, dashboard as choices
 from core.catalogue import figures
 from core.catalogue.indicators import VALUE_KINDS, Indicator, IndicatorGroup
-from core.db import run_db
+from core.db import run_db, run_db_reading
 from core.errors import ValidationError
 from core.i18n import format_datetime
 from core.models import Unit
@@ -407,8 +407,10 @@ def _unit_code(request) -> str:
 
 @require(PERMISSION)
 async def dashboard(request):
-    board = await run_db(build, request.state.access, request.state.actor, _unit_code(request), request.state.lang,
-                         request.app.state.registry.catalog, clock.today())
+    # Read-only, and may be seconds old: from the replica when one is set (docs/topology.md).
+    board = await run_db_reading(request.app.state.settings.database_replica_url, build, request.state.access,
+                                 request.state.actor, _unit_code(request), request.state.lang,
+                                 request.app.state.registry.catalog, clock.today())
     if board is None:
         raise HTTPException(404)
     return await render(request, "core/dashboard/index.html", {"board": board, "charts": CHARTS,
@@ -457,8 +459,9 @@ async def dashboard_export(request):
         code = ""
     elif chart and (chart not in CHARTS or not code):
         raise HTTPException(404)
-    result = await run_db(_export, request.state.access, request.state.actor, _unit_code(request), code, chart,
-                          regime, request.state.lang, request.app.state.registry.catalog, clock.today())
+    result = await run_db_reading(request.app.state.settings.database_replica_url, _export, request.state.access,
+                                  request.state.actor, _unit_code(request), code, chart, regime, request.state.lang,
+                                  request.app.state.registry.catalog, clock.today())
     if result is None:
         raise HTTPException(404)
     content, name = result

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from core.catalogue import explorer
 from core.catalogue.indicators import VALUE_KIND_LABELS, VALUE_KINDS
-from core.db import run_db
+from core.db import reading_from_replica, run_db_reading
 from core.errors import NotFound
 from core.regimes.periods import FREQUENCIES
 from web.background import export as background_export
@@ -78,8 +78,9 @@ def _context(access, params, t, lang: str) -> dict | None:
 
 @require(VIEW)
 async def explorer_page(request):
-    context = await run_db(_context, request.state.access, request.query_params, _translator(request),
-                           request.state.lang)
+    # Read-only, and may be seconds old: from the replica when one is set (docs/topology.md).
+    context = await run_db_reading(request.app.state.settings.database_replica_url, _context, request.state.access,
+                                   request.query_params, _translator(request), request.state.lang)
     if context is None:
         raise HTTPException(404)
     return await render(request, "core/figures/explorer.html", context, partial="core/figures/_result.html")
@@ -98,8 +99,11 @@ def _file(access, params, t, lang: str, actor) -> tuple[bytes, str] | None:
 async def explorer_export(request):
     args = (request.state.access, request.query_params, _translator(request), request.state.lang, request.state.actor)
 
+    replica_url = request.app.state.settings.database_replica_url
+
     def build():
-        found = _file(*args)
+        with reading_from_replica(replica_url):  # the job's own rows stay on the primary
+            found = _file(*args)
         if found is None:
             raise NotFound()
         return found
