@@ -165,6 +165,8 @@ def main():
     parser.add_argument("--no-national", action="store_true", help="skip the 5,000 indicators / 4,000 units part")
     parser.add_argument("--no-forms", action="store_true", help="skip the 60 × 13 form part (issue 5)")
     parser.add_argument("--no-events", action="store_true", help="skip the event hook part (issue 13)")
+    parser.add_argument("--no-pages", action="store_true",
+                        help="skip the pages at national scale (bench/pages.py, issue 17 item 5)")
     parser.add_argument("--postgres", default=os.environ.get("BAOCAO_BENCH_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -204,6 +206,11 @@ def main():
             median, p95 = tables[backend][label]
             row += f"{median:>17.2f} ms{p95:>15.2f} ms"
         print(row)
+    if not args.no_pages:  # its own databases: the national data set, a worker process of its own
+        from pages import print_tables, run_pages
+
+        print()
+        print_tables(run_pages(postgres=args.postgres))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,6 @@ from core.regimes.periods import CUSTOM, Window
 from core.regimes.regimes import Regime
 from core.reporting.opening import Report
 from core.reporting.versions import ReportVersion
-from core.units.tree import ancestor_ids
 
 KIND = "consolidated"
 SUMMING = ("sum", "last")
@@ -237,7 +236,7 @@ def compute(report: Report, sources: list[tuple[Report, object]]) -> dict[tuple[
 # -- who may ----------------------------------------------------------------------------------
 
 def _may_prepare(access, unit_id: int) -> bool:
-    return access.allowed(rd.SUBMIT, ancestor_ids(unit_id))
+    return access.allowed(rd.SUBMIT, access.ancestors(unit_id))  # read once per request
 
 
 def get_consolidated(access, report_id: int) -> Report:
@@ -513,15 +512,17 @@ def last_refresh(report_id: int) -> Consolidation | None:
     return _LAST_REFRESH.first(report=report_id)
 
 
-def changes(report: Report, *, include_submitted: bool | None = None, received: list | None = None) -> list[Change]:
+def changes(report: Report, *, include_submitted: bool | None = None, received: list | None = None,
+            used: dict | None = None) -> list[Change]:
     """What changed among the sources since the last refresh (empty: up to date). Judged by the
     rule that refresh used (``include_submitted`` None), so changing the setting does not by
     itself turn every consolidated report stale. ``received``: ``received_reports(report)``, when
-    the caller read them already (a page that also lists them)."""
+    the caller read them already (a page that also lists them); ``used``: ``recorded(report.id)``,
+    likewise."""
     if include_submitted is None:
         last = last_refresh(report.id)
         include_submitted = bool(last and last.include_submitted)
-    before = recorded(report.id)
+    before = recorded(report.id) if used is None else used
     wanted = _statuses(include_submitted)
     sources = [r for r in (received_reports(report) if received is None else received) if r.status in wanted]
     latest = _latest_numbers([r.id for r in sources])
@@ -594,11 +595,12 @@ class CellDetail:
         return RULE_LABELS.get(self.rule, RULE_LABELS[""])
 
 
-def sources_overview(access, report: Report, *, received: list | None = None
+def sources_overview(access, report: Report, *, received: list | None = None, used: dict | None = None
                      ) -> tuple[list[SourceFigure], list[SourceFigure]]:
     """(reports counted in the last refresh, with the version used — its number, when and whether
-    late it was sent, not its text; the other received reports). ``received``: as for ``changes``."""
-    used = recorded(report.id)
+    late it was sent, not its text; the other received reports). ``received``, ``used``: as for
+    ``changes``."""
+    used = recorded(report.id) if used is None else used
     counted, others = [], []
     wanted = {(sid, n) for sid, n in used.items()}
     versions = {}

@@ -189,6 +189,12 @@ class Sheet:
     def input_cells(self) -> list[tuple[str, str]]:
         return [cell for cell, kind in self.kinds.items() if kind == "input"]
 
+    def grid(self, lang: str, inputs: bool = False) -> list:
+        """(row, cells) as the grid prints them (core.reporting.grid)."""
+        from core.reporting.grid import grid_rows
+
+        return grid_rows(self, lang, inputs=inputs)
+
 
 def load_sheet(access, report_id: int, *, overrides: dict | None = None, report: Report | None = None,
                saved: SaveResult | None = None, version: FormVersion | None = None) -> Sheet:
@@ -276,6 +282,9 @@ def stored_values(report_id: int) -> dict:
 
 _FIGURES: OrderedDict = OrderedDict()  # (database, unit, codes, year) → (generation, figures)
 _FIGURES_SIZE = 512
+# And at most this many figures in all (some 430 bytes each): a unit of the 60 × 13 bench form holds
+# 1,300 (560 KB), so 512 such units alone would take a worker past its 150 MB (issue 17 item 5).
+_FIGURES_HELD = 100_000
 _FIGURES_LOCK = threading.Lock()
 
 
@@ -298,29 +307,36 @@ def _unit_figures(unit_id: int, codes: tuple, year: int, generation: int) -> dic
                 figures[(code, option, f, y, i, kind)] = Decimal(value)
         return figures
 
-    return _while_unchanged(_FIGURES, (unit_id, codes, year), generation, read, _FIGURES_SIZE)
+    return _while_unchanged(_FIGURES, (unit_id, codes, year), generation, read, _FIGURES_SIZE,
+                            weigh=lambda entry: len(entry[1]), most=_FIGURES_HELD)
 
 
-def _while_unchanged(cache: OrderedDict, key: tuple, generation: int, make, size: int):
+def _while_unchanged(cache: OrderedDict, key: tuple, generation: int, make, size: int, **bound):
     """``make()``, kept per process and per database under ``key`` while ``generation`` (a change
-    counter, core.generations) stays the same. The value is shared: whoever gets it only reads it."""
+    counter, core.generations) stays the same. The value is shared: whoever gets it only reads it.
+    ``bound``: as for ``_remember``."""
     key = (id(db.obj), getattr(db.obj, "database", None), *key)
     with _FIGURES_LOCK:
         hit = cache.get(key)
     if hit is not None and hit[0] == generation:
         return hit[1]
     value = make()
-    _remember(cache, key, (generation, value), size)
+    _remember(cache, key, (generation, value), size, **bound)
     return value
 
 
-def _remember(cache: OrderedDict, key: tuple, entry: tuple, size: int) -> None:
-    """Keep ``entry`` as the newest of ``cache``, dropping the oldest past ``size`` (shared by threads)."""
+def _remember(cache: OrderedDict, key: tuple, entry: tuple, size: int, weigh=None, most: int = 0) -> None:
+    """Keep ``entry`` as the newest of ``cache``, dropping the oldest past ``size`` entries, and past
+    ``most`` in all by ``weigh(entry)`` when given (shared by threads). The newest always stays."""
     with _FIGURES_LOCK:
         cache[key] = entry
         cache.move_to_end(key)
         while len(cache) > size:
             cache.popitem(last=False)
+        if weigh is not None:
+            held = sum(weigh(e) for e in cache.values())
+            while held > most and len(cache) > 1:
+                held -= weigh(cache.popitem(last=False)[1])
 
 
 _DERIVED: OrderedDict = OrderedDict()  # key → (anchors, value): see _derived

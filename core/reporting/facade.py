@@ -17,6 +17,8 @@ from core.reporting.data import (ATTACHMENT_TYPES, CellErrors, EDITABLE, FormVer
                                  ReportComment, SaveConflict, Sheet, ShownColumn, add_attachment, add_comment,
                                  can_fill, comments_of, computed_state, delete_attachment, get_attachment,
                                  get_report, input_cells, load_sheet, preview_sheet, save)  # noqa: F401
+# The grid's cells as the screens print them.
+from core.reporting.grid import value_texts  # noqa: F401
 # Excel round-trips.
 from core.reporting.excel import (CellsRefused, ExcelImportError, MAX_UPLOAD_BYTES, XLSX_MEDIA,
                                   export as export_excel, filename as excel_filename,

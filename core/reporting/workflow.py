@@ -46,7 +46,6 @@ from core.regimes.form_engine import canonical
 from core.models import User, utcnow
 from core.reporting.opening import Report
 from core.reporting.versions import ReportEvent, ReportVersion  # noqa: F401 — the workflow's models, named here too
-from core.units.tree import ancestor_ids
 
 FORMAT = "baocao.report/1"
 MAX_REASON = 2000
@@ -68,7 +67,7 @@ class SubmitRefused(BaocaoError):
 
 def can_receive(access, report: Report) -> bool:
     receiver = report.receiver_id
-    return receiver is not None and access.allowed(RECEIVE, ancestor_ids(receiver))
+    return receiver is not None and access.allowed(RECEIVE, access.ancestors(receiver))  # read once per request
 
 
 def is_late(submitted_at: dt.datetime, deadline: dt.date) -> bool:

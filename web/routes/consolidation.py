@@ -42,14 +42,18 @@ def url_maker(request, name: str, param: str, **params):
     return lambda value: f"{prefix}{value}{suffix}"
 
 
-def banner_context(access, report, *, received: list | None = None) -> dict:
+def banner_context(access, report, *, received: list | None = None, used: dict | None = None) -> dict:
     """What the entry page's banner needs for a consolidated report (nothing for a unit's report).
-    ``received``: the reports its unit received, when the caller read them already."""
+    ``received``: the reports its unit received, ``used``: the source versions the last refresh
+    counted, when the caller read them already (each is read once per page)."""
     if report.kind != reporting.CONSOLIDATED_KIND:
         return {}
-    return {"consolidation": {"changes": reporting.consolidation_changes(report, received=received),
-                              "last": reporting.last_refresh(report.id),
-                              "count": len(reporting.consolidation_recorded(report.id)),
+    last = reporting.last_refresh(report.id)
+    used = reporting.consolidation_recorded(report.id) if used is None else used
+    # Judged by the rule the last refresh used, as consolidation_changes would find it itself.
+    changes = reporting.consolidation_changes(report, include_submitted=bool(last and last.include_submitted),
+                                              received=received, used=used)
+    return {"consolidation": {"changes": changes, "last": last, "count": len(used),
                               "can_refresh": report.status in reporting.EDITABLE and reporting.can_fill(access,
                                                                                                         report)}}
 
@@ -101,12 +105,13 @@ async def open_report(request):
 def _page_context(access, report_id: int) -> dict:
     report = reporting.get_consolidated(access, report_id)
     sheet = reporting.load_sheet(access, report.id, report=report)
-    counted, others = reporting.sources_overview(access, report)
+    used = reporting.consolidation_recorded(report.id)
+    counted, others = reporting.sources_overview(access, report, used=used)
     received = [s.report for s in counted + others]  # every report received: the banner's too, read once
     return {"report": report, "sheet": sheet, "counted": counted, "others": others,
             "cells": reporting.aggregated_cells(sheet.form,
                                                 report.period_index), "status_labels": reporting.STATUS_LABELS,
-            **banner_context(access, report, received=received)}
+            **banner_context(access, report, received=received, used=used)}
 
 
 async def _page(request, *, error=None, status_code: int = 200):

@@ -184,8 +184,7 @@ def shown_text(where: str, text: str, lang: str = "vi") -> str:
 async def _render(request, template: str, context: dict, **kwargs):
     settings = request.app.state.settings
     lang = request.state.lang
-    helpers = {"input_text": lambda value: input_text(value, lang), "canon": canonical,
-               "shown_text": lambda where, text: shown_text(where, text, lang),
+    helpers = {"shown_text": lambda where, text: shown_text(where, text, lang),
                "attachment_max_mb": settings.attachment_max_mb,
                "attachment_types": ", ".join(sorted(reporting.ATTACHMENT_TYPES))}
     return await render(request, template, {**helpers, **context}, **kwargs)
@@ -220,7 +219,8 @@ def _calc(access, report_id: int, posted: Posted) -> dict:
         raise BaocaoError("report_data.error.no_form")
     overrides, errors = posted.overrides(_input_cells(report))
     sheet = reporting.load_sheet(access, report_id, report=report, overrides=overrides)
-    return {"sheet": sheet, "errors": errors, "report": report, "menu": []}  # a fragment: no menu to build
+    return {"sheet": sheet, "errors": errors, "report": report,
+            "shown_values": reporting.value_texts(sheet, posted.lang), "menu": []}  # a fragment: no menu to build
 
 
 @require()
@@ -338,7 +338,8 @@ def _answer(access, report, posted: Posted, outcome: dict) -> dict:
             "saved_at": outcome["saved_at"], "failure": outcome["failure"], "new_bases": new_bases,
             "refreshed": [(rows[r], columns[c], cell_key(r, c), text) for (r, c), text in refreshed.items()
                           if r in rows and c in columns],
-            "changed_values": changed_values, "messages_changed": messages_changed,
+            "shown_values": reporting.value_texts(sheet, posted.lang, changed_values) if changed_values else [],
+            "messages_changed": messages_changed,
             "section_bases_new": section_bases,
             "taken": [(s, taken[s["key"]]) for s in form.outline if s["key"] in taken],
             "revision": result.revision if result is not None else None, "menu": []}

@@ -1,0 +1,60 @@
+"""Issue 17 item 5: the entry page and a consolidated report's page stay within their budget of
+database round trips, whatever the size of the form or the number of sources (a statement per
+cell or per source would show here first). Counted, not timed, as tests/web/test_autosave_queries.py
+counts an autosave. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.test_autosave_queries import QueryCounter, _stop_the_clock
+from tests.web.test_consolidation_screens import consolidated_id, open_it, world  # noqa: F401 — fixture
+from tests.web.test_report_entry import log_in
+
+# Each request's prologue (5): the session with its user, the unit's ancestors, the plugins switched
+# on, the grants, the roles a delegation gives. The entry page of a report already accepted (14): the
+# report; its signatures, versions and events (the workflow card); the receiver's ancestors; the form
+# version, the stored values, the change counters of the figures, the sections, the comments, the
+# attachments, the indicators' names, the form, the menu's unit.
+ENTRY_BUDGET = 19
+# A consolidated report's page (14): the report, its form version, values, change counters, sections,
+# comments, attachments; the versions counted (read once for the sources and the banner), the
+# source versions, the reports received, the indicators' aggregation rules, the last refresh (once),
+# the sources' latest versions, the menu's unit.
+CONSOLIDATION_BUDGET = 19
+
+
+def _count(client, path: str) -> list[str]:
+    from core.db import db
+
+    with QueryCounter(db.obj) as counter:
+        counter.start()
+        page = client.get(path)
+        statements = counter.stop()
+    assert page.status_code == 200, page.status_code
+    return statements
+
+
+def _listing(statements) -> str:
+    return "\n".join(re.sub(r"\s+", " ", s)[:160] for s in statements)
+
+
+def test_the_entry_page_stays_within_its_query_budget(client, world, frozen_clock):  # noqa: F811
+    log_in(client, world.users["reporter"])
+    _stop_the_clock(frozen_clock)
+    client.get(f"/reports/{world.report.id}")  # the first visit may fill per-process caches
+    statements = _count(client, f"/reports/{world.report.id}")
+    assert len(statements) <= ENTRY_BUDGET, f"{len(statements)} queries\n{_listing(statements)}"
+
+
+def test_the_consolidated_page_reads_its_sources_at_once(client, world, frozen_clock):  # noqa: F811
+    token = log_in(client, world.users["province"])
+    _stop_the_clock(frozen_clock)
+    open_it(client, world, token)
+    path = f"/reports/{consolidated_id(world)}/consolidation"
+    client.get(path)
+    statements = _count(client, path)
+    assert len(statements) <= CONSOLIDATION_BUDGET, f"{len(statements)} queries\n{_listing(statements)}"
+    # The versions counted and the last refresh: read once for the sources and the banner.
+    assert sum("core_consolidation_source" in s for s in statements) == 1, _listing(statements)
+    assert sum('FROM "core_consolidation" ' in s for s in statements) == 1, _listing(statements)
