@@ -21,6 +21,10 @@ consolidating 78 communes' reports (issue 6).
 
 Unless ``--no-events``, bench/events.py times submitting and accepting a small report with 0, 1
 and 10 plugins subscribing to the report events, and ``emit()`` alone (issue 13).
+
+These are one request at a time, in-process. The load under many people at once is bench/load.py's:
+50 reporters saving, submitting and being reviewed for 60 s against ``baocao serve --workers 2``
+over loopback, on both databases (issue 17).
 """
 
 from __future__ import annotations
