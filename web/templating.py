@@ -43,10 +43,29 @@ def build_templates(registry, *, auto_reload: bool = True) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+def path_for(app, name: str, /, **path_params) -> str:
+    """``app.url_path_for`` remembered per app for a route without parameters and for a static file.
+
+    Starlette finds a name by asking every route in turn, each miss raising an exception: the menu's
+    ~55 entries and a page's static files cost ~7,000 of them a page (a third of the consolidated
+    page's time, bench/pages.py). Routes never change once the app exists (Starlette 1.x), and these
+    keys are few (the route names, the static files a template names), so the memo stays small."""
+    if path_params and name != "static":
+        return str(app.url_path_for(name, **path_params))
+    key = (name, *sorted(path_params.items()))
+    paths = getattr(app.state, "route_paths", None)
+    if paths is None:
+        paths = app.state.route_paths = {}
+    url = paths.get(key)
+    if url is None:
+        url = paths[key] = str(app.url_path_for(name, **path_params))
+    return url
+
+
 @jinja2.pass_context
 def url_for(context, name: str, /, **path_params) -> str:
     app = context["request"].app
-    url = str(app.url_path_for(name, **path_params))
+    url = path_for(app, name, **path_params)
     if name == "static":
         # A fingerprint of the file's content, so browsers may keep static files for a
         # long time (one round trip less per page on a slow line) and still see a change.
@@ -95,7 +114,7 @@ def _describe_rule(rule, translate, frequency):
 
 
 def _resolve(request, route: str) -> str:
-    return route if route.startswith("/") else str(request.app.url_path_for(route))
+    return route if route.startswith("/") else path_for(request.app, route)
 
 
 def build_menu(request) -> list[dict]:
