@@ -119,10 +119,8 @@ def connect(spec: DatabaseURL):
     else:
         import psycopg
 
-        params = dict(dbname=spec.database, user=spec.user, password=spec.password, host=spec.host,
-                      port=spec.port, **dict(spec.options))
         try:
-            conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None})
+            conn = psycopg.connect(**spec.connect_kwargs())
         except psycopg.OperationalError as exc:
             raise BaocaoError("backup.error.connect", database=f"{spec.host or ''}/{spec.database}",
                               detail=" ".join(str(exc).split())[:300]) from None

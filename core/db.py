@@ -87,6 +87,13 @@ class DatabaseURL:
     def is_memory(self) -> bool:
         return self.backend == "sqlite" and self.database in (":memory:", "")
 
+    def connect_kwargs(self) -> dict:
+        """A PostgreSQL URL's connection parameters as psycopg takes them (the URL's query options
+        included, the ones it does not name left out): the pool's, and a plain connection's."""
+        params = dict(dbname=self.database, user=self.user, password=self.password, host=self.host,
+                      port=self.port, **dict(self.options))
+        return {key: value for key, value in params.items() if value is not None}
+
 
 def parse_database_url(url: str) -> DatabaseURL:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
@@ -136,16 +143,15 @@ def make_database(url: str) -> peewee.Database:
         import psycopg  # noqa: F401
     except ImportError:
         raise SettingsError("settings.error.postgres_driver") from None
-    kwargs = dict(user=spec.user, password=spec.password, host=spec.host, port=spec.port,
-                  prefer_psycopg3=True, **dict(spec.options))
+    kwargs = spec.connect_kwargs()
+    database = kwargs.pop("dbname")
     # prepare_threshold=None: psycopg prepares a statement on the server at its fifth run on a
     # connection, and PostgreSQL may then switch to a generic plan blind to the values. Pooled
     # connections live long, so the figures queries (IN lists of codes, units and periods) went
     # from 20 ms to 300 ms after a dozen runs on a national-size store (bench/figures_scale.py,
     # docs/topology.md); a custom plan for each run costs a fraction of a millisecond.
-    return PooledPostgresqlDatabase(spec.database, max_connections=POOL_SIZE, stale_timeout=POOL_STALE_SECONDS,
-                                    timeout=POOL_WAIT_SECONDS, prepare_threshold=None,
-                                    **{k: v for k, v in kwargs.items() if v is not None})
+    return PooledPostgresqlDatabase(database, max_connections=POOL_SIZE, stale_timeout=POOL_STALE_SECONDS,
+                                    timeout=POOL_WAIT_SECONDS, prepare_threshold=None, prefer_psycopg3=True, **kwargs)
 
 
 # -- the read-only replica (setting database_replica_url, docs/topology.md) -----------------------------

@@ -63,10 +63,8 @@ def _one_start_at_a_time(url: str) -> contextlib.ExitStack:
 
         # A plain connection, not the pool's: those are per thread, and the lock is released from
         # whichever thread ends the start. Closing the connection releases the lock.
-        params = {"dbname": spec.database, "user": spec.user, "password": spec.password, "host": spec.host,
-                  "port": spec.port, **dict(spec.options)}
         try:
-            connection = psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v is not None})
+            connection = psycopg.connect(autocommit=True, **spec.connect_kwargs())
         except Exception:  # noqa: BLE001 — the server is down: the start's own steps log that
             log.warning("start lock not taken: the database does not answer")
             return stack
