@@ -71,6 +71,7 @@ def run_backend(url: str, rounds: int, national: bool = True, forms: bool = True
     # Two-step verification off: the bench measures pages, not an authenticator app.
     settings = Settings(mode="test", database_url=url, secret_key="bench-" + "x" * 40, require_admin_mfa=False,
                         login_rate_per_minute=1_000_000,  # the bench logs in faster than any person
+                        api_requests_per_minute=0, exports_per_minute=0,  # ...and calls the API and exports
                         allowed_hosts=("testserver",))
     app = create_app(settings, load_entrypoints=False)
     results = {}

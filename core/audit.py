@@ -122,6 +122,9 @@ ACTIONS = {
     "outbox.cancel": "outbox.audit.cancel",
     "backup.created": "backup.audit.created",
     "backup.restored": "backup.audit.restored",
+    "migrate.applied": "migrate.audit.applied",
+    "integrity.checked": "integrity.audit.checked",
+    "incident.exported": "incident.audit.exported",
 }
 
 # ``object_type`` values the core uses → message key. An event about an account uses
@@ -149,6 +152,9 @@ OBJECT_TYPES = {
     "outbox_message": "outbox.object.outbox_message",
     "feedback": "feedback.audit.object",
     "backup": "backup.audit.object",
+    "migration": "migrate.audit.object",
+    "integrity": "integrity.audit.object",
+    "incident": "incident.audit.object",
 }
 
 RESULT_LABELS = {"ok": "audit.result.ok", "denied": "audit.result.denied", "failed": "audit.result.failed"}

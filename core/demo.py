@@ -17,6 +17,9 @@ from core.models import Unit, User
 from core.units import history
 
 TWO_LEVEL_FROM = dt.date(2025, 7, 1)
+# The demo's /.well-known/security.txt contact (setting security_contact, set by `baocao demo`): a
+# reserved example domain (RFC 2606), so no real mailbox receives what a demo's visitor reports.
+SECURITY_CONTACT = "mailto:antt@quangtri.example"
 SECTOR_APPLICANT = "sonongnghiep"  # Sở Nông nghiệp và Môi trường's officer (plugins/chuyen_nganh/demo.py)
 COMMUNE_KIND = {"xã": "commune", "phường": "commune", "đặc khu": "commune"}
 

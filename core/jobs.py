@@ -83,9 +83,12 @@ def make_huey(settings, *, immediate: bool = False, plugins=None):
 
         if db.obj is None:
             init_db(settings.database_url)
+        from core import rate_limits
+
         with db.connection_context():
             removed = accounts.purge_login_attempts()
-        log.info("purged %d old login attempts", removed)
+            windows = rate_limits.purge()  # the API and export budgets' minutes that have ended (API-04)
+        log.info("purged %d old login attempts, %d rate-limit windows", removed, windows)
         return removed
 
     # Daily at 01:15 (UTC): accounts unused for ``inactive_days`` are disabled (AUTH-10).
@@ -207,6 +210,20 @@ def make_huey(settings, *, immediate: bool = False, plugins=None):
             init_db(settings.database_url)
         archive = backup.run_daily(settings)
         return archive.path.name if archive else None
+
+    # Daily at 03:00 of the instance's day (after the backup): every stored hash recomputed
+    # (core.integrity); a mismatch is audited and notified to the system administrators. The
+    # schedule is the zone's hour, not a UTC crontab: the run is once a day, counted once.
+    from core import integrity
+
+    @huey.periodic_task(integrity.at_integrity_hour, name=integrity.JOB_NAME)
+    def check_integrity():
+        from core.db import db, init_db
+
+        if db.obj is None:
+            init_db(settings.database_url)
+        with db.connection_context():
+            return len(integrity.run_job(settings).mismatches)
 
     if plugins:
         record_failures(huey, plugins[0])

@@ -12,8 +12,10 @@ Two kinds:
 - **state metrics**, read from the database at each scrape (``StateCollector``), so every worker
   answers the same: the outbox's depth and oldest waiting message, the worker's job runs (counted
   in ``core_job_run`` by ``count_job_runs``: the worker is another process, maybe another machine),
-  how long a consolidation rebuild has been running; and, from /proc, each worker's memory, CPU time
-  and open files.
+  how long a consolidation rebuild has been running, the mismatches the latest integrity check found
+  (core.integrity); from /proc, each worker's memory, CPU time and open files; and, given the
+  settings, the free space of the filesystems holding the stored files, the backups and a SQLite
+  database (``storage_families``: a full disk stops uploads, backups and every write).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def prepare_multiprocess(workers: int) -> str:
 class Metrics:
     """One app's request metrics, and what a scrape reads."""
 
-    def __init__(self, multiprocess_dir: str | None = None):
+    def __init__(self, multiprocess_dir: str | None = None, settings=None):
+        self.settings = settings  # where the files, backups and a SQLite database live (storage_families)
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV, "") if multiprocess_dir is None else multiprocess_dir
         # In multiprocess mode the values live in files, not in a registry: a scrape reads the files.
         self.registry = None if self.multiprocess_dir else CollectorRegistry()
@@ -177,6 +180,8 @@ class StateCollector:
         build.add_metric([__version__], 1)
         yield build
         yield from self._workers()
+        if self.metrics.settings is not None:
+            yield from storage_families(self.metrics.settings)
         try:
             families = list(self._database())
         except Exception as exc:  # noqa: BLE001 — the rest of the scrape still says something
@@ -249,6 +254,15 @@ class StateCollector:
         lag.add_metric([], _seconds(_naive(started), now))
         yield lag
 
+        from core import integrity
+
+        found = integrity.last_mismatches()
+        if found is not None:  # no series before the first daily check: baocao_job_last_run_* says when it ran
+            mismatches = GaugeMetricFamily("baocao_integrity_mismatches",
+                                           "Stored items whose hash differed at the latest integrity check.")
+            mismatches.add_metric([], found)
+            yield mismatches
+
 
 def _naive(value):
     """A stored time as naive UTC (SQLite may hand back text)."""
@@ -257,6 +271,48 @@ def _naive(value):
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
+
+
+# -- free space, at each scrape --------------------------------------------------------------------------
+
+def storage_paths(settings) -> dict[str, Path]:
+    """What the instance writes to, by use: the stored files, the backups (when set) and the SQLite
+    database file (PostgreSQL's disk is the database server's: watch it there)."""
+    from core.db import parse_database_url
+
+    paths = {"files": settings.files_root()}
+    if settings.backup_dir:
+        paths["backups"] = Path(settings.backup_dir)
+    try:
+        spec = parse_database_url(settings.database_url)
+    except Exception:  # noqa: BLE001 — a bad URL is refused at start; nothing to measure here
+        spec = None
+    if spec is not None and spec.backend == "sqlite" and not spec.is_memory:
+        paths["database"] = Path(spec.database)
+    return paths
+
+
+def storage_families(settings):
+    """Free bytes and the free fraction of the filesystem of each path of ``storage_paths`` (of its
+    nearest existing folder: the files folder is made at the first upload). The alert: < 10 % warns,
+    < 5 % is critical (docs/observability.md)."""
+    free = GaugeMetricFamily("baocao_storage_free_bytes", "Free bytes on the filesystem holding it, by use.",
+                             labels=["use"])
+    ratio = GaugeMetricFamily("baocao_storage_free_ratio", "Free fraction (0-1) of the filesystem holding it, by use.",
+                              labels=["use"])
+    for use, path in storage_paths(settings).items():
+        path = path.absolute()
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        try:
+            usage = shutil.disk_usage(path)
+        except OSError as exc:
+            log.warning("metrics: free space of %s not read: %s", use, exc)
+            continue
+        free.add_metric([use], usage.free)
+        ratio.add_metric([use], usage.free / usage.total if usage.total else 0.0)
+    yield free
+    yield ratio
 
 
 # -- each worker process, from /proc --------------------------------------------------------------------

@@ -29,6 +29,11 @@ MIN_SECRET_LENGTH = 32
 # \Z, not $: "$" also matches before a trailing newline, letting "name\n" through.
 PLUGIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,30}\Z")
 SECRET_KEY_RE = re.compile(r"secret|key|password|token|dsn", re.I)
+# Whole-number settings for which 0 is a choice (no limit), not a mistake.
+ZERO_MEANS_NO_LIMIT = {"max_sessions_per_person", "api_requests_per_minute", "exports_per_minute"}
+# URIs printed in /.well-known/security.txt (RFC 9116): visible ASCII only, so never a second line.
+HTTPS_URL_RE = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[\x21-\x7e]*)?\Z")
+MAILTO_RE = re.compile(r"^mailto:[\x21-\x3f\x41-\x7e]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")  # one address
 BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
                  "off": False}
 
@@ -93,9 +98,14 @@ class Settings:
     session_idle_minutes: int = 15
     session_lifetime_hours: int = 12
     admin_session_idle_minutes: int = 5  # system administrators (security.md SESS-04)
+    # Sessions one person may hold at once; a login past it ends their least recently used one (SESS-07). 0: no limit.
+    max_sessions_per_person: int = 10
     lockout_threshold: int = 5  # consecutive failed logins that lock an account (AUTH-06)
     lockout_minutes: int = 30
     login_rate_per_minute: int = 20  # login attempts per client address per minute (AUTH-06)
+    # Per caller (API token, person or client address) and minute, else 429 (API-04, core.rate_limits). 0: no limit.
+    api_requests_per_minute: int = 300
+    exports_per_minute: int = 20
     temp_password_hours: int = 72  # an administrator-issued password expires (AUTH-05)
     inactive_days: int = 45  # accounts unused this long are disabled (AUTH-10)
     # Reports not sent yet are reminded this many working days before their deadline (core.reporting.reminders);
@@ -118,6 +128,9 @@ class Settings:
     backup_keep_daily: int = 7  # retention: the newest archive of each of the last N days, weeks, months
     backup_keep_weekly: int = 4
     backup_keep_monthly: int = 12
+    # A migration on a database holding data is preceded by a backup (core.migrate, security.md DB-08);
+    # in production, without backup_key_file, it is refused unless this says to go on without one.
+    migrate_without_backup: bool = False
     # E-mail notifications (core.reporting.notifications): sent only when smtp_host is set.
     smtp_host: str = ""
     smtp_port: int = 25
@@ -126,6 +139,10 @@ class Settings:
     smtp_from: str = "baocao@localhost"
     smtp_starttls: bool = False
     public_url: str = ""  # the address people open the system at, for links in e-mails
+    # /.well-known/security.txt (RFC 9116, security.md VN-03): where a finder reports a vulnerability
+    # (mailto: or https: URIs, the preferred first) and the disclosure policy's page; no contact: 404.
+    security_contact: tuple[str, ...] = ()
+    security_policy_url: str = ""
     # The outbox (core.outbox): a message is given up after this many failed attempts.
     outbox_max_attempts: int = 8
     # Digital signatures: a submission must carry a valid signature (TT 41/2017, TT 22/2020).
@@ -191,9 +208,12 @@ _ENV = {
     "BAOCAO_SESSION_IDLE_MINUTES": "session_idle_minutes",
     "BAOCAO_SESSION_LIFETIME_HOURS": "session_lifetime_hours",
     "BAOCAO_ADMIN_SESSION_IDLE_MINUTES": "admin_session_idle_minutes",
+    "BAOCAO_MAX_SESSIONS_PER_PERSON": "max_sessions_per_person",
     "BAOCAO_LOCKOUT_THRESHOLD": "lockout_threshold",
     "BAOCAO_LOCKOUT_MINUTES": "lockout_minutes",
     "BAOCAO_LOGIN_RATE_PER_MINUTE": "login_rate_per_minute",
+    "BAOCAO_API_REQUESTS_PER_MINUTE": "api_requests_per_minute",
+    "BAOCAO_EXPORTS_PER_MINUTE": "exports_per_minute",
     "BAOCAO_TEMP_PASSWORD_HOURS": "temp_password_hours",
     "BAOCAO_INACTIVE_DAYS": "inactive_days",
     "BAOCAO_REMINDER_DAYS_BEFORE": "reminder_days_before",
@@ -210,6 +230,7 @@ _ENV = {
     "BAOCAO_BACKUP_KEEP_DAILY": "backup_keep_daily",
     "BAOCAO_BACKUP_KEEP_WEEKLY": "backup_keep_weekly",
     "BAOCAO_BACKUP_KEEP_MONTHLY": "backup_keep_monthly",
+    "BAOCAO_MIGRATE_WITHOUT_BACKUP": "migrate_without_backup",
     "BAOCAO_SMTP_HOST": "smtp_host",
     "BAOCAO_SMTP_PORT": "smtp_port",
     "BAOCAO_SMTP_USER": "smtp_user",
@@ -217,6 +238,8 @@ _ENV = {
     "BAOCAO_SMTP_FROM": "smtp_from",
     "BAOCAO_SMTP_STARTTLS": "smtp_starttls",
     "BAOCAO_PUBLIC_URL": "public_url",
+    "BAOCAO_SECURITY_CONTACT": "security_contact",
+    "BAOCAO_SECURITY_POLICY_URL": "security_policy_url",
     "BAOCAO_OUTBOX_MAX_ATTEMPTS": "outbox_max_attempts",
     "BAOCAO_REQUIRE_SIGNATURE": "require_signature",
     "BAOCAO_SIGNATURE_EKUS": "signature_ekus",
@@ -279,9 +302,11 @@ def _coerce(name: str, value, where: str):
             value = BOOLEAN_WORDS[value.strip().lower()]
         ok = isinstance(value, bool)
     elif isinstance(default, int):
-        if isinstance(value, str) and (number := parse_int(value.strip())) is not None:  # not "²": ASCII digits
+        # Not "²": ASCII digits. 0 is read as a number here and refused below unless it means "no limit".
+        if isinstance(value, str) and (number := parse_int(value.strip(), minimum=0)) is not None:
             value = number
-        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        ok = isinstance(value, int) and not isinstance(value, bool) and (
+            value > 0 or (value == 0 and name in ZERO_MEANS_NO_LIMIT))
     elif isinstance(default, tuple):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -362,6 +387,13 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         parse_database_url(settings.database_replica_url)
     if settings.job_broker and not re.match(r"^rediss?://", settings.job_broker):
         raise SettingsError("settings.error.bad_value", setting="job_broker", value=settings.job_broker[:60])
+    # Written into security.txt as they are: a line break or a stray character would add a field.
+    for contact in settings.security_contact:
+        if not (MAILTO_RE.match(contact) or HTTPS_URL_RE.match(contact)):
+            raise SettingsError("settings.error.bad_value", setting="security_contact", value=contact[:60])
+    if settings.security_policy_url and not HTTPS_URL_RE.match(settings.security_policy_url):
+        raise SettingsError("settings.error.bad_value", setting="security_policy_url",
+                            value=settings.security_policy_url[:60])
     return settings
 
 

@@ -62,7 +62,9 @@ from web.routes import calendar as calendar_routes
 from web.routes import outbox as outbox_routes
 from web.routes import roles as role_routes
 from web.routes import metrics as metrics_routes
+from web.routes import well_known
 from web.templating import build_templates
+from web.rate_limits import RateLimits
 
 log = logging.getLogger("baocao.app")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                load_entrypoints: bool = True, strict: bool = False, migrate: bool = True) -> Starlette:
     settings = settings or load_settings()
     settings.check_for_production()
+    well_known.warn_if_unconfigured(settings)  # no security.txt contact: a warning, not a refusal
     clock.configure(settings.time_zone)  # one process serves one instance: its days are the setting's zone
     passwords.self_test()
     init_db(settings.database_url)
@@ -127,7 +130,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     registry = build_registry(pm, settings)
     outbox.configure(pm, settings)  # the channels enqueue accepts and the worker's job delivers
     templates = build_templates(registry, auto_reload=settings.mode == "development")
-    metrics = Metrics()  # this app's request metrics (or this worker's share of them: core.metrics)
+    metrics = Metrics(settings=settings)  # this app's request metrics (or this worker's share of them: core.metrics)
 
     core_routes = (session.ROUTES + mfa.ROUTES + home.ROUTES + admin.ROUTES + units.ROUTES + users.ROUTES
                    + audit_routes.ROUTES + api_routes.ROUTES + indicator_routes.ROUTES + figures_explorer_routes.ROUTES
@@ -144,7 +147,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
                    + outbox_routes.ROUTES
                    + role_routes.ROUTES
                    + background_routes.ROUTES + repair_routes.ROUTES
-                   + metrics_routes.ROUTES)
+                   + metrics_routes.ROUTES + well_known.ROUTES)
     plugin_mounts = _plugin_mounts(pm, registry)
     _check_menu_routes(pm, registry, core_routes + plugin_mounts)
     static = _static_files(registry)
@@ -157,7 +160,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     @asynccontextmanager
     async def lifespan(app):
         if migrate:
-            await anyio.to_thread.run_sync(lambda: _migrate(registry, pm))
+            await anyio.to_thread.run_sync(lambda: _migrate(registry, pm, settings))
         await start_plugins(pm, registry, settings)  # roles, start-up hooks, regimes (core.startup)
         await anyio.to_thread.run_sync(_tidy_background_jobs)
         # Everything made so far (modules, templates, routes, plugins) lives as long as the process:
@@ -184,6 +187,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
         Middleware(ServerErrorPage, handler=errors.server_error),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts)),
         Middleware(RequestContextMiddleware, settings=settings, registry=registry, pm=pm),
+        Middleware(RateLimits, settings=settings, routes=routes),  # per caller, API and exports (API-04)
         Middleware(RequestLimits, settings=settings, render_error=errors.render_error),
         Middleware(CSRFMiddleware, settings=settings, render_error=errors.render_error),
     ]
@@ -220,5 +224,7 @@ def _tidy_background_jobs() -> None:
         logging.getLogger("baocao.background").warning("background jobs not tidied: %s", exc)
 
 
-def _migrate(registry, pm) -> None:
-    migrate_all(registry, pm)  # opens and closes its own connections
+def _migrate(registry, pm, settings) -> None:
+    """Pending steps, each process in turn under the start lock: the first backs up (or, in
+    production without a backup key, refuses to start: core.migrate.backup_before) and migrates."""
+    migrate_all(registry, pm, settings)  # opens and closes its own connections

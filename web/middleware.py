@@ -2,7 +2,8 @@
 task, which breaks thread- and task-local database connections).
 
 Order, outermost first: request id and security headers → access log and request metrics →
-the 500 page → trusted hosts → session and request context → request limits (NUL, body size) → CSRF.
+the 500 page → trusted hosts → session and request context → per-caller budgets (web.rate_limits) →
+request limits (NUL, body size) → CSRF.
 Each plugin's mount is wrapped in ``PluginBoundary``.
 """
 
@@ -232,9 +233,10 @@ class RequestContextMiddleware:
         return state, unit, enabled, access
 
     async def __call__(self, scope, receive, send):
-        # Neither the health check nor the metrics scrape (its own token: web.routes.metrics) is a visit.
+        # Neither the health check, the metrics scrape (its own token: web.routes.metrics) nor security.txt
+        # (anyone's, RFC 9116: web.routes.well_known) is a visit: no session read, no cookie set.
         if scope["type"] != "http" or scope["path"].startswith("/static/") or scope["path"] in (
-                "/healthz", "/metrics"):
+                "/healthz", "/metrics", "/.well-known/security.txt"):
             return await self.app(scope, receive, send)
         bearer = None
         if scope["path"].startswith(API_PREFIX):

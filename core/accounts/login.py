@@ -229,10 +229,24 @@ def _digest(token: str) -> str:
 
 
 def start_session(user: User, client_address: str | None = None, user_agent: str | None = None, *,
-                  mfa_pending: bool = False, reauth_at: dt.datetime | None = None) -> str:
-    """Create a session row; return the token for the cookie (never stored as such)."""
+                  mfa_pending: bool = False, reauth_at: dt.datetime | None = None,
+                  max_sessions: int = Settings.max_sessions_per_person) -> str:
+    """Create a session row; return the token for the cookie (never stored as such).
+
+    A person holds at most ``max_sessions`` sessions (SESS-07; 0: no limit): when they already
+    hold that many, the least recently used end, in the same transaction, audited as
+    ``session.end`` by "session_limit". A session waiting for its second factor neither counts nor
+    ends one: a password alone must not push the person's devices out."""
     token = secrets.token_urlsafe(32)
     with transaction():
+        if max_sessions > 0 and not mfa_pending:
+            held = (Session.select(Session.id).where((Session.user == user) & ~Session.mfa_pending)
+                    .order_by(Session.last_seen_at.desc(), Session.id.desc()))
+            oldest = [row.id for row in held.offset(max_sessions - 1)]  # those past the newest N - 1
+            if oldest:
+                ended = Session.delete().where(Session.id.in_(oldest)).execute()
+                audit.record("session.end", actor=user, object_type="user", object_id=user.id,
+                             details={"by": "session_limit", "sessions_ended": ended})
         Session.create(token_hash=_digest(token), user=user, client_address=(client_address or "")[:64],
                        user_agent=(user_agent or "")[:255], mfa_pending=mfa_pending, reauth_at=reauth_at)
     return token

@@ -197,7 +197,10 @@ def bulk_write(model, columns: tuple[str, ...], rows: list[tuple], *, conflict: 
     SQLite one multi-row ``VALUES`` per batch; on PostgreSQL ``COPY`` for plain rows, and for an
     upsert one ``INSERT … SELECT FROM unnest(array, …)`` per 5,000 rows, a statement of a few
     parameters whatever the number of rows (a thousand-row ``VALUES`` took PostgreSQL three
-    times longer to parse and plan)."""
+    times longer to parse and plan).
+
+    The SQL is formatted (``# nosec B608`` below) from the model's table and column names and the
+    callers' constant ``where``; every value is a bound parameter or goes through ``COPY``."""
     if not rows:
         return 0
     table = model._meta.table_name
@@ -207,7 +210,7 @@ def bulk_write(model, columns: tuple[str, ...], rows: list[tuple], *, conflict: 
         target = ", ".join(f'"{c}"' for c in conflict)
         if update:
             sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)
-            tail = f" ON CONFLICT ({target}) DO UPDATE SET {sets}" + (f" WHERE {where}" if where else "")
+            tail = f" ON CONFLICT ({target}) DO UPDATE SET {sets}" + (f" WHERE {where}" if where else "")  # nosec B608
         else:
             tail = f" ON CONFLICT ({target}) DO NOTHING"
     changed = 0
@@ -216,7 +219,7 @@ def bulk_write(model, columns: tuple[str, ...], rows: list[tuple], *, conflict: 
         per = max(1, min(1000, MAX_PARAMETERS // len(columns)))
         for start in range(0, len(rows), per):
             chunk = rows[start:start + per]
-            sql = f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join([one] * len(chunk)) + tail
+            sql = f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join([one] * len(chunk)) + tail  # nosec B608
             changed += db.execute_sql(sql, [v for row in chunk for v in row]).rowcount
         return changed
     if not conflict:  # plain rows: COPY, the driver formatting them in C
@@ -226,7 +229,7 @@ def bulk_write(model, columns: tuple[str, ...], rows: list[tuple], *, conflict: 
         return len(rows)
     kinds = [_ARRAY_TYPES[model._meta.columns[c].field_type] for c in columns]
     arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
-    sql = f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays})' + tail
+    sql = f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays})' + tail  # nosec B608
     for start in range(0, len(rows), 5000):
         columns_of_batch = zip(*rows[start:start + 5000])
         params = [_array_literal(column, kind in _UNQUOTED) for column, kind in zip(columns_of_batch, kinds)]
@@ -241,7 +244,7 @@ def bulk_update(model, columns: tuple[str, ...], rows: list[tuple]) -> int:
     For a writer that read the rows it changes (live consolidation's running totals): one
     ``UPDATE … FROM`` per batch joining on the key, which costs the database less than an upsert
     that looks every row up by its unique columns first (PostgreSQL: ``unnest`` of one array per
-    column; SQLite: a ``VALUES`` list)."""
+    column; SQLite: a ``VALUES`` list). Formatted SQL as in ``bulk_write`` (names only: ``# nosec B608``)."""
     if not rows:
         return 0
     table, key = model._meta.table_name, model._meta.primary_key.column_name
@@ -252,7 +255,7 @@ def bulk_update(model, columns: tuple[str, ...], rows: list[tuple]) -> int:
         per = max(1, min(1000, MAX_PARAMETERS // (len(columns) + 1)))
         for start in range(0, len(rows), per):
             chunk = rows[start:start + per]
-            sql = (f'UPDATE "{table}" SET {sets} FROM (VALUES ' + ", ".join([one] * len(chunk))
+            sql = (f'UPDATE "{table}" SET {sets} FROM (VALUES ' + ", ".join([one] * len(chunk))  # nosec B608
                    + f') AS d WHERE "{table}"."{key}" = d.column1')
             changed += db.execute_sql(sql, [v for row in chunk for v in row]).rowcount
         return changed
@@ -262,7 +265,7 @@ def bulk_update(model, columns: tuple[str, ...], rows: list[tuple]) -> int:
     sets = ", ".join(f'"{c}" = d."{c}"' for c in columns)
     # The keys twice: PostgreSQL, knowing how many rows the arrays hold, would rather hash the
     # whole table than look a thousand keys up; "= ANY" of the keys makes it use the index.
-    sql = (f'UPDATE "{table}" SET {sets} FROM unnest({arrays}) AS d(' + ", ".join(f'"{c}"' for c in names)
+    sql = (f'UPDATE "{table}" SET {sets} FROM unnest({arrays}) AS d(' + ", ".join(f'"{c}"' for c in names)  # nosec B608
            + f') WHERE "{table}"."{key}" = d."{key}" AND "{table}"."{key}" = ANY(%s::{kinds[0]}[])')
     for start in range(0, len(rows), 5000):
         params = [_array_literal(v, kind in _UNQUOTED) for v, kind in zip(zip(*rows[start:start + 5000]), kinds)]

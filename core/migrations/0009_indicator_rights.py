@@ -59,6 +59,6 @@ def down(migrator, db):
     RolePermission.delete().where(RolePermission.code.in_((VIEW, EDIT))).execute()
     role = Role.get_or_none(Role.code == NEW_ROLE[0])
     if role is not None:
-        db.execute_sql('DELETE FROM "core_grant" WHERE "role_id" = %s' % int(role.id))
+        db.execute_sql('DELETE FROM "core_grant" WHERE "role_id" = %s' % int(role.id))  # nosec B608 (an integer)
         RolePermission.delete().where(RolePermission.role == role).execute()
         role.delete_instance()

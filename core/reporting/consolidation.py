@@ -946,9 +946,9 @@ def _totals(scope_ids: list[int]) -> dict[int, dict[tuple[str, str], _Cell]]:
     out: dict[int, dict] = {sid: {} for sid in scope_ids}
     if not scope_ids:
         return out
-    marks = ", ".join("?" * len(scope_ids))
+    marks = ", ".join("?" * len(scope_ids))  # placeholders only: the ids are bound parameters (nosec B608)
     rows = _read('SELECT id, scope_id, "row", "column", total, reported, low, high, "value" '
-                 f"FROM core_consolidation_total WHERE scope_id IN ({marks})", scope_ids)
+                 f"FROM core_consolidation_total WHERE scope_id IN ({marks})", scope_ids)  # nosec B608
     if is_sqlite():  # doubles and integers, read as decimals
         for cid, sid, row, col, total, reported, low, high, value in rows:
             out[sid][(row, col)] = _Cell(_number(total), reported, _number(low), _number(high), _number(value), cid)

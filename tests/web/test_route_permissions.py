@@ -15,7 +15,8 @@ from web.guards import AUTHENTICATED, PUBLIC
 
 # Reviewed one by one: what an anonymous visitor may reach.
 PUBLIC_ROUTES = {"login", "login_submit", "login_verify", "login_verify_submit", "logout", "set_language", "healthz",
-                 "metrics"}  # guarded by its own bearer token (metrics_token), not by a session: web/routes/metrics.py
+                 "metrics",  # guarded by its own bearer token (metrics_token), not by a session: web/routes/metrics.py
+                 "security_txt"}  # RFC 9116: anyone may read where to report a vulnerability (web/routes/well_known.py)
 
 
 def walk(routes, prefix=""):

@@ -1036,8 +1036,9 @@ def openapi(lang: str = "vi", *, extra=(), extra_schemas=None, extra_tags=(), ca
         responses = {"200": {"description": t("api.response.ok"),
                              "content": {"application/json": {"schema": _ref(ep.response)}}}}
         # 400 on every operation: a NUL in the query or an id in the path past 2**63 - 1 is refused
-        # before any endpoint reads its parameters (web.middleware), whatever the endpoint.
-        for status in sorted({400, *ep.errors}):
+        # before any endpoint reads its parameters (web.middleware), whatever the endpoint; 429 too:
+        # a caller past its budget is refused first (web.rate_limits).
+        for status in sorted({400, 429, *ep.errors}):
             responses[str(status)] = {"description": t(f"api.response.{status}"),
                                       "content": {"application/json": {"schema": _ref("Error")}}}
         operation = {

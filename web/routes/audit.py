@@ -368,8 +368,58 @@ async def audit_export(request):
         refused=lambda: _page(request, mine=False))  # the same 422 and field messages as the screen
 
 
+# -- the incident evidence export (core.incident, security.md VN-02) -------------------------------
+
+ZIP = "application/zip"
+
+
+@require(PERMISSION, reauth=True)
+async def audit_incident_export(request):
+    """The incident evidence ZIP for the filters of the audit screen's incident form. Only a reader
+    of the whole trail (a system administrator holding ``core.audit.view``): the package names
+    every account's logins and sessions, beyond any unit's subtree. Sensitive: a recent login."""
+    from core import incident
+    from core.errors import BaocaoError, Forbidden
+
+    access, params = request.state.access, request.query_params
+    if access.roots(PERMISSION) is not None:
+        raise Forbidden("incident.error.not_allowed")
+    actor, address = access.actor, request.client.host if request.client else ""
+    refusal = {}
+
+    def build():
+        try:
+            win = incident.window(str(params.get("start") or "")[:40], str(params.get("end") or "")[:40],
+                                  unit_code=str(params.get("unit_code") or "")[:40],
+                                  username=str(params.get("username") or "")[:64])
+        except BaocaoError as exc:
+            refusal["error"] = exc
+            return None
+        buffer = io.BytesIO()
+        incident.export(buffer, win, actor=actor, exported_by={"via": "screen", "address": address})
+        return buffer.getvalue(), f'bang-chung-su-co-{clock.local(utcnow()).strftime("%Y%m%d-%H%M")}.zip'
+
+    async def refused():
+        # The audit screen again, its incident form open with what was typed and why it was refused.
+        context = await run_db(_screen, access, {}, request.app.state.registry.catalog, request.state.lang,
+                               mine=False, path=request.app.url_path_for("audit"),
+                               export_path=request.app.url_path_for("audit_export"))
+        error = refusal.get("error")
+        context.update(route="audit", incident_error=error.message(request.state.lang) if error else "",
+                       incident_values={k: str(params.get(k) or "")[:64]
+                                        for k in ("start", "end", "unit_code", "username")})
+        return await render(request, "core/audit/audit.html", context, status_code=422)
+
+    return await background_export(
+        request, kind="incident.export", title="incident.background.title", build=build, media_type=ZIP,
+        answer=lambda content, name: Response(content, media_type=ZIP, headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"}),
+        back_url=request.app.url_path_for("audit"), refused=refused)
+
+
 ROUTES = [
     Route("/audit", audit_page, methods=["GET"], name="audit"),
     Route("/audit/export.xlsx", audit_export, methods=["GET"], name="audit_export"),
+    Route("/audit/incident.zip", audit_incident_export, methods=["GET"], name="audit_incident_export"),
     Route("/account/history", my_history, methods=["GET"], name="my_history"),
 ]

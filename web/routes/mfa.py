@@ -74,7 +74,7 @@ async def login_verify_submit(request):
     # factor is worth nothing after it (SESS-02).
     await run_db(accounts.end_session, request.cookies.get(names["session"]))
     token = await run_db(accounts.start_session, user, _client(request), request.headers.get("user-agent"),
-                         reauth_at=utcnow())
+                         reauth_at=utcnow(), max_sessions=settings.max_sessions_per_person)
     response = RedirectResponse(next_url or "/", status_code=303)
     response.headers.append("Set-Cookie", cookie_header(names["session"], token, settings))
     response.headers.append("Set-Cookie", cookie_header(names["csrf"], secrets.token_urlsafe(24), settings))
@@ -101,7 +101,8 @@ async def _page(request, *, status_code=200, **kwargs):
 
     context = await run_db(_page_context, request, request.state.actor, **kwargs)
     if "qr" in context:
-        context["qr"] = Markup(context["qr"])  # segno's own SVG markup: no user input in it but the username
+        # segno's own SVG markup: no user input in it but the username, which segno escapes.
+        context["qr"] = Markup(context["qr"])  # nosec B704
     return await render(request, "core/mfa.html", context, status_code=status_code)
 
 

@@ -70,7 +70,8 @@ async def login_submit(request):
     # With 2FA on, the session waits for the code (web/routes/mfa.py) and counts as logged out until then.
     token = await run_db(accounts.start_session, user, request.client.host if request.client else None,
                          request.headers.get("user-agent"), mfa_pending=result.mfa_pending,
-                         reauth_at=None if result.mfa_pending else utcnow())
+                         reauth_at=None if result.mfa_pending else utcnow(),
+                         max_sessions=settings.max_sessions_per_person)
     if result.mfa_pending:
         next_url = "/login/verify" + (f"?next={quote(next_url, safe='/')}" if next_url != "/" else "")
     response = RedirectResponse(next_url, status_code=303)
