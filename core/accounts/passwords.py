@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,13 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 MIN_LENGTH, MAX_LENGTH = 8, 128
 _PHC_PARAMS = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$")
+# Hashes computed at once in one process. Each takes MEMORY_KIB of memory, and a burst of logins
+# (a commune office's morning, bench/load.py) ran one per worker thread: 40 × 19 MiB, and glibc
+# keeps such a peak for the life of the process (a worker stayed at ~800 MB). Two at once keep a
+# worker near its resting size and leave the other threads' pages their share of the cores; the
+# logins of a burst wait their turn instead (about 30 ms each).
+HASHES_AT_ONCE = 2
+_HASHING = threading.BoundedSemaphore(HASHES_AT_ONCE)
 
 
 def _kdf(salt: bytes) -> Argon2id:
@@ -40,7 +48,8 @@ def _encode(password: str) -> bytes:
 
 
 def hash_password(password: str) -> str:
-    return _kdf(os.urandom(SALT_BYTES)).derive_phc_encoded(_encode(password))
+    with _HASHING:
+        return _kdf(os.urandom(SALT_BYTES)).derive_phc_encoded(_encode(password))
 
 
 def length(password: str) -> int:
@@ -53,7 +62,8 @@ def verify_password(password: str, encoded: str) -> bool:
     if len(password) > 4 * MAX_LENGTH or length(password) > MAX_LENGTH:
         return False
     try:
-        Argon2id.verify_phc_encoded(_encode(password), encoded)
+        with _HASHING:
+            Argon2id.verify_phc_encoded(_encode(password), encoded)
         return True
     except (InvalidKey, ValueError):
         return False
