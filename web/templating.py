@@ -19,7 +19,7 @@ from core.catalogue.indicators import value_text as indicator_value_text
 from core.db import run_db
 from core.i18n import format_date, format_datetime, format_number
 from core.registry import MENU_GROUPS, MenuItem
-from web import assets
+from web import assets, grid_html
 from web.htmx import HtmxDetails
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -37,6 +37,7 @@ def build_templates(registry, *, auto_reload: bool = True) -> Jinja2Templates:
                              trim_blocks=True, lstrip_blocks=True, auto_reload=auto_reload)
     env.globals["htmx_file"] = assets.HTMX_FILE
     env.globals["indicator_value_text"] = indicator_value_text  # an indicator import's old → new (core/indicators/_plan.html)
+    env.globals["grid_body"] = grid_html.grid_body  # the entry grid's rows (core/report_entry/_grid.html)
     env.globals["url_for"] = url_for  # paths, not absolute URLs: right behind any proxy
     # No context processor: Starlette applies those after the view's context and would
     # silently replace a view's own "unit" or "actor"; ``render`` merges them the other way.
