@@ -213,11 +213,11 @@ def load_sheet(access, report_id: int, *, overrides: dict | None = None, report:
     if overrides:
         inputs.update(overrides)
     prefill, prior = prefill_for(form, report)
-    values = form.compute(index, inputs, prefill, prior)
-    messages = form.validate(index, values)
+    # Kept per process (computed_state): the page a person opens after an autosave, and the next
+    # autosave's "before", are most often the state the last save computed.
+    values, messages = computed_state(form, index, inputs, prefill, prior)
     editable = report.status in EDITABLE and can_fill(access, report)
     if saved is not None:
-        remember_state(form, index, inputs, prefill, prior, values, messages)  # the next autosave's "before"
         return Sheet(report, version, form, columns, kinds, stored, values, messages, saved.sections, {}, [],
                      editable, (prefill, prior))
     sections = {s.key: s.text for s in ReportSection.select().where(ReportSection.report == report.id)}
@@ -367,21 +367,14 @@ def _state_key(form: CompiledForm, index: int, inputs: dict, prefill: dict, prio
 def computed_state(form: CompiledForm, index: int, inputs: dict, prefill: dict, prior: dict) -> tuple[dict, list]:
     """(every shown cell's value, the rules' messages) for these inputs, read-only, to compare with
     another state by ``canonical`` value: the state an autosave's page started from is most often
-    the one the previous autosave left (``remember_state``), so it is not computed twice."""
+    the one the previous autosave left (``load_sheet`` keeps each state it computes), so it is not
+    computed twice."""
     def make():
         values = form.compute(index, inputs, prefill, prior)
         return values, form.validate(index, values)
 
     return _derived(_state_key(form, index, inputs, prefill, prior), (form, prefill, prior), make, _STATES,
                     _STATES_SIZE)
-
-
-def remember_state(form: CompiledForm, index: int, inputs: dict, prefill: dict, prior: dict, values: dict,
-                   messages: list) -> None:
-    """Keep a computed state for ``computed_state`` (values and messages handed over are not changed
-    afterwards)."""
-    _derived(_state_key(form, index, inputs, prefill, prior), (form, prefill, prior), lambda: (values, messages),
-             _STATES, _STATES_SIZE)
 
 
 _SUMMABLE = Prepared(lambda p: Indicator.select(Indicator.code).where(

@@ -320,7 +320,7 @@ def _answer(access, report, posted: Posted, outcome: dict) -> dict:
         sheet = reporting.load_sheet(access, report_id, report=report)  # the conflict panel's labels
     elif result is not None and (changed_inputs or refreshed):
         sheet = reporting.load_sheet(access, report_id, report=report, saved=result, version=version)
-        # Most often the state the previous autosave left, computed then (core.reporting.data.remember_state).
+        # Most often the state the previous autosave left, computed then (core.reporting.data.computed_state).
         shown_before, messages_before = reporting.computed_state(form, index, before, *sheet.prefill)
         everything = bool(posted.take)  # the page showed this person's value, now the saved one
         rows, columns = form.row_index, {c.key: c for c in sheet.columns}
