@@ -21,7 +21,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from core import background, clock, outbox
+from core import background, clock, malloc, outbox
 from core.accounts import passwords
 from core.db import close_db, init_db
 from core.errors import BaocaoError, PluginError
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, *, builtins=BUILTIN_PLUGINS, ex
     well_known.warn_if_unconfigured(settings)  # no security.txt contact: a warning, not a refusal
     clock.configure(settings.time_zone)  # one process serves one instance: its days are the setting's zone
     passwords.self_test()
+    malloc.map_large_blocks()  # a burst of logins' 19 MiB hashes go back to the system (core/malloc.py)
     init_db(settings.database_url)
     pm = build_plugin_manager(settings, builtins=builtins, extra_plugins=extra_plugins,
                               load_entrypoints=load_entrypoints, strict=strict)
