@@ -72,12 +72,14 @@ def _key(settings, key_file: str | None = None) -> bytes:
     return read_key(path)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> tuple[str, int]:
+    """(SHA-256 in hex, size in bytes) of a file, read in blocks."""
+    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(READ_SIZE), b""):
             digest.update(block)
-    return digest.hexdigest()
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 class _Hashing:
@@ -147,7 +149,7 @@ def create_backup(settings, to_dir: str | os.PathLike | None = None, *, now: dt.
         work = Path(work)
         kind, dump_path, facts = backup_db.dump(settings.database_url, work)
         files = _tar_files(settings.files_root(), work / FILES_PART, skip=folder.resolve())
-        parts = [{"name": path.name, "size": path.stat().st_size, "sha256": _sha256_file(path)}
+        parts = [{"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)[0]}
                  for path in (dump_path, work / FILES_PART)]
         manifest = {"format": FORMAT, "baocao_version": __version__,
                     "created": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -337,7 +339,7 @@ def _check(url: str, files_dir: Path, manifest: dict) -> None:
             raise BaocaoError("backup.error.audit_broken", id=result.broken_id)
     for entry in manifest["files"]:
         path = files_dir / entry["path"]
-        if not path.is_file() or _sha256_file(path) != entry["sha256"]:
+        if not path.is_file() or sha256_file(path)[0] != entry["sha256"]:
             raise BaocaoError("backup.error.file_hash", path=entry["path"])
 
 

@@ -189,7 +189,7 @@ def check_screenshot(filename: str, data: bytes, settings) -> tuple[str, str]:
     return name, content_type
 
 
-def _screenshot_path(root: Path, stored_name: str) -> Path:
+def screenshot_path(root: Path, stored_name: str) -> Path:
     return root / "feedback" / stored_name[:2] / stored_name
 
 
@@ -252,7 +252,7 @@ def submit(access, *, kind: str, title: str, description: str, page: str = "",
     stored = path = None
     if file is not None:
         stored = secrets.token_hex(16)
-        path = _screenshot_path(settings.files_root(), stored)
+        path = screenshot_path(settings.files_root(), stored)
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_suffix(".part")
         temp.write_bytes(file[2])
@@ -285,7 +285,7 @@ def screenshot(access, feedback_id: int, *, settings) -> tuple[Feedback, bytes]:
     if not item.screenshot_stored:
         raise NotFound()
     try:
-        data = _screenshot_path(settings.files_root(), item.screenshot_stored).read_bytes()
+        data = screenshot_path(settings.files_root(), item.screenshot_stored).read_bytes()
     except FileNotFoundError:
         raise NotFound("feedback.error.file_missing") from None
     if hashlib.sha256(data).hexdigest() != item.screenshot_sha256:

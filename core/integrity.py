@@ -74,18 +74,13 @@ def _batches(query, id_field, batch: int):
 
 
 def _file_digest(path) -> tuple[str, int] | None:
-    """SHA-256 and size of a file, read in blocks; None when it is not there."""
-    from core.backup import READ_SIZE
+    """SHA-256 and size of a file (core.backup.sha256_file); None when it is not there."""
+    from core.backup import sha256_file
 
-    digest, size = hashlib.sha256(), 0
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(READ_SIZE), b""):
-                digest.update(block)
-                size += len(block)
+        return sha256_file(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    return digest.hexdigest(), size
 
 
 def verify_stored(settings, *, batch: int = BATCH) -> Result:
@@ -131,22 +126,22 @@ def _signatures(batch: int):
 
 
 def _attachments(settings, batch: int):
-    from core.reporting.data import ReportAttachment as A, _attachment_path
+    from core.reporting.data import ReportAttachment as A, attachment_path
 
     root = settings.files_root()
     query = A.select(A.id, A.report, A.stored_name, A.sha256, A.size)
     for a in _batches(query, A.id, batch):
-        yield a.id, a.report_id, a.sha256, _file_state(_attachment_path(root, a.stored_name), a.size)
+        yield a.id, a.report_id, a.sha256, _file_state(attachment_path(root, a.stored_name), a.size)
 
 
 def _screenshots(settings, batch: int):
-    from core.feedback import Feedback as F, _screenshot_path
+    from core.feedback import Feedback as F, screenshot_path
 
     root = settings.files_root()
     query = F.select(F.id, F.screenshot_stored, F.screenshot_sha256, F.screenshot_size).where(
         F.screenshot_stored.is_null(False))
     for f in _batches(query, F.id, batch):
-        yield f.id, None, f.screenshot_sha256, _file_state(_screenshot_path(root, f.screenshot_stored),
+        yield f.id, None, f.screenshot_sha256, _file_state(screenshot_path(root, f.screenshot_stored),
                                                            f.screenshot_size)
 
 
@@ -219,16 +214,12 @@ def _notify_administrators(count: int) -> None:
     """A notice, worded now in both languages as a plugin's notice is (core.reporting.notifications),
     to each active system administrator."""
     from core.i18n import core_catalog
-    from core.models import User, utcnow
+    from core.models import User
     from core.reporting import notifications
 
     catalog = core_catalog()
-    words = json.dumps({lang: catalog.gettext(lang, "integrity.notice.mismatch", count=count)
-                        for lang in ("vi", "en")}, ensure_ascii=False)
-    now = utcnow()
-    made = [notifications.Notification.create(user=user_id, report=None, action=notifications.NOTICE_ACTION,
-                                              plugin="core", message="integrity.notice.mismatch", params=words,
-                                              link="/audit", created_at=now)
-            for (user_id,) in User.select(User.id).where((User.is_admin == True) & (User.is_active == True))  # noqa: E712
-            .tuples()]
-    notifications._mail_notices(made)  # the notices' own e-mail, queued in this transaction
+    admins = [user_id for (user_id,) in User.select(User.id)
+              .where((User.is_admin == True) & (User.is_active == True)).tuples()]  # noqa: E712
+    notifications.store_notices(admins, plugin="core", message="integrity.notice.mismatch", link="/audit",
+                                words={lang: catalog.gettext(lang, "integrity.notice.mismatch", count=count)
+                                       for lang in ("vi", "en")})

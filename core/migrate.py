@@ -122,18 +122,22 @@ def backup_before(settings, registry, pm, *, without_backup: bool = False) -> di
     return {"backup": "", "why": "not_production"}
 
 
+def _apply_all(registry, pm) -> dict[str, list[str]]:
+    result = {"core": migrate_core()}
+    result.update(migrate_plugins(registry, pm))
+    return result
+
+
 def migrate_all(registry, pm, settings=None, *, without_backup: bool = False) -> dict[str, list[str]]:
     """Every pending step, the core's first. With ``settings``: under the start lock, after
     ``backup_before``, and audited (``migrate.applied``) when a step ran."""
     if settings is None:
-        result = {"core": migrate_core()}
-        result.update(migrate_plugins(registry, pm))
-        return result
-    from core.startup import _one_start_at_a_time
+        return _apply_all(registry, pm)
+    from core.startup import one_start_at_a_time
 
-    with _one_start_at_a_time(settings.database_url):
+    with one_start_at_a_time(settings.database_url):
         before = backup_before(settings, registry, pm, without_backup=without_backup)
-        result = migrate_all(registry, pm)
+        result = _apply_all(registry, pm)
         if any(result.values()):
             _audit_applied(result, before)
     return result

@@ -25,8 +25,8 @@ START_LOCK = 4242010
 async def start_plugins(pm, registry, settings) -> None:
     """Run the sequence above; a plugin whose start-up hook fails is marked failed at stage
     "startup" (its pages answer 503) and the others go on. Processes starting together run it one
-    after the other (``_one_start_at_a_time``)."""
-    lock = await anyio.to_thread.run_sync(lambda: _one_start_at_a_time(getattr(settings, "database_url", "")))
+    after the other (``one_start_at_a_time``)."""
+    lock = await anyio.to_thread.run_sync(lambda: one_start_at_a_time(getattr(settings, "database_url", "")))
     try:
         await anyio.to_thread.run_sync(lambda: _sync_roles(registry))
         for name, result in pm.call_each("startup", stage="startup", settings=settings, registry=registry):
@@ -42,7 +42,7 @@ async def start_plugins(pm, registry, settings) -> None:
         await anyio.to_thread.run_sync(lock.close)
 
 
-def _one_start_at_a_time(url: str) -> contextlib.ExitStack:
+def one_start_at_a_time(url: str) -> contextlib.ExitStack:
     """Hold the start lock of the database of ``url`` until the returned stack is closed.
 
     Several processes start at once on one database (``baocao serve --workers N``, machines behind a

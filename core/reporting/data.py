@@ -739,7 +739,7 @@ def comments_of(report_id: int, row: str, column: str) -> list[ReportComment]:
 
 # -- attachments ------------------------------------------------------------------------------
 
-def _attachment_path(root: Path, stored_name: str) -> Path:
+def attachment_path(root: Path, stored_name: str) -> Path:
     return root / "attachments" / stored_name[:2] / stored_name
 
 
@@ -764,7 +764,7 @@ def add_attachment(access, report_id: int, filename: str, data: bytes, *, settin
         raise BaocaoError("report_data.error.too_many_files", limit=MAX_ATTACHMENTS)
     digest = hashlib.sha256(data).hexdigest()
     stored_name = secrets.token_hex(16)
-    path = _attachment_path(settings.files_root(), stored_name)
+    path = attachment_path(settings.files_root(), stored_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(".part")
     temp.write_bytes(data)
@@ -796,7 +796,7 @@ def get_attachment(access, report_id: int, attachment_id: int, *, settings) -> t
                                               & (ReportAttachment.report == report.id))
     if attachment is None:
         raise NotFound()
-    path = _attachment_path(settings.files_root(), attachment.stored_name)
+    path = attachment_path(settings.files_root(), attachment.stored_name)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -817,4 +817,4 @@ def delete_attachment(access, report_id: int, attachment_id: int, *, settings) -
         attachment.delete_instance()
         audit.record("report.attachment_deleted", actor=access.actor, unit=report.unit_id, object_type="report",
                      object_id=report.id, details={"name": attachment.name, "sha256": attachment.sha256})
-    _attachment_path(settings.files_root(), attachment.stored_name).unlink(missing_ok=True)
+    attachment_path(settings.files_root(), attachment.stored_name).unlink(missing_ok=True)

@@ -189,13 +189,21 @@ def notify(access, user_ids, message: str, params: dict | None = None, *, link: 
         return 0
     people = [u for (u,) in User.select(User.id).where(User.id.in_(people) & (User.is_active == True))  # noqa: E712
               .tuples()]
+    with transaction():
+        return store_notices(people, plugin=plugin, message=message, words=words, link=link, actor_id=actor_id,
+                             reason=reason)
+
+
+def store_notices(user_ids, *, plugin: str, message: str, words: dict[str, str], link: str = "",
+                  actor_id: int | None = None, reason: str = "") -> int:
+    """Notices already worded (``words``: language → text) for ``user_ids``, with their e-mail
+    queued, in the caller's transaction: ``notify`` for a plugin's, the core's own (core.integrity)."""
     now = utcnow()
     stored = json.dumps(words, ensure_ascii=False)
-    with transaction():
-        made = [Notification.create(user=user_id, report=None, action=NOTICE_ACTION, actor=actor_id,
-                                    reason=reason or "", plugin=plugin, message=message, params=stored,
-                                    link=link, created_at=now) for user_id in people]
-        _mail_notices(made)
+    made = [Notification.create(user=user_id, report=None, action=NOTICE_ACTION, actor=actor_id,
+                                reason=reason or "", plugin=plugin, message=message, params=stored,
+                                link=link, created_at=now) for user_id in user_ids]
+    _mail_notices(made)
     return len(made)
 
 

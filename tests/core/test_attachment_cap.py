@@ -33,13 +33,13 @@ def test_parallel_uploads_never_store_more_than_the_cap(w, settings, tmp_path, m
         rd.add_attachment(w.p["reporter"], w.report.id, f"phu-luc-{n}.pdf", PDF, settings=settings)
     # Every upload waits here, after the first count and before storing, until all have counted.
     barrier = threading.Barrier(PARALLEL)
-    original = rd._attachment_path
+    original = rd.attachment_path
 
     def held(root, stored_name):
         barrier.wait(timeout=60)
         return original(root, stored_name)
 
-    monkeypatch.setattr(rd, "_attachment_path", held)
+    monkeypatch.setattr(rd, "attachment_path", held)
     stored, refused, errors = [], [], []
 
     def upload(n):

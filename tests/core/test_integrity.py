@@ -20,7 +20,7 @@ from core.db import close_db, db, init_db, parse_database_url
 from core import feedback as fb
 from core.reporting import data as rd
 from core.reporting import notifications
-from core.reporting.data import ReportAttachment, _attachment_path
+from core.reporting.data import ReportAttachment, attachment_path
 from core.reporting.versions import ReportVersion
 from tests.fixtures.signing import fill, sign_p12, signed_world
 
@@ -58,7 +58,7 @@ def tamper(w) -> dict:
         assert altered != version.canonical
         ReportVersion.update(canonical=altered).where(ReportVersion.id == version.id).execute()
     second = w.attachments[1]
-    path = _attachment_path(w.settings.files_root(), second.stored_name)
+    path = attachment_path(w.settings.files_root(), second.stored_name)
     path.write_bytes(PDF + b"sua doi")
     (w.settings.files_root() / "feedback" / w.feedback.screenshot_stored[:2] / w.feedback.screenshot_stored).unlink()
     return {"canonical": hashlib.sha256(altered.encode("utf-8")).hexdigest(),

@@ -97,7 +97,7 @@ def test_production_with_a_key_backs_up_first_then_migrates_and_audits_it(db_ses
     core_history = manifest["migrations"]["core_migrations"]
     assert LAST not in core_history and core_history == sorted(core_history)
     [event] = events("migrate.applied")
-    assert event["backup"] == archive.name and event["sha256"] == backup._sha256_file(archive)
+    assert event["backup"] == archive.name and event["sha256"] == backup.sha256_file(archive)[0]
     assert event["steps"] == {"core": [LAST]}
     # Nothing pending: no backup, no event.
     assert migrate_all(*plugins, with_key) == {"core": [], **{k: [] for k in applied if k != "core"}}
@@ -170,10 +170,10 @@ def test_a_new_database_has_nothing_to_back_up(production, plugins):
 
 
 def test_only_the_process_holding_the_start_lock_backs_up_and_migrates(db_session, with_key, plugins):
-    from core.startup import _one_start_at_a_time
+    from core.startup import one_start_at_a_time
 
     roll_back()
-    other = _one_start_at_a_time(with_key.database_url)  # another process, in the middle of its start
+    other = one_start_at_a_time(with_key.database_url)  # another process, in the middle of its start
     done = {}
     waiting = threading.Thread(target=lambda: done.update(applied=migrate_all(*plugins, with_key)))
     waiting.start()

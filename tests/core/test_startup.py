@@ -12,7 +12,7 @@ from core.db import db
 from core.plugins import build_plugin_manager
 from core.registry import build_registry
 from core.regimes.regimes import Regime
-from core.startup import _one_start_at_a_time, start_plugins
+from core.startup import one_start_at_a_time, start_plugins
 
 
 def _start(settings) -> object:
@@ -28,7 +28,7 @@ def _plugin_regimes() -> int:
 
 def test_a_start_waits_for_the_one_under_way_then_finds_its_work_done(db_session, settings):
     assert _plugin_regimes() == 0  # a new database: migrated, never started
-    first = _one_start_at_a_time(settings.database_url)  # another process, in the middle of its start
+    first = one_start_at_a_time(settings.database_url)  # another process, in the middle of its start
     outcome = {}
     second = threading.Thread(target=lambda: outcome.update(pm=_start(settings)))
     second.start()
