@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import select
 import threading
 import time
 from contextlib import contextmanager
@@ -145,13 +146,46 @@ def make_database(url: str) -> peewee.Database:
         raise SettingsError("settings.error.postgres_driver") from None
     kwargs = spec.connect_kwargs()
     database = kwargs.pop("dbname")
-    # prepare_threshold=None: psycopg prepares a statement on the server at its fifth run on a
-    # connection, and PostgreSQL may then switch to a generic plan blind to the values. Pooled
-    # connections live long, so the figures queries (IN lists of codes, units and periods) went
-    # from 20 ms to 300 ms after a dozen runs on a national-size store (bench/figures_scale.py,
-    # docs/topology.md); a custom plan for each run costs a fraction of a millisecond.
-    return PooledPostgresqlDatabase(database, max_connections=POOL_SIZE, stale_timeout=POOL_STALE_SECONDS,
-                                    timeout=POOL_WAIT_SECONDS, prepare_threshold=None, prefer_psycopg3=True, **kwargs)
+    # Statements run often on a connection are prepared on the server (psycopg's default: at the
+    # fifth run), which spares PostgreSQL parsing them again: a fifth to a quarter of its time per
+    # page. plan_cache_mode=force_custom_plan keeps what prepare_threshold=None used to guard: a
+    # plan made for each run's values. With PostgreSQL's default a prepared statement may switch
+    # to a generic plan blind to the values, and the figures queries (IN lists of codes, units and
+    # periods) went from 20 ms to 300 ms after a dozen runs on a national-size store
+    # (bench/figures_scale.py, docs/topology.md).
+    with_option(kwargs, "-c plan_cache_mode=force_custom_plan")
+    return _PostgresPool(database, max_connections=POOL_SIZE, stale_timeout=POOL_STALE_SECONDS,
+                         timeout=POOL_WAIT_SECONDS, prefer_psycopg3=True, **kwargs)
+
+
+def with_option(params: dict, option: str) -> None:
+    """Add a server setting (``-c name=value``) to a connection's ``options``, after any the
+    database URL gave."""
+    params["options"] = f"{params.get('options', '')} {option}".strip()
+
+
+class _PostgresPool(PooledPostgresqlDatabase):
+    def _is_closed(self, conn):
+        """Whether a pooled connection is gone, without a round trip. peewee asks the server
+        (``SELECT 1``) at every checkout: two or three per page. An idle connection receives
+        nothing unless the server ends it (a restart, ``pg_terminate_backend``, an idle timeout:
+        an error message, then the end of the stream), so a socket with something to read means
+        the connection is gone; it is dropped and a new one opened, as after a failed SELECT 1.
+        A machine that vanished without closing its end goes unseen here as it did there (the
+        SELECT 1 waited on TCP's timeout too); its first statement fails and the request answers
+        503 (docs/operations_faults.md)."""
+        from psycopg.pq import TransactionStatus  # the driver is imported only for PostgreSQL
+
+        if conn.closed or conn.info.transaction_status == TransactionStatus.UNKNOWN:
+            return True
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            return self._adapter.is_connection_closed(conn)  # rolls back what was left open
+        try:
+            poller = select.poll()
+            poller.register(conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+            return bool(poller.poll(0))
+        except Exception:  # noqa: BLE001 — no socket to look at: as gone
+            return True
 
 
 # -- the read-only replica (setting database_replica_url, docs/topology.md) -----------------------------
@@ -176,7 +210,7 @@ def _replica_database(url: str) -> peewee.Database:
             else:
                 database = make_database(url)
                 # A hot standby refuses writes anyway; this says so on any replica (a logical one too).
-                database.connect_params.setdefault("options", "-c default_transaction_read_only=on")
+                with_option(database.connect_params, "-c default_transaction_read_only=on")
                 database.connect_params.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
             _replicas[url] = database
         return database

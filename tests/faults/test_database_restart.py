@@ -168,10 +168,53 @@ def test_requests_fail_cleanly_while_postgresql_restarts_and_succeed_after(app, 
         assert not problems, problems[:3]
         assert ended >= BREAKS  # the application's connections were there, and ended
         # Only requests caught on a connection as it ended fail: the pool checks an idle connection
-        # before handing it out (peewee's pool runs SELECT 1) and opens a new one for a dead one.
+        # before handing it out (core.db._PostgresPool: whether the server ended it) and opens a new
+        # one for a dead one.
         assert len(failures) <= ended, (len(failures), ended)
         # After the last break: no failure at all, on connections opened again by the same process.
         for browser in browsers:
             answers = [browser.get("/")[0] for _ in range(REQUESTS_AFTER)]
             assert answers == [200] * REQUESTS_AFTER, answers
     print(f"{ended} connections ended in {BREAKS} breaks; {len(failures)} requests failed cleanly: {failures}")
+
+
+def _backend_gone(settings, pid: int) -> bool:
+    import psycopg
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == 0
+
+
+def test_the_pool_hands_out_no_connection_the_server_ended_and_asks_nothing_of_a_live_one(db_session, settings):
+    """The pool's check at checkout (core.db._PostgresPool): a connection the server ended while it
+    sat idle in the pool is replaced, so the next statement succeeds; a live one is handed out
+    without a round trip (the backend's last statement is still the caller's, not a SELECT 1)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+
+    from core.db import db
+
+    def pid(sql="SELECT pg_backend_pid()"):
+        with db.connection_context():  # checked out of the pool, handed back at the end
+            return db.execute_sql(sql).fetchone()[0]
+
+    def nothing():
+        with db.connection_context():
+            pass
+
+    # One worker thread beside the test's own (whose connection db_session keeps open).
+    with ThreadPoolExecutor(1) as worker:
+        first = worker.submit(pid).result()
+        assert worker.submit(pid, "SELECT pg_backend_pid() AS again").result() == first  # the same idle one
+        worker.submit(nothing).result()  # checked out and handed back: nothing reaches the server
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            last = conn.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (first,)).fetchone()[0]
+        assert last == "SELECT pg_backend_pid() AS again"
+
+        _terminate_backends(settings)
+        deadline = time.monotonic() + 10
+        while not _backend_gone(settings, first):
+            assert time.monotonic() < deadline, "the backend did not end"
+            time.sleep(0.02)
+        assert worker.submit(pid).result() != first  # a new connection, and no error
