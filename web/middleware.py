@@ -26,8 +26,7 @@ from starlette.routing import Mount
 from core import audit
 from core.accounts import login as accounts
 from core.accounts import api_tokens, plugin_grants
-from core.activation import enabled_plugins
-from core.units.tree import ancestor_ids
+from core.activation import chain_and_plugins, enabled_plugins
 from core.db import run_db
 from core.errors import BaocaoError
 from core.i18n import LANGUAGES, negotiate
@@ -225,9 +224,11 @@ class RequestContextMiddleware:
                                             admin_idle_minutes=self.settings.admin_session_idle_minutes)
         user = state.user
         unit = user.unit if user is not None else None
-        chain = tuple(ancestor_ids(unit.id)) if unit is not None else ()  # read once, used twice
-        enabled = enabled_plugins(unit.id if unit else None, self.registry, self.settings, set(self.pm.healthy),
-                                  chain=chain)
+        healthy = set(self.pm.healthy)
+        if unit is not None:  # the chain is read once, used twice
+            chain, enabled = chain_and_plugins(unit.id, self.registry, self.settings, healthy)
+        else:
+            chain, enabled = (), enabled_plugins(None, self.registry, self.settings, healthy)
         # The user's grants, and the roles a plugin's records give them (a delegation in force, say).
         access = plugin_grants.request_access(user, chain, enabled, self.pm, self.registry, self.settings)
         return state, unit, enabled, access

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from core import clock
 from core.accounts.access import grants_of
 from core.accounts.permissions import Access
-from core.activation import enabled_plugins
+from core.activation import chain_and_plugins
 from core.db import db
-from core.units.tree import ancestor_ids
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,7 @@ class PluginRights:
         """The roles the plugins give ``user`` today — for a disabled account, what it would hold
         once enabled again (enabling it is taking control of it too)."""
         if user.id not in self._answers:
-            chain = tuple(ancestor_ids(user.unit_id))
-            enabled = enabled_plugins(user.unit_id, self.registry, self.settings, set(self.pm.healthy), chain=chain)
+            chain, enabled = chain_and_plugins(user.unit_id, self.registry, self.settings, set(self.pm.healthy))
             self._answers[user.id] = granted(user, self.pm, self.registry, self.settings, enabled, chain,
                                              even_inactive=True)
         return self._answers[user.id]
@@ -143,5 +141,5 @@ def _unit_id(value) -> bool:
 def _enabled_at(unit_id: int, registry, settings, healthy) -> frozenset[str]:
     """The plugins switched on at a unit other than the user's own (none for a unit that does not
     exist)."""
-    chain = ancestor_ids(unit_id)
-    return enabled_plugins(unit_id, registry, settings, healthy, chain=chain) if chain else frozenset()
+    chain, enabled = chain_and_plugins(unit_id, registry, settings, healthy)
+    return enabled if chain else frozenset()

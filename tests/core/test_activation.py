@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.accounts import login as accounts
-from core.activation import default_enabled, enabled_plugins, explain, overrides, set_activation
+from core.activation import chain_and_plugins, default_enabled, enabled_plugins, explain, overrides, set_activation
 from core.errors import NotFound, ValidationError
 from core.i18n import core_catalog
 from core.models import PluginActivation, Unit
@@ -106,6 +106,24 @@ def test_the_nearest_setting_wins_over_farther_ones(tree, registry, settings):
     row(tree.commune, "fx_good", False)
     assert states(tree, registry, settings) == (False, True, False)
     assert explain(tree.commune.id, "fx_good", registry, settings) == (False, tree.commune)
+
+
+def test_one_query_for_chain_and_plugins_agrees_with_the_two(tree, registry, settings):
+    """Every request reads its unit's chain and plugins in one query (chain_and_plugins); with
+    several settings on one unit (a row each in the join) and along the chain, it must give the
+    ancestor chain and the plugins the two separate reads give."""
+    from core.units.tree import ancestor_ids
+
+    row(tree.province, "fx_good", False)
+    row(tree.province, "fx_optin", True)
+    row(tree.district, "fx_good", True)
+    row(tree.commune, "fx_optin", False)
+    for unit in (tree.province, tree.district, tree.commune, tree.sibling, tree.sibling_commune):
+        chain = tuple(ancestor_ids(unit.id))
+        assert chain_and_plugins(unit.id, registry, settings, BOTH) == (
+            chain, enabled_plugins(unit.id, registry, settings, BOTH, chain=chain))
+    assert chain_and_plugins(tree.commune.id, registry, settings, BOTH) == (
+        (tree.commune.id, tree.district.id, tree.province.id), frozenset({"fx_good"}))
 
 
 def test_a_setting_applies_to_its_subtree_only(tree, registry, settings):

@@ -416,7 +416,7 @@ def test_500_page_when_a_core_service_fails_before_the_view(client, login, monke
     def boom(*args, **kwargs):
         raise RuntimeError("SELECT secret_column FROM core_plugin_activation")
 
-    monkeypatch.setattr(web.middleware, "enabled_plugins", boom)
+    monkeypatch.setattr(web.middleware, "chain_and_plugins", boom)
     assert_clean_error_page(client.get("/"), 500, "Lỗi hệ thống")
 
 
