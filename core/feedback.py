@@ -39,7 +39,7 @@ from peewee import JOIN, BigIntegerField, BooleanField, Case, CharField, Check, 
     TextField, fn
 
 from core import audit, clock
-from core.db import CoreModel, is_sqlite, transaction
+from core.db import CoreModel, Prepared, is_sqlite, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, ValidationError
 from core.i18n import core_catalog, fold
 from core.models import Unit, User, utcnow
@@ -472,21 +472,39 @@ def unread_count(user_id: int) -> int:
     return FeedbackNotice.select().where((FeedbackNotice.user == user_id) & FeedbackNotice.read_at.is_null()).count()
 
 
-def notices(user_id: int, *, unread_only: bool = True, limit: int = 20) -> list[dict]:
-    """The person's notices, newest first, as facts a screen words: the item, the step, who took it."""
+def _notices_query(p, unread_only: bool):
     author, assignee = User.alias(), User.alias()
-    query = (FeedbackNotice.select(FeedbackNotice, Feedback, FeedbackEntry, author, assignee)
+    # Of the people, what a notice names them by (not their whole account: password hash and all).
+    query = (FeedbackNotice.select(FeedbackNotice, Feedback, FeedbackEntry, author.id, author.username,
+                                   author.full_name, assignee.id, assignee.username, assignee.full_name,
+                                   fn.COUNT(FeedbackNotice.id).over().alias("total"))
              .join(Feedback, on=(FeedbackNotice.feedback == Feedback.id))
              .switch(FeedbackNotice).join(FeedbackEntry, on=(FeedbackNotice.entry == FeedbackEntry.id))
              .join(author, JOIN.LEFT_OUTER, on=(FeedbackEntry.author == author.id).alias("author"))
              .switch(FeedbackEntry)
              .join(assignee, JOIN.LEFT_OUTER, on=(FeedbackEntry.assignee == assignee.id).alias("assignee"))
-             .where(FeedbackNotice.user == user_id))
+             .where(FeedbackNotice.user == p.user))
     if unread_only:
         query = query.where(FeedbackNotice.read_at.is_null())
-    rows = query.order_by(FeedbackNotice.created_at.desc(), FeedbackNotice.id.desc()).limit(limit)
-    return [{"id": n.id, "feedback": n.feedback, "entry": n.entry, "at": n.created_at, "read": n.read_at is not None}
-            for n in rows]
+    return query.order_by(FeedbackNotice.created_at.desc(), FeedbackNotice.id.desc()).limit(p.limit)
+
+
+# Built and compiled once (the home page asks at every visit): unread only, and all.
+_NOTICES = {unread_only: Prepared(lambda p, unread_only=unread_only: _notices_query(p, unread_only))
+            for unread_only in (True, False)}
+
+
+def notices(user_id: int, *, unread_only: bool = True, limit: int = 20) -> list[dict]:
+    """The person's notices, newest first, as facts a screen words: the item, the step, who took it
+    (of an author or assignee: the id, username and full name)."""
+    return _notices(user_id, unread_only, limit)[0]
+
+
+def _notices(user_id: int, unread_only: bool, limit: int) -> tuple[list[dict], int]:
+    """``notices``, and how many there are in all (a window count: no query of its own)."""
+    rows = list(_NOTICES[bool(unread_only)].run(user=user_id, limit=limit))
+    return ([{"id": n.id, "feedback": n.feedback, "entry": n.entry, "at": n.created_at, "read": n.read_at is not None}
+             for n in rows], rows[0].total if rows else 0)
 
 
 def notice_text(entry: FeedbackEntry, item: Feedback, lang: str) -> str:
@@ -518,13 +536,18 @@ class HomePart:
         return bool(self.unread or self.waiting)
 
 
+_WAITING = Prepared(lambda p: Feedback.select(fn.COUNT(Feedback.id))
+                    .where((Feedback.status == "new") & Feedback.assignee.is_null()).tuples())
+
+
 def home_part(access, lang: str, *, shown: int = 5) -> HomePart:
+    found, unread = _notices(access.actor.id, True, shown)  # the unread count with them (unread_count)
     news = [{"feedback_id": n["feedback"].id, "at": n["at"], "text": notice_text(n["entry"], n["feedback"], lang)}
-            for n in notices(access.actor.id, limit=shown)]
+            for n in found]
     waiting = None
     if is_operator(access):
-        waiting = Feedback.select().where((Feedback.status == "new") & Feedback.assignee.is_null()).count()
-    return HomePart(news, unread_count(access.actor.id) if news else 0, waiting)
+        waiting, = _WAITING.first()
+    return HomePart(news, unread, waiting)
 
 
 def mark_read(user_id: int, feedback_id: int) -> int:

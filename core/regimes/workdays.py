@@ -16,31 +16,52 @@ deadlines it moves) is ``core.reporting.calendar_changes``, above the reports it
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import holidays
 from peewee import JOIN, CharField, Check, DateField, DateTimeField, ForeignKeyField, TextField
 
-from core.db import CoreModel
+from core import generations
+from core.db import CoreModel, db
 from core.errors import Forbidden, NotFound, ValidationError
 from core.models import User, utcnow
 
 ONE_DAY = dt.timedelta(days=1)
+
+_HOLIDAY_DATES: dict[int, frozenset[dt.date]] = {}  # year → its public holidays, kept per process
+_HOLIDAYS_LOCK = threading.Lock()
+
+
+def _holiday_dates(year: int) -> frozenset[dt.date]:
+    """The public holidays of ``year``. The package's calendar costs about a millisecond to build and
+    a microsecond per question; its days depend on the year alone (none of a year's days falls in
+    another year), so they are worked out once per process and year."""
+    dates = _HOLIDAY_DATES.get(year)
+    if dates is None:
+        dates = frozenset(holidays.country_holidays("VN", years=year))
+        with _HOLIDAYS_LOCK:
+            _HOLIDAY_DATES[year] = dates
+    return dates
 
 
 class WorkCalendar:
     def __init__(self, extra_days_off: Iterable[dt.date] = (), make_up_days: Iterable[dt.date] = ()):
         self.extra_days_off = frozenset(extra_days_off)
         self.make_up_days = frozenset(make_up_days)
-        # expand=True (the default): asking about a day loads that day's year.
-        self._holidays = holidays.country_holidays("VN")
+        self._names = None  # the package's calendar, built when a holiday's name is first asked
 
     def _public_holiday(self, day: dt.date) -> bool:
-        return day in self._holidays
+        return day in _holiday_dates(day.year)
 
     def holiday_name(self, day: dt.date) -> str | None:
-        return self._holidays.get(day) if self._public_holiday(day) else None
+        if not self._public_holiday(day):
+            return None
+        if self._names is None:
+            # expand=True (the default): asking about a day loads that day's year.
+            self._names = holidays.country_holidays("VN")
+        return self._names.get(day)
 
     def is_working_day(self, day: dt.date) -> bool:
         if day in self.make_up_days:
@@ -93,19 +114,61 @@ class CalendarDay(CoreModel):
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
 
 
+# The change counter (core.generations) of the stored days: raised by ``store_day`` and ``delete_day``,
+# the only writers of ``CalendarDay``, in their transaction.
+GENERATION = "calendar"
+_STORED: dict[int, tuple] = {}  # id(database) → (database, generation, days off, make-up days)
+_STORED_SIZE = 4  # databases remembered (the primary, a replica; tests open many)
+_STORED_LOCK = threading.Lock()
+
+
+def stored_days(generation: int | None = None) -> tuple[frozenset[dt.date], frozenset[dt.date]]:
+    """(extra days off, make-up days) as stored, kept per process and database while the change
+    counter ``GENERATION`` stays the same: one primary-key read instead of the table, or none when
+    the caller read the counter already (``generation``, read before the days: a copy is never
+    newer than the counter it is kept under, at worst read again once). Inside a transaction the
+    table is read and nothing kept: the transaction's own write may still roll back."""
+    database = db.obj
+    if database.in_transaction():
+        return _read_stored_days()
+    if generation is None:
+        generation, = generations.read(GENERATION)
+    hit = _STORED.get(id(database))
+    if hit is not None and hit[0] is database and hit[1] == generation:
+        return hit[2], hit[3]
+    days = _read_stored_days()
+    with _STORED_LOCK:
+        if len(_STORED) >= _STORED_SIZE:
+            _STORED.clear()
+        _STORED[id(database)] = (database, generation, *days)  # the database held: its id is not reused
+    return days
+
+
+def _read_stored_days() -> tuple[frozenset[dt.date], frozenset[dt.date]]:
+    rows = list(CalendarDay.select(CalendarDay.day, CalendarDay.kind).tuples())
+    return (frozenset(d for d, kind in rows if kind == DAY_OFF),
+            frozenset(d for d, kind in rows if kind == MAKE_UP))
+
+
 class StoredCalendar(WorkCalendar):
     """The working-day calendar with the stored days, read when first asked: inside the caller's
-    database connection (a web handler builds it, a worker thread uses it)."""
+    database connection (a web handler builds it, a worker thread uses it). ``generation``: the
+    change counter ``GENERATION`` as the caller read it (``known_generation``), saving its read."""
 
     def __init__(self, extra_days_off: Iterable[dt.date] = (), make_up_days: Iterable[dt.date] = ()):
         super().__init__(extra_days_off, make_up_days)
         self._loaded = False
+        self._generation = None
+
+    def known_generation(self, generation: int) -> None:
+        """The counter, read by the caller in one of its own queries before the days are first asked."""
+        self._generation = generation
 
     def is_working_day(self, day: dt.date) -> bool:
         if not self._loaded:
-            rows = list(CalendarDay.select(CalendarDay.day, CalendarDay.kind).tuples())
-            self.extra_days_off |= {d for d, kind in rows if kind == DAY_OFF}
-            self.make_up_days |= {d for d, kind in rows if kind == MAKE_UP}
+            days_off, make_up = stored_days(self._generation)
+            self.extra_days_off |= days_off
+            self.make_up_days |= make_up
             self._loaded = True
         return super().is_working_day(day)
 
@@ -178,6 +241,7 @@ def store_day(access, day, kind: str, reason: str, *, settings=None) -> Calendar
         raise ValidationError({"day": "calendar.error.already_working"}, day=f"{day:%d/%m/%Y}")
     if CalendarDay.get_or_none(CalendarDay.day == day) is not None:
         raise ValidationError({"day": "calendar.error.exists"}, day=f"{day:%d/%m/%Y}")
+    generations.bump(GENERATION)  # the copies of the stored days other requests keep (stored_days)
     return CalendarDay.create(day=day, kind=kind, reason=reason, created_by=access.actor)
 
 
@@ -191,4 +255,5 @@ def delete_day(access, entry_id: int, reason: str) -> tuple[CalendarDay, str]:
     if row is None:
         raise NotFound()
     row.delete_instance()
+    generations.bump(GENERATION)  # the copies of the stored days other requests keep (stored_days)
     return row, reason

@@ -24,7 +24,15 @@ Cheap by construction: each part is one query, whatever the number of reports (a
 counts what is not shown); the subtrees of the person's grants are read once for all parts. A
 department receiving from 80 communes costs six queries: its grant's subtree, the reports to review,
 the late units, the unread notifications and the two reads that word them (tests/core/test_worklist.py
-counts them; the whole home page, ten).
+counts them; the whole home page, ten). A unit's reporter, who watches no unit beyond the ones they
+send for and receives from none, costs two: the reports to send walk the grants' subtrees in their
+own query, and the unread notifications. The reports to send also carry the working-day calendar's
+change counter (``core.regimes.workdays.GENERATION``): its stored days are kept per process and
+read again only after a change, with no query of their own.
+
+Cheap to run, too: the home page asks for it at every visit. Each query is built and compiled by
+peewee once (``core.db.Prepared``) and reads only the columns the list shows of the units, regimes
+and people around a report (a regime row carries its whole form).
 """
 
 from __future__ import annotations
@@ -35,9 +43,12 @@ from dataclasses import dataclass, field
 from peewee import JOIN, Case, Value, fn
 
 from core import clock
+from core.db import Prepared
+from core.generations import Generation
 from core.models import Unit, User
 from core.regimes.regimes import Regime
-from core.regimes.workdays import WorkCalendar, work_calendar
+from core.regimes.workdays import GENERATION as CALENDAR_GENERATION
+from core.regimes.workdays import StoredCalendar, WorkCalendar, work_calendar
 from core.reporting.data import EDITABLE, RECEIVE, SUBMIT
 from core.reporting.notifications import Notification, link_of, report_names, text
 from core.reporting.opening import Report
@@ -69,7 +80,8 @@ class Part:
 
 @dataclass
 class ToSend:
-    report: Report  # with .unit, .regime and .receiver (None: no receiver in the system)
+    report: Report  # with .unit, .regime and .receiver (None: no receiver in the system): of those,
+    # the id, code and name (and the regime's version) only
     reason: str  # the receiver's reason, for a returned report
     working_days_left: int | None  # working days after today up to the deadline; None once late
     days_late: int  # calendar days since the deadline (0 while on time)
@@ -85,7 +97,7 @@ class ToSend:
 
 @dataclass
 class ToReview:
-    report: Report  # with .unit and .regime
+    report: Report  # with .unit and .regime: their id, code and name (and the regime's version) only
     version_number: int | None  # the submission's number: 2 and more is a report sent again
 
 
@@ -133,12 +145,15 @@ class _Scope:
         self.access = access
         self._subtrees: dict[int, list[int]] = {}
 
-    def units(self, code: str) -> set[int]:
+    def roots(self, code: str) -> list[int]:
         roots = self.access.roots(code)
         if roots is None:  # an administrator: work only through a grant (see the module's docstring)
             roots = sorted({unit_id for unit_id, codes in self.access.grants if code in codes})
+        return roots
+
+    def units(self, code: str) -> set[int]:
         found: set[int] = set()
-        for root in roots:
+        for root in self.roots(code):
             if root not in self._subtrees:
                 self._subtrees[root] = subtree_ids(root)
             found.update(self._subtrees[root])
@@ -147,10 +162,14 @@ class _Scope:
 
 # -- reports to send --------------------------------------------------------------------------------
 
-def reports_to_send(units: set[int], *, today: dt.date, calendar: WorkCalendar, limit: int = LIMIT) -> Part:
-    """The open reports of ``units``: returned first (with the reason), then the nearest deadline."""
-    if not units:
-        return Part(applies=False)
+def _shown() -> list:
+    """The columns the list shows of a report's unit and regime."""
+    return [Unit.id, Unit.code, Unit.name, Regime.id, Regime.code, Regime.version, Regime.name]
+
+
+def _to_send_query(p, below: bool):
+    """``p.units``; ``below``: the units of ``p.roots`` and everything below them, walked in the same
+    query (as ``core.units.tree.subtree_ids`` walks them), saving their read."""
     receiver = Unit.alias()
     # The reason in the same query, looked up for returned rows only (CASE: not for every open report).
     last_return = (ReportEvent.select(ReportEvent.reason)
@@ -158,15 +177,48 @@ def reports_to_send(units: set[int], *, today: dt.date, calendar: WorkCalendar, 
                    .order_by(ReportEvent.id.desc()).limit(1))
     reason = Case(None, [(Report.status == "returned", last_return)], None)
     returned_first = Case(None, [(Report.status == "returned", 0)], 1)
-    query = (Report.select(Report, Unit, Regime, receiver, reason.alias("return_reason"),
-                           fn.COUNT(Report.id).over().alias("total"))
+    # The calendar's change counter on the way (NULL: never raised), saving the calendar a read.
+    calendar = Generation.select(Generation.value).where(Generation.key == CALENDAR_GENERATION)
+    query = (Report.select(Report, *_shown(), receiver.id, receiver.code, receiver.name,
+                           reason.alias("return_reason"), fn.COUNT(Report.id).over().alias("total"),
+                           calendar.alias("calendar_generation"))
              .join(Unit, on=(Report.unit == Unit.id)).switch(Report)
              .join(Regime, on=(Report.regime == Regime.id)).switch(Report)
-             .join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver")
-             .where(Report.unit.in_(sorted(units)) & Report.status.in_(list(EDITABLE)))
-             .order_by(returned_first, Report.deadline, Unit.name, Report.id)
-             .limit(limit))
-    rows = list(query)
+             .join(receiver, JOIN.LEFT_OUTER, on=(Report.receiver == receiver.id), attr="receiver"))
+    if below:
+        top, child = Unit.alias("top"), Unit.alias("child")
+        down = top.select(top.id).where(top.id.in_(p.roots)).cte("down", recursive=True, columns=("id",))
+        down = down.union_all(child.select(child.id).join(down, on=(child.parent == down.c.id)))
+        units = Report.unit.in_(down.select_from(down.c.id))  # the WITH goes inside the IN
+    else:
+        units = Report.unit.in_(p.units)
+    return (query.where(units & Report.status.in_(list(EDITABLE)))
+            .order_by(returned_first, Report.deadline, Unit.name, Report.id)
+            .limit(p.limit))
+
+
+_TO_SEND = Prepared(lambda p: _to_send_query(p, below=False))
+_TO_SEND_BELOW = Prepared(lambda p: _to_send_query(p, below=True))
+
+
+def reports_to_send(units: set[int], *, today: dt.date, calendar: WorkCalendar, limit: int = LIMIT) -> Part:
+    """The open reports of ``units``: returned first (with the reason), then the nearest deadline."""
+    if not units:
+        return Part(applies=False)
+    return _to_send_part(list(_TO_SEND.run(units=tuple(sorted(units)), limit=limit)), today, calendar)
+
+
+def _reports_to_send_below(roots: list[int], *, today: dt.date, calendar: WorkCalendar,
+                           limit: int = LIMIT) -> Part:
+    """``reports_to_send`` of the units of ``roots`` and their subtrees, walked in the same query."""
+    if not roots:
+        return Part(applies=False)
+    return _to_send_part(list(_TO_SEND_BELOW.run(roots=tuple(roots), limit=limit)), today, calendar)
+
+
+def _to_send_part(rows: list, today: dt.date, calendar: WorkCalendar) -> Part:
+    if rows and isinstance(calendar, StoredCalendar):
+        calendar.known_generation(rows[0].calendar_generation or 0)
     left: dict[dt.date, int] = {}  # reports share deadlines: each counted once
     items = []
     for r in rows:
@@ -181,19 +233,25 @@ def reports_to_send(units: set[int], *, today: dt.date, calendar: WorkCalendar, 
 
 # -- reports to review ------------------------------------------------------------------------------
 
+def _to_review_query(p):
+    latest = ReportVersion.select(fn.MAX(ReportVersion.number)).where(ReportVersion.report == Report.id)
+    return (Report.select(Report, *_shown(), latest.alias("version_number"),
+                          fn.COUNT(Report.id).over().alias("total"))
+            .join(Unit, on=(Report.unit == Unit.id)).switch(Report)
+            .join(Regime, on=(Report.regime == Regime.id)).switch(Report)
+            .where(Report.receiver.in_(p.units) & (Report.status == "submitted"))
+            .order_by(Report.submitted_at, Report.deadline, Unit.name, Report.id)
+            .limit(p.limit))
+
+
+_TO_REVIEW = Prepared(_to_review_query)
+
+
 def reports_to_review(units: set[int], *, limit: int = LIMIT) -> Part:
     """Submitted reports received by ``units``, the oldest submission first (as the queue)."""
     if not units:
         return Part(applies=False)
-    latest = ReportVersion.select(fn.MAX(ReportVersion.number)).where(ReportVersion.report == Report.id)
-    query = (Report.select(Report, Unit, Regime, latest.alias("version_number"),
-                           fn.COUNT(Report.id).over().alias("total"))
-             .join(Unit, on=(Report.unit == Unit.id)).switch(Report)
-             .join(Regime, on=(Report.regime == Regime.id)).switch(Report)
-             .where(Report.receiver.in_(sorted(units)) & (Report.status == "submitted"))
-             .order_by(Report.submitted_at, Report.deadline, Unit.name, Report.id)
-             .limit(limit))
-    rows = list(query)
+    rows = list(_TO_REVIEW.run(units=tuple(sorted(units)), limit=limit))
     return Part([ToReview(r, r.version_number) for r in rows], rows[0].total if rows else 0)
 
 
@@ -261,13 +319,21 @@ def _date(value) -> dt.date:
 
 # -- unread notifications ---------------------------------------------------------------------------
 
+def _unread_query(p):
+    actor = User.alias()
+    return (Notification.select(Notification, actor.id, actor.full_name,
+                                fn.COUNT(Notification.id).over().alias("total"))
+            .join(actor, JOIN.LEFT_OUTER, on=(Notification.actor == actor.id))
+            .where((Notification.user == p.user) & Notification.read_at.is_null())
+            .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(p.limit))
+
+
+_UNREAD = Prepared(_unread_query)
+
+
 def unread_notifications(user_id: int, lang: str, *, limit: int = UNREAD_SHOWN) -> Part:
     """The person's unread notifications, newest first, worded in ``lang`` (as the inbox words them)."""
-    actor = User.alias()
-    rows = list(Notification.select(Notification, actor, fn.COUNT(Notification.id).over().alias("total"))
-                .join(actor, JOIN.LEFT_OUTER, on=(Notification.actor == actor.id))
-                .where((Notification.user == user_id) & Notification.read_at.is_null())
-                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
+    rows = list(_UNREAD.run(user=user_id, limit=limit))
     names = report_names({n.report_id for n in rows} - {None})
     items = [{"id": n.id, "text": text(n, names.get(n.report_id, {}), lang), "at": n.created_at,
               "report_id": n.report_id, "action": n.action, "link": link_of(n),
@@ -283,10 +349,18 @@ def work_list(access, *, lang: str = "vi", today: dt.date | None = None, setting
     (``calendar`` given: that one)."""
     today = today or clock.today()
     scope = _Scope(access)
-    send, receive, view = scope.units(SUBMIT), scope.units(RECEIVE), scope.units(VIEW)
     # The stored calendar reads its days only when first asked: no query when nothing is to send.
     calendar = calendar or work_calendar(settings)
-    return WorkList(to_send=reports_to_send(send, today=today, calendar=calendar),
+    receive = scope.units(RECEIVE)
+    if receive or not set(scope.roots(VIEW)) <= set(scope.roots(SUBMIT)):
+        send, view = scope.units(SUBMIT), scope.units(VIEW)  # the late units need them by id
+        to_send = reports_to_send(send, today=today, calendar=calendar)
+    else:
+        # What the person watches lies within what they send (a unit's reporter, most often): no
+        # late unit is left to show, and the query walks the subtrees itself, saving their read.
+        send, view = set(), set()
+        to_send = _reports_to_send_below(scope.roots(SUBMIT), today=today, calendar=calendar)
+    return WorkList(to_send=to_send,
                     to_review=reports_to_review(receive),
                     late=late_units(view, receive, send, today=today),
                     unread=unread_notifications(access.actor.id, lang),

@@ -219,3 +219,16 @@ def test_a_department_receiving_from_80_communes_costs_a_handful_of_queries(froz
     assert mine.unread.total == 40 and len(mine.unread.items) == wl.UNREAD_SHOWN
     listing_text = "\n".join(re.sub(r"\s+", " ", s)[:160] for s in statements)
     assert len(statements) == 6, f"{len(statements)} queries\n{listing_text}"
+
+
+def test_a_commune_reporter_costs_two_queries(kit):
+    """What the reporter watches lies within the commune they send for: the reports to send walk
+    the grant's subtree in their own query, and the unread notifications are the other."""
+    who = access(kit["reporter"])
+    with QueryCounter(db.obj) as counter:
+        counter.start()
+        mine = wl.work_list(who, today=dt.date(2026, 3, 13), calendar=CALENDAR)
+        statements = counter.stop()
+    assert sent_ids(mine.to_send) == [kit["report"].id] and mine.to_send.items[0].working_days_left == 2
+    assert (mine.to_review.applies, mine.late.applies) == (False, False)
+    assert len(statements) == 2, "\n".join(re.sub(r"\s+", " ", s)[:160] for s in statements)

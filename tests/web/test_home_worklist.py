@@ -223,3 +223,35 @@ def test_the_home_page_of_a_department_receiving_from_80_communes_stays_cheap(cl
     # feedback news' one; the page before the list made the five alone.
     listing = "\n".join(re.sub(r"\s+", " ", s)[:120] for s in statements)
     assert len(statements) <= 12, f"{len(statements)} queries\n{listing}"
+
+
+def test_a_day_entered_on_the_calendar_is_counted_at_the_next_visit(client, kit, frozen_clock, make_user, unit_tree):
+    """The stored days are kept per process (core.regimes.workdays.stored_days) while the calendar's
+    change counter stays; the reports to send carry the counter, so the calendar table is read only
+    after a change, and the next visit after one counts with it."""
+    from core.regimes import workdays
+    from core.reporting import calendar_changes
+
+    frozen_clock(dt.datetime(2026, 3, 13, 2, 0))  # Friday 13/03: Monday 16 and Tuesday 17 left
+    log_in(client, kit["users"]["reporter"])
+    assert "Còn 2 ngày làm việc" in part(client.get("/").text, "to-send")
+    with QueryCounter(db.obj) as counter:
+        counter.start()
+        assert "Còn 2 ngày làm việc" in part(client.get("/").text, "to-send")
+        statements = counter.stop()
+    assert not [s for s in statements if "core_calendar_day" in s], "the stored days were read again"
+    admin, _ = make_user(unit=unit_tree.province, is_admin=True)
+    with db.connection_context():
+        access = core_access(User.get_by_id(admin.id))
+        # Monday off: the report's deadline moves to Wednesday 18, still two working days away.
+        calendar_changes.add_day(access, dt.date(2026, 3, 16), workdays.DAY_OFF, "Thông báo số 1/TB-VPCP")
+        entry = workdays.CalendarDay.get(workdays.CalendarDay.day == dt.date(2026, 3, 16))
+    to_send = part(client.get("/").text, "to-send")
+    assert "Hạn nộp 18/03/2026" in to_send and "Còn 2 ngày làm việc" in to_send
+    # A day off written behind the deadlines' back (the report keeps Tuesday 17): one day left.
+    with db.connection_context():
+        calendar_changes.remove_day(access, entry.id, "Thông báo đã được thay thế")
+        assert "Còn 2 ngày làm việc" in part(client.get("/").text, "to-send")
+        workdays.store_day(access, dt.date(2026, 3, 16), workdays.DAY_OFF, "Thông báo số 2/TB-VPCP")
+    to_send = part(client.get("/").text, "to-send")
+    assert "Hạn nộp 17/03/2026" in to_send and "Còn 1 ngày làm việc" in to_send
