@@ -58,9 +58,16 @@ class Access:
         report, editing it, the answer), and the actor's own unit is known already."""
         chain = self._chains.get(unit_id)
         if chain is None:
-            from core.units.tree import ancestor_ids
+            # An ancestor of a unit read already: its chain is that one's tail (a commune's reporter
+            # asks for the district that receives its report).
+            known = next((c for c in self._chains.values() if unit_id in c), None)
+            if known is not None:
+                chain = known[known.index(unit_id):]
+            else:
+                from core.units.tree import ancestor_ids
 
-            chain = self._chains[unit_id] = tuple(ancestor_ids(unit_id))
+                chain = tuple(ancestor_ids(unit_id))
+            self._chains[unit_id] = chain
         return chain
 
     def allowed(self, code: str, chain: tuple[int, ...] | list[int] | None = None) -> bool:

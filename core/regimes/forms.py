@@ -81,12 +81,21 @@ class FormVersion(CoreModel):
 
 # -- storage: forms and versions --------------------------------------------------------------
 
+def indicator_codes(definition: dict) -> tuple[str, ...]:
+    """The codes of the indicators a definition's rows name, sorted."""
+    return tuple(sorted({r.get("indicator") for r in definition.get("rows") or [] if r.get("indicator")}))
+
+
 def current_indicators(definition: dict) -> dict[str, Indicator]:
     """The catalogue's current version of every indicator a definition's rows name."""
-    codes = {r.get("indicator") for r in definition.get("rows") or [] if r.get("indicator")}
+    return current_of(indicator_codes(definition))
+
+
+def current_of(codes: tuple[str, ...]) -> dict[str, Indicator]:
+    """The catalogue's current version of each of ``codes`` (sorted, as ``indicator_codes`` gives them)."""
     if not codes:
         return {}
-    query = Indicator.select().where(Indicator.code.in_(sorted(codes)) & Indicator.valid_to.is_null())
+    query = Indicator.select().where(Indicator.code.in_(list(codes)) & Indicator.valid_to.is_null())
     return {i.code: i for i in query}
 
 

@@ -34,7 +34,7 @@ from core.db import CoreModel, Prepared, db, is_sqlite, transaction
 from core.reporting import events
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.regimes.form_engine import CellInputError, CompiledForm, Message, canonical, column_label, parse_number
-from core.regimes.forms import FormVersion
+from core.regimes.forms import Form, FormVersion, current_of, indicator_codes
 from core.catalogue.figures import IndicatorValue
 from core.catalogue.indicators import Indicator
 from core.models import User, utcnow
@@ -127,6 +127,9 @@ def can_read(access, report: Report) -> bool:
 # Compiled once (core.db.Prepared): every screen of a report, each autosave, reads these.
 _REPORT = Prepared(lambda p: Report.select(Report, Regime).join(Regime).where(Report.id == p.report_id).limit(1))
 _FORM_VERSION = Prepared(lambda p: FormVersion.select().where(FormVersion.id == p.version_id).limit(1))
+# With its form: every screen of a sheet names the form's code (``sheet.version.form``).
+_VERSION_AND_FORM = Prepared(lambda p: FormVersion.select(FormVersion, Form).join(Form)
+                             .where(FormVersion.id == p.version_id).limit(1))
 
 
 def get_report(access, report_id: int) -> Report:
@@ -171,6 +174,7 @@ class Sheet:
     attachments: list
     editable: bool
     prefill: tuple = ({}, {})  # (pre-filled cells, year so far before this period): to compute another state
+    catalogue: int | None = None  # the catalogue's change counter as read for the prefill (None: not read)
 
     @property
     def revision(self) -> int:
@@ -189,6 +193,10 @@ class Sheet:
     def input_cells(self) -> list[tuple[str, str]]:
         return [cell for cell, kind in self.kinds.items() if kind == "input"]
 
+    def indicator_names(self) -> dict[str, str]:
+        """code → the catalogue's current name of the indicators the form's rows name (shared: only read)."""
+        return indicator_names(self.version, self.form, self.catalogue)
+
     def grid(self, lang: str, inputs: bool = False) -> list:
         """(row, cells) as the grid prints them (core.reporting.grid)."""
         from core.reporting.grid import grid_rows
@@ -204,7 +212,10 @@ def load_sheet(access, report_id: int, *, overrides: dict | None = None, report:
     report = report or get_report(access, report_id)
     if report.form_version_id is None:
         raise BaocaoError("report_data.error.no_form")
-    version = version or FormVersion.get_by_id(report.form_version_id)
+    if version is None:
+        version = _VERSION_AND_FORM.first(version_id=report.form_version_id)
+        if version is None:
+            raise FormVersion.DoesNotExist(f"form version {report.form_version_id}")
     form = version.compiled()
     index = report.period_index
     columns, kinds = _layout(form, report.frequency, report.year, index)
@@ -212,23 +223,33 @@ def load_sheet(access, report_id: int, *, overrides: dict | None = None, report:
     inputs = dict(stored)
     if overrides:
         inputs.update(overrides)
-    prefill, prior = prefill_for(form, report)
+    prefill, prior, catalogue = _prefill(form, report)
     # Kept per process (computed_state): the page a person opens after an autosave, and the next
     # autosave's "before", are most often the state the last save computed.
     values, messages = computed_state(form, index, inputs, prefill, prior)
     editable = report.status in EDITABLE and can_fill(access, report)
     if saved is not None:
         return Sheet(report, version, form, columns, kinds, stored, values, messages, saved.sections, {}, [],
-                     editable, (prefill, prior))
-    sections = {s.key: s.text for s in ReportSection.select().where(ReportSection.report == report.id)}
+                     editable, (prefill, prior), catalogue)
+    sections = dict(_SECTIONS.run(report_id=report.id))
     comments = defaultdict(list)
-    for c in (ReportComment.select(ReportComment, User).join(User, JOIN.LEFT_OUTER, on=(ReportComment.author == User.id))
-              .where(ReportComment.report == report.id).order_by(ReportComment.created_at)):
+    for c in _COMMENTS.run(report_id=report.id):
         comments[(c.row, c.column)].append(c)
-    attachments = list(ReportAttachment.select().where(ReportAttachment.report == report.id)
-                       .order_by(ReportAttachment.uploaded_at))
+    attachments = list(_ATTACHMENTS.run(report_id=report.id))
     return Sheet(report, version, form, columns, kinds, stored, values, messages, sections, dict(comments),
-                 attachments, editable, (prefill, prior))
+                 attachments, editable, (prefill, prior), catalogue)
+
+
+# Compiled once (core.db.Prepared): the page reads them at every visit. Who wrote a comment and who
+# added an attachment come with them: the page names both.
+_SECTIONS = Prepared(lambda p: ReportSection.select(ReportSection.key, ReportSection.text)
+                     .where(ReportSection.report == p.report_id).tuples())
+_COMMENTS = Prepared(lambda p: ReportComment.select(ReportComment, User)
+                     .join(User, JOIN.LEFT_OUTER, on=(ReportComment.author == User.id))
+                     .where(ReportComment.report == p.report_id).order_by(ReportComment.created_at))
+_ATTACHMENTS = Prepared(lambda p: ReportAttachment.select(ReportAttachment, User)
+                        .join(User, JOIN.LEFT_OUTER, on=(ReportAttachment.uploaded_by == User.id))
+                        .where(ReportAttachment.report == p.report_id).order_by(ReportAttachment.uploaded_at))
 
 
 def _layout(form: CompiledForm, frequency: str, year: int, index: int) -> tuple[list, dict]:
@@ -393,9 +414,14 @@ def _summable(codes: tuple, generation: int) -> frozenset:
 def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
     """(pre-filled cells, year-so-far before this period per ``accumulate`` cell) from the figures
     store: one query for the unit's figures of last year, this year and next."""
+    return _prefill(form, report)[:2]
+
+
+def _prefill(form: CompiledForm, report: Report) -> tuple[dict, dict, int | None]:
+    """``prefill_for``'s answer and the catalogue's change counter it read (None: none read)."""
     wanted = [r for r in form.rows if r.kind == "indicator" and r.indicator]
     if not wanted:
-        return {}, {}
+        return {}, {}, None
     freq, year, index = report.frequency, report.year, report.period_index
     codes = tuple(sorted({r.indicator for r in wanted}))
     # One primary-key read says whether the copies this process keeps are still good.
@@ -404,8 +430,29 @@ def prefill_for(form: CompiledForm, report: Report) -> tuple[dict, dict]:
     figures = _unit_figures(report.unit_id, codes, year, figures_generation)
     summable = _summable(codes, catalogue_generation)
     # Derived from the shared figures alone: built again only when they (or the form) change.
-    return _derived(("prefill", id(form), id(figures), freq, year, index, summable), (form, figures),
-                    lambda: _prefill_cells(form, wanted, figures, summable, freq, year, index))
+    prefill, prior = _derived(("prefill", id(form), id(figures), freq, year, index, summable), (form, figures),
+                              lambda: _prefill_cells(form, wanted, figures, summable, freq, year, index))
+    return prefill, prior, catalogue_generation
+
+
+_NAMES: OrderedDict = OrderedDict()  # (database, codes) → (catalogue generation, code → name)
+_NAMES_SIZE = 256
+
+
+def indicator_names(version: FormVersion, form: CompiledForm, catalogue: int | None = None) -> dict[str, str]:
+    """code → the catalogue's current name, for every indicator ``version``'s rows name (``form``:
+    its compiled form). Kept per process while the catalogue is unchanged: ``catalogue`` is its
+    change counter when the caller read it already (``Sheet.catalogue``), else it is read here.
+    The answer is shared: whoever gets it only reads it."""
+    # The codes as current_indicators takes them, from the definition itself; a compiled form is
+    # the one of a single definition text, so they are worked out once per form.
+    codes = _derived(("indicator codes", id(form)), (form,), lambda: indicator_codes(version.data()))
+    if not codes:
+        return {}
+    if catalogue is None:
+        catalogue, = generations.read(generations.CATALOGUE)
+    return _while_unchanged(_NAMES, ("names", codes), catalogue,
+                            lambda: {code: i.name for code, i in current_of(codes).items()}, _NAMES_SIZE)
 
 
 def _prefill_cells(form: CompiledForm, wanted: list, figures: dict, summable: frozenset, freq: str, year: int,

@@ -40,6 +40,7 @@ from core import clock
 from core.reporting import consolidation
 from core.reporting import data as rd
 from core.reporting import events as lifecycle
+from core.db import Prepared as PreparedQuery  # this module's Prepared is the frozen bytes
 from core.db import transaction
 from core.errors import BaocaoError, Forbidden
 from core.regimes.form_engine import canonical
@@ -182,6 +183,9 @@ def submit(access, report_id: int, *, revision: int, signature=None, settings=No
         if current.status == "submitted" and latest is not None and latest.revision == revision:
             return latest  # the same click again
         now = utcnow()
+        # Versions, signatures and events are made here and by the receiver's steps that follow a
+        # submission; the ``submitted_at`` set below is never cleared, so a report without it has
+        # none of them (the report page does not read them then: web/routes/report_workflow.py).
         if signature is None:
             prepared = _freeze(access, report, current, latest, revision, now)
         else:
@@ -257,16 +261,21 @@ def reopen(access, report_id: int, reason: str) -> None:
     _receiver_step(access, report_id, "reopen", "accepted", "returned", reason, need_reason=True)
 
 
+# Compiled once (core.db.Prepared): the report page's workflow card reads both on every visit.
+_VERSIONS = PreparedQuery(lambda p: ReportVersion.select(ReportVersion, User)
+                     .join(User, JOIN.LEFT_OUTER, on=(ReportVersion.submitted_by == User.id))
+                     .where(ReportVersion.report == p.report_id).order_by(ReportVersion.number.desc()))
+_EVENTS = PreparedQuery(lambda p: ReportEvent.select(ReportEvent, User)
+                   .join(User, JOIN.LEFT_OUTER, on=(ReportEvent.actor == User.id))
+                   .where(ReportEvent.report == p.report_id).order_by(ReportEvent.at, ReportEvent.id))
+
+
 def versions(report_id: int) -> list[ReportVersion]:
-    return list(ReportVersion.select(ReportVersion, User)
-                .join(User, JOIN.LEFT_OUTER, on=(ReportVersion.submitted_by == User.id))
-                .where(ReportVersion.report == report_id).order_by(ReportVersion.number.desc()))
+    return list(_VERSIONS.run(report_id=report_id))
 
 
 def events(report_id: int) -> list[ReportEvent]:
-    return list(ReportEvent.select(ReportEvent, User)
-                .join(User, JOIN.LEFT_OUTER, on=(ReportEvent.actor == User.id))
-                .where(ReportEvent.report == report_id).order_by(ReportEvent.at, ReportEvent.id))
+    return list(_EVENTS.run(report_id=report_id))
 
 
 def timeliness(report: Report) -> str | None:

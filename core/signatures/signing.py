@@ -48,7 +48,7 @@ from peewee import BlobField, BooleanField, CharField, DateTimeField, ForeignKey
 from core import audit, keys
 from core.reporting import data as rd
 from core.reporting import workflow as wf
-from core.db import CoreModel, transaction
+from core.db import CoreModel, Prepared, transaction
 from core.errors import BaocaoError, Forbidden, NotFound
 from core.models import Unit, User, utcnow
 from core.reporting.opening import Report
@@ -255,7 +255,8 @@ class SealProvider(Provider):
     kind = "seal"
 
     def usable(self, access, report) -> bool:
-        return (access.allowed(SEAL, ancestor_ids(report.unit_id)) and rd.can_fill(access, report)
+        # The unit's chain as the request read it already (rd.can_fill asks for the same one).
+        return (access.allowed(SEAL, access.ancestors(report.unit_id)) and rd.can_fill(access, report)
                 and active_seal(report.unit_id) is not None)
 
     def expected(self, access, report) -> list:
@@ -388,14 +389,19 @@ def signature_of(version_id: int) -> ReportSignature | None:
     return ReportSignature.get_or_none(ReportSignature.version == version_id)
 
 
+# Compiled once (core.db.Prepared): the report page reads a submitted report's signatures on every visit.
+_SIGNATURES = Prepared(lambda p: ReportSignature.select().join(wf.ReportVersion)
+                       .where(wf.ReportVersion.report == p.report_id))
+_CHECKS = Prepared(lambda p: SignatureCheck.select().where(SignatureCheck.signature.in_(p.ids))
+                   .order_by(SignatureCheck.checked_at, SignatureCheck.id))
+
+
 def signatures_for(report_id: int) -> dict:
     """version id → ReportSignature (with its checks as ``.latest_check``) for a report's versions."""
-    rows = list(ReportSignature.select().join(wf.ReportVersion)
-                .where(wf.ReportVersion.report == report_id))
+    rows = list(_SIGNATURES.run(report_id=report_id))
     checks: dict[int, SignatureCheck] = {}
     if rows:
-        for check in (SignatureCheck.select().where(SignatureCheck.signature.in_([r.id for r in rows]))
-                      .order_by(SignatureCheck.checked_at, SignatureCheck.id)):
+        for check in _CHECKS.run(ids=tuple(r.id for r in rows)):
             checks[check.signature_id] = check
     for row in rows:
         row.latest_check = checks.get(row.id)
@@ -448,9 +454,13 @@ def evidence_of(row) -> dict:
 # -- the unit's seal ------------------------------------------------------------------------------
 
 
+_ACTIVE_SEAL = Prepared(lambda p: OrgSeal.select()
+                        .where((OrgSeal.unit == p.unit_id) & (OrgSeal.active == True))  # noqa: E712
+                        .order_by(OrgSeal.id.desc()).limit(1))
+
+
 def active_seal(unit_id: int) -> OrgSeal | None:
-    return (OrgSeal.select().where((OrgSeal.unit == unit_id) & (OrgSeal.active == True))  # noqa: E712
-            .order_by(OrgSeal.id.desc()).first())
+    return _ACTIVE_SEAL.first(unit_id=unit_id)
 
 
 def may_install_seal(access, unit_id: int) -> bool:

@@ -11,17 +11,18 @@ from tests.web.test_autosave_queries import QueryCounter, _stop_the_clock
 from tests.web.test_consolidation_screens import consolidated_id, open_it, world  # noqa: F401 — fixture
 from tests.web.test_report_entry import log_in
 
-# Each request's prologue (5): the session with its user, the unit's ancestors, the plugins switched
-# on, the grants, the roles a delegation gives. The entry page of a report already accepted (14): the
-# report; its signatures, versions and events (the workflow card); the receiver's ancestors; the form
-# version, the stored values, the change counters of the figures, the sections, the comments, the
-# attachments, the indicators' names, the form, the menu's unit.
-ENTRY_BUDGET = 19
-# A consolidated report's page (14): the report, its form version, values, change counters, sections,
-# comments, attachments; the versions counted (read once for the sources and the banner), the
-# source versions, the reports received, the indicators' aggregation rules, the last refresh (once),
-# the sources' latest versions, the menu's unit.
-CONSOLIDATION_BUDGET = 19
+# Each request's prologue (4): the session with its user, the unit's ancestors with the plugins
+# switched on (one query), the grants, the roles a delegation gives. The entry page of a report
+# already accepted (10): the report; its versions, events and signatures (the workflow card); the form
+# version with its form, the stored values, the change counters (figures, catalogue), the sections,
+# the comments, the attachments with who uploaded them. The receiver's ancestors are the tail of the
+# reporter's chain, the indicators' names are kept per process under the catalogue's counter.
+ENTRY_BUDGET = 14
+# A consolidated report's page (14): the report, its form version with its form, values, change
+# counters, sections, comments, attachments; the versions counted (read once for the sources and the
+# banner), the source versions, the reports received, the indicators' aggregation rules, the last
+# refresh (once), the sources' latest versions, the menu's unit.
+CONSOLIDATION_BUDGET = 18
 
 
 def _count(client, path: str) -> list[str]:

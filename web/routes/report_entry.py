@@ -133,10 +133,15 @@ def _input_cells(report) -> list[tuple[str, str]]:
     return reporting.FormVersion.get_by_id(report.form_version_id).compiled().input_cells(report.period_index)
 
 
-def _indicator_names(version) -> dict[str, str]:
+def _indicator_names(version, sheet=None) -> dict[str, str]:
+    """code → name of the indicators the version's rows name; from ``sheet`` (of that version) when
+    there is one, kept per process while the catalogue is unchanged (``Sheet.indicator_names``:
+    shared, only read)."""
     from core.regimes.forms import current_indicators
 
     try:
+        if sheet is not None:
+            return sheet.indicator_names()
         return {code: ind.name for code, ind in current_indicators(version.data()).items()}
     except Exception:  # noqa: BLE001 — a label is a nicety; the code is shown instead
         return {}
@@ -145,6 +150,9 @@ def _indicator_names(version) -> dict[str, str]:
 def page_context(access, report_id: int, *, posted: Posted | None = None, errors: dict | None = None,
                  conflicts=None, saved_at=None, notice: str | None = None, attachment_error=None, pm=None) -> dict:
     report = reporting.get_report(access, report_id)
+    actor = access.actor
+    if actor is not None and actor.unit_id == report.unit_id:
+        report.unit = actor.unit  # read with the session: the page's header names it without a query
     from web.routes.report_workflow import workflow_context  # the submit / accept / return card
 
     context = {"report": report, "status_labels": reporting.STATUS_LABELS, "sheet": None, "errors": errors or {},
@@ -160,7 +168,8 @@ def page_context(access, report_id: int, *, posted: Posted | None = None, errors
     if posted is not None:
         overrides, _ = posted.overrides(_input_cells(report))
     sheet = reporting.load_sheet(access, report_id, report=report, overrides=overrides)
-    context.update(sheet=sheet, editable=sheet.editable, indicator_names=_indicator_names(sheet.version),
+    context.update(sheet=sheet, editable=sheet.editable,
+                   indicator_names=_indicator_names(sheet.version, sheet),
                    form_code=sheet.version.form.code, can_fill=reporting.can_fill(access, report))
     if posted is not None:
         # The page comes back with what the person typed, and the bases they started from.
@@ -334,7 +343,7 @@ def _answer(access, report, posted: Posted, outcome: dict) -> dict:
     if result is None:  # refused as a whole: the unreadable cells are still marked
         errors = {**posted.overrides(inputs)[1], **errors}
     return {"report": report, "sheet": sheet, "errors": errors, "conflicts": outcome["conflicts"],
-            "indicator_names": _indicator_names(version) if refreshed or outcome["conflicts"] else {},
+            "indicator_names": _indicator_names(version, sheet) if refreshed or outcome["conflicts"] else {},
             "saved_at": outcome["saved_at"], "failure": outcome["failure"], "new_bases": new_bases,
             "refreshed": [(rows[r], columns[c], cell_key(r, c), text) for (r, c), text in refreshed.items()
                           if r in rows and c in columns],

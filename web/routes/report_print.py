@@ -48,7 +48,7 @@ class Table:
 
 def _table_of_sheet(sheet: reporting.Sheet) -> Table:
     return Table(sheet.form.title, sheet.form.rows, sheet.columns, sheet.kinds, sheet.values,
-                 _indicator_names(sheet.version))
+                 _indicator_names(sheet.version, sheet))
 
 
 def _decimal(text):

@@ -34,12 +34,19 @@ def workflow_context(access, report, pm=None) -> dict:
     providers are offered too)."""
     can_submit = (report.form_version_id is not None and report.status in reporting.EDITABLE
                   and reporting.can_fill(access, report))
-    signatures = signing.signatures_for(report.id)
-    return {"wf_versions": reporting.versions(report.id), "wf_events": reporting.report_events(report.id),
+    if report.submitted_at is None:  # never submitted: no version, signature or event (workflow.submit)
+        versions, events, signatures = [], [], {}
+    else:
+        versions, events = reporting.versions(report.id), reporting.report_events(report.id)
+        signatures = signing.signatures_for(report.id)
+    providers = signing.usable_providers(access, report, pm=pm) if can_submit else []
+    # The seal's name is shown only in the form of a seal provider (core/report_signing/_sign.html).
+    seal = signing.active_seal(report.unit_id) if any(getattr(p, "kind", "") == "seal" for p in providers) else None
+    return {"wf_versions": versions, "wf_events": events,
             "wf_can_receive": reporting.can_receive(access, report),
             "wf_can_submit": can_submit,
-            "wf_providers": signing.usable_providers(access, report, pm=pm) if can_submit else [],
-            "wf_seal": signing.active_seal(report.unit_id) if can_submit else None,
+            "wf_providers": providers,
+            "wf_seal": seal,
             "wf_signatures": {vid: signing.signature_view(row) for vid, row in signatures.items()},
             "wf_problem_messages": signing.problem_messages,
             "wf_timeliness": reporting.timeliness(report)}
