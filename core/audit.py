@@ -15,6 +15,7 @@ import contextvars
 import datetime as dt
 import hashlib
 import json
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -194,9 +195,12 @@ class AuditEvent(CoreModel):
         values["at"] = self.at.isoformat(timespec="microseconds")
         return values
 
+    def canonical(self) -> str:
+        """The chained fields as the hash takes them (without the previous hash, which comes first)."""
+        return json.dumps(self.content(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
     def compute_hash(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256((self.prev_hash + canonical).encode("utf-8")).hexdigest()
+        return hashlib.sha256((self.prev_hash + self.canonical()).encode("utf-8")).hexdigest()
 
 
 def lock_chain() -> None:
@@ -218,18 +222,58 @@ def record(action: str, *, actor=None, unit=None, object_type: str = "", object_
         unit_id = actor.unit_id
     # Inside the caller's transaction the event commits or rolls back with the change it records:
     # a savepoint of its own would cost two more round trips and change nothing.
+    event = AuditEvent(
+        at=utcnow(), actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "username", "") or "",
+        unit_id=unit_id, action=action, object_type=object_type, object_id=str(object_id or ""),
+        result=result, request_id=info.request_id[:32], client_address=(info.client_address or "")[:64],
+        details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False, default=str))
     with contextlib.nullcontext() if db.in_transaction() else transaction():
-        lock_chain()
-        last = AuditEvent.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).first()
-        event = AuditEvent(
-            at=utcnow(), actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "username", "") or "",
-            unit_id=unit_id, action=action, object_type=object_type, object_id=str(object_id or ""),
-            result=result, request_id=info.request_id[:32], client_address=(info.client_address or "")[:64],
-            details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False, default=str),
-            prev_hash=last.hash if last else GENESIS)
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
+        # SQLite (its write transaction holds the database), or a PostgreSQL database not yet at
+        # migration 0039 (the events of the backup taken before it): read the last hash, then insert.
+        if is_sqlite() or not _append_in_one_call():
+            lock_chain()
+            last = AuditEvent.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).first()
+            event.prev_hash = last.hash if last else GENESIS
+            event.hash = event.compute_hash()
+            event.save(force_insert=True)
+        else:
+            # The lock, the last hash and the insert in one round trip (migration 0039): the chain's
+            # lock is then held over this call and the commit only, not four round trips.
+            event.id, event.prev_hash, event.hash = db.execute_sql(_APPEND, (
+                event.at, event.actor_id, event.actor_name, event.unit_id, event.action, event.object_type,
+                event.object_id, event.result, event.request_id, event.client_address, event.details,
+                event.canonical(), GENESIS)).fetchone()
     return event
+
+
+_APPEND_FUNCTION = ("baocao_audit_append(timestamp, bigint, text, bigint, text, text, text, text, text, text, "
+                    "text, text, text)")
+_APPEND_FOUND: dict[int, tuple] = {}  # id(database) → (database,) once the function was found there
+_APPEND_LOCK = threading.Lock()
+
+
+def _append_in_one_call() -> bool:
+    """Whether this database has ``baocao_audit_append`` (migration 0039), asked until it is found."""
+    database = db.obj
+    hit = _APPEND_FOUND.get(id(database))
+    if hit is not None and hit[0] is database:
+        return True
+    found = database.execute_sql("SELECT to_regprocedure(%s) IS NOT NULL", (_APPEND_FUNCTION,)).fetchone()[0]
+    if found:
+        with _APPEND_LOCK:
+            _APPEND_FOUND[id(database)] = (database,)  # the database held: its id is not reused
+    return found
+
+
+def forget_schema() -> None:
+    """After a migration step (core.migrate): whether the function exists is asked again."""
+    with _APPEND_LOCK:
+        _APPEND_FOUND.clear()
+
+
+_APPEND = ("SELECT event_id, event_prev_hash, event_hash FROM baocao_audit_append("
+           "%s::timestamp, %s::bigint, %s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, "
+           "%s::text, %s::text, %s::text, %s::text)")
 
 
 @dataclass(frozen=True)

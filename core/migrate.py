@@ -28,8 +28,20 @@ log = logging.getLogger("baocao.migrate")
 CORE_MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+class _Runner(Runner):
+    """playhouse's runner, telling the parts that look at the schema once that it changed."""
+
+    def _run(self, *args, **kwargs):
+        try:
+            return super()._run(*args, **kwargs)
+        finally:
+            from core import audit
+
+            audit.forget_schema()
+
+
 def runner(name: str, directory: Path) -> Runner:
-    return Runner(db.obj, directory=str(directory), table_name=f"{name}_migrations")
+    return _Runner(db.obj, directory=str(directory), table_name=f"{name}_migrations")
 
 
 def migrate_core() -> list[str]:

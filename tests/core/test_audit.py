@@ -63,6 +63,22 @@ def test_log02_the_chain_verifies_after_many_events(people):
     assert len({e.hash for e in events}) == 150
 
 
+def test_log02_an_event_the_database_appends_hashes_as_verify_rebuilds_it(db_session):
+    """On PostgreSQL the chain's lock, the last hash and the insert are one call to a function of the
+    database (migration 0039), which hashes in SQL: its hash, for Vietnamese text and every field,
+    must be the one ``verify`` rebuilds in Python. (On SQLite the same assertions hold for the insert
+    made in Python.)"""
+    details = {"ghi chú": "Xã Gio Mỹ – số liệu “tháng 2” ≥ 5 ½", "emoji": "📊", "n": 3}
+    made = [record("report.saved", object_type="report", object_id=n, details=details) for n in range(3)]
+    stored = list(AuditEvent.select().order_by(AuditEvent.id))[-3:]
+    assert [(e.id, e.prev_hash, e.hash) for e in made] == [(e.id, e.prev_hash, e.hash) for e in stored]
+    assert [e.at for e in made] == [e.at for e in stored]
+    assert all(e.compute_hash() == e.hash for e in stored)
+    assert stored[1].prev_hash == stored[0].hash and stored[2].prev_hash == stored[1].hash
+    assert json.loads(stored[0].details) == details
+    assert verify().ok
+
+
 def test_log02_an_empty_trail_verifies(db_session):
     assert verify() == audit.Verification(True, 0)
 
