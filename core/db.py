@@ -288,9 +288,23 @@ def is_sqlite() -> bool:
     return isinstance(db.obj, peewee.SqliteDatabase)
 
 
+# SQLite lets one transaction write at a time, and a writer that finds the database taken polls
+# for it (busy_timeout: sleeps growing to 100 ms), so a newcomer often takes it before writers that
+# have waited long. With 50 people saving at once through two workers some saves waited past the
+# 10 s timeout. In one process the writers queue here instead, blocked on a lock rather than
+# polling; only one writer per process then competes for the database.
+_SQLITE_WRITERS = threading.Lock()
+
+
+@contextmanager
 def transaction():
     """One business operation = one transaction (IMMEDIATE on SQLite by construction)."""
-    return db.atomic()
+    if db.in_transaction() or not is_sqlite():
+        with db.atomic():
+            yield
+        return
+    with _SQLITE_WRITERS, db.atomic():
+        yield
 
 
 async def run_db(fn, *args, **kwargs):

@@ -157,6 +157,44 @@ def test_a_second_read_modify_write_waits_instead_of_failing(counter):
     assert counter.get().value == 2
 
 
+def test_many_writers_at_once_queue_instead_of_timing_out(counter):
+    """Many people saving at once through one worker. On SQLite every writer but one waits for the
+    database, and SQLite's own wait (busy_timeout) polls: a newcomer could take the database before
+    writers that had waited long, some past the timeout (503 under the load bench). In one process
+    writers queue on a lock instead (core.db.transaction): with a busy timeout far shorter than the
+    writers take together, none fails and no update is lost. (PostgreSQL: the row lock queues them.)"""
+    import time
+
+    writers = 12
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def writer():
+        try:
+            with db.connection_context():
+                if is_sqlite():
+                    db.execute_sql("PRAGMA busy_timeout = 50")  # 12 × 20 ms of writing: far past it
+                try:
+                    start.wait(10)
+                    with transaction():
+                        counter.get().value
+                        time.sleep(0.02)  # a save's work inside its transaction
+                        counter.update(value=counter.value + 1).execute()
+                finally:
+                    if is_sqlite():  # the connection goes back to the pool as it came
+                        db.execute_sql(f"PRAGMA busy_timeout = {dbmod.SQLITE_PRAGMAS['busy_timeout']}")
+        except BaseException as exc:  # noqa: BLE001 — reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert counter.get().value == writers
+
+
 def test_an_uncommitted_write_is_invisible_to_other_connections(db_session):
     seen = []
 
