@@ -30,7 +30,8 @@ the new value). Errors: any 5xx, connection error, timeout, or a status the scen
 expect (a 409 or a "conflict" save outcome included: one user per report). Printed per database:
 requests, errors, lost writes, p50/p95/max per kind and overall (and the server's own time, from
 its access log), saves/s, requests/s, the peak RSS of the server's processes (VmRSS sampled every
-second) and the CPU they and the bench used (the bench runs on the same cores), each number
+second), the CPU they, the bench and the machine's PostgreSQL used and the time left idle (the
+bench runs on the same cores), each number
 beside its target: 0 errors, 0 lost writes, p95 ≤ 300 ms, ≥ 100 saves/s on 2 cores.
 
 Loopback only: the bench refuses any address that is not 127.0.0.1, ::1 or localhost, so it never
@@ -298,16 +299,8 @@ class RssSampler(threading.Thread):
         self.marks: list = []
 
     def processes(self) -> list[int]:
-        pids = [self.pid]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.pid:  # field 4: the parent's id
-                    pids.append(int(entry.name))
-        return pids
+        # fields[1]: /proc/<pid>/stat's fourth field, the parent's id
+        return [self.pid, *(pid for pid, _, fields in _proc_stats() if int(fields[1]) == self.pid)]
 
     def name(self, pid: int) -> str:
         if pid == self.pid:
@@ -329,12 +322,18 @@ class RssSampler(threading.Thread):
             except OSError:
                 continue
             ticks[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-        self.marks.append((time.monotonic(), ticks))
+        self.marks.append((time.monotonic(), ticks, _postgres_cpu(), _idle_cpu()))
 
     def cpu(self) -> dict[int, float]:
         """Cores each server process used between the two marks."""
-        (t0, before), (t1, after) = self.marks[0], self.marks[-1]
+        (t0, before, *_), (t1, after, *_) = self.marks[0], self.marks[-1]
         return {pid: (after[pid] - before.get(pid, 0.0)) / (t1 - t0) for pid in after} if t1 > t0 else {}
+
+    def machine(self) -> tuple[float, float]:
+        """Cores the PostgreSQL processes of this machine used between the two marks, and cores idle:
+        with the server's and the bench's, where the machine's time went."""
+        (t0, _, pg0, idle0), (t1, _, pg1, idle1) = self.marks[0], self.marks[-1]
+        return ((pg1 - pg0) / (t1 - t0), (idle1 - idle0) / (t1 - t0)) if t1 > t0 else (0.0, 0.0)
 
     def summary(self) -> str:
         parts = [f"{self.names[pid]} {kib / 1024:.0f}" for pid, kib in
@@ -354,6 +353,32 @@ class RssSampler(threading.Thread):
                 self.names.setdefault(pid, self.name(pid))
                 total += kib
             self.peak_total = max(self.peak_total, total)
+
+
+def _proc_stats():
+    """(pid, name, the fields after the name) of every process of this machine (/proc/<pid>/stat)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            name, _, rest = stat.partition("(")[2].rpartition(")")
+            yield int(entry.name), name, rest.split()
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds so far of every process of this machine named postgres (its backends among them;
+    a backend that ended since the first mark takes its time with it, and the server's are pooled)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    # fields[11], fields[12]: utime and stime
+    return sum((int(f[11]) + int(f[12])) / tick for _, name, f in _proc_stats() if name == "postgres")
+
+
+def _idle_cpu() -> float:
+    """CPU seconds the machine has been idle (/proc/stat: idle and iowait over every core)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -516,6 +541,9 @@ def report(label: str, r: dict, args) -> None:
     busy = ", ".join(f"{names.get(pid, '?')} {cores:.2f}" for pid, cores in sorted(cpu.items()) if cores >= 0.01)
     print(f"{'CPU used, server':<28}{sum(cpu.values()):>10.2f}   cores ({busy}); the bench client "
           f"{stats.client_cpu:.2f} (same machine, {os.cpu_count()} cores)")
+    postgres, idle = r["rss"].machine()
+    print(f"{'CPU, rest of the machine':<28}{postgres:>10.2f}   cores PostgreSQL (every postgres process here); "
+          f"{idle:.2f} idle")
     print(f"{'server log':<28}{r['log_errors']:>10}   errors, {r['log_warnings']} warnings")
     for (kind, what), count in collections.Counter(stats.errors).most_common(10):
         print(f"  error ({kind}) × {count}: {what}")
