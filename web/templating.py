@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import jinja2
+from starlette.routing import Mount, Route, replace_params
 from starlette.templating import Jinja2Templates
 
 from core.catalogue.indicators import value_text as indicator_value_text
@@ -44,22 +46,51 @@ def build_templates(registry, *, auto_reload: bool = True) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def path_for(app, name: str, /, **path_params) -> str:
-    """``app.url_path_for`` remembered per app for a route without parameters and for a static file.
+class RoutePaths:
+    """Every named route's path format, found once per app: ``path_for`` fills one in instead of
+    asking Starlette, whose ``url_path_for`` asks every route in turn, each miss raising an exception.
+    A workflow card's ~20 links with parameters cost ~13 % of a worker's time under load
+    (bench/load.py, py-spy). Routes never change once the app exists (Starlette 1.x).
 
-    Starlette finds a name by asking every route in turn, each miss raising an exception: the menu's
-    ~55 entries and a page's static files cost ~7,000 of them a page (a third of the consolidated
-    page's time, bench/pages.py). Routes never change once the app exists (Starlette 1.x), and these
-    keys are few (the route names, the static files a template names), so the memo stays small."""
+    Indexed as Starlette names them: a route inside a named mount is ``mount:route``, and the first
+    route in order wins for a name and set of parameters. Mounts here have no parameters of their own;
+    anything else (the static files' mount, a name not found) is left to Starlette."""
+
+    def __init__(self, routes):
+        self.formats: dict[tuple[str, frozenset], tuple[str, dict]] = {}
+        self._index(routes, prefix="", qualifier="")
+
+    def _index(self, routes, prefix: str, qualifier: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                if set(route.param_convertors) == {"path"}:
+                    inner = qualifier + (f"{route.name}:" if route.name else "")
+                    self._index(route.routes, prefix + route.path, inner)
+            elif isinstance(route, Route):
+                key = (qualifier + route.name, frozenset(route.param_convertors))
+                self.formats.setdefault(key, (prefix + route.path_format, route.param_convertors))
+
+    def path(self, app, name: str, path_params: dict) -> str:
+        found = self.formats.get((name, frozenset(path_params)))
+        if found is None:
+            return str(app.url_path_for(name, **path_params))
+        path_format, convertors = found
+        return replace_params(path_format, convertors, dict(path_params))[0]
+
+
+def path_for(app, name: str, /, **path_params) -> str:
+    """``app.url_path_for``, through the app's ``RoutePaths``; remembered for a route without
+    parameters and for a static file (the menu's ~55 entries and a page's static files)."""
+    routes = getattr(app.state, "route_paths", None)
+    if routes is None:
+        routes = app.state.route_paths = (RoutePaths(app.routes), {})
+    index, memo = routes
     if path_params and name != "static":
-        return str(app.url_path_for(name, **path_params))
+        return index.path(app, name, path_params)
     key = (name, *sorted(path_params.items()))
-    paths = getattr(app.state, "route_paths", None)
-    if paths is None:
-        paths = app.state.route_paths = {}
-    url = paths.get(key)
+    url = memo.get(key)
     if url is None:
-        url = paths[key] = str(app.url_path_for(name, **path_params))
+        url = memo[key] = index.path(app, name, path_params)
     return url
 
 
@@ -118,8 +149,22 @@ def _resolve(request, route: str) -> str:
     return route if route.startswith("/") else path_for(request.app, route)
 
 
-def build_menu(request) -> list[dict]:
-    """Menu groups for the current user: declared items plus contributions, filtered here."""
+class MenuEntry(NamedTuple):
+    item: MenuItem
+    url: str
+    current: bool  # the page shown is this entry's or one below it
+
+
+class MenuGroup(NamedTuple):
+    group: str
+    label: str  # a message key
+    entries: list[MenuEntry]
+
+
+def build_menu(request) -> list[MenuGroup]:
+    """Menu groups for the current user: declared items plus contributions, filtered here.
+    Tuples with names, not dicts: a template reads ``entry.url`` as an attribute first, and a dict
+    answers that with an exception (~55 entries × 4 reads a page)."""
     app_state = request.app.state
     registry, pm = app_state.registry, app_state.pm
     actor, enabled = request.state.actor, request.state.enabled
@@ -138,10 +183,9 @@ def build_menu(request) -> list[dict]:
             pm.record_error(item.plugin, "contribution", exc)
             continue
         current = path == url or (url != "/" and path.startswith(url.rstrip("/") + "/"))
-        groups.setdefault(item.group, []).append({"item": item, "url": url, "current": current})
+        groups.setdefault(item.group, []).append(MenuEntry(item, url, current))
     # A plugin's own group is titled with the plugin's label.
-    return [{"group": g, "label": f"nav.group.{g}" if g in MENU_GROUPS else f"{g}.label", "entries": e}
-            for g, e in groups.items()]
+    return [MenuGroup(g, f"nav.group.{g}" if g in MENU_GROUPS else f"{g}.label", e) for g, e in groups.items()]
 
 
 def template_extras(request, template_name: str) -> dict:

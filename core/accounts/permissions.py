@@ -78,6 +78,15 @@ class Access:
                                        self.chain if chain is None else chain)
         return self._cache[key]
 
+    def allowed_at(self, code: str, unit_id: int) -> bool:
+        """``allowed`` at ``unit_id``. The unit's chain is read only when some grant of the actor
+        carries ``code`` (or the actor is an administrator): a commune's reporter asked whether they
+        receive their own report reads no chain of the receiving department."""
+        actor = self.actor
+        if not (actor is not None and actor.is_admin) and not any(code in codes for _, codes in self.grants):
+            return False  # what ``allowed`` answers whatever the chain
+        return self.allowed(code, self.ancestors(unit_id))
+
     def roots(self, code: str) -> list[int] | None:
         """Units at the top of the subtrees where the actor holds ``code``; None means everywhere."""
         if self.actor is not None and self.actor.is_admin and self.allowed(code):

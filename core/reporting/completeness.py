@@ -664,7 +664,7 @@ def unit_view(access, unit_id: int, *, regime: str = "", year: int | None = None
         raise NotFound()
     base = _where(Report.kind == KIND, seen, Report.unit == unit.id)
     regimes = _regimes(base)
-    if not regimes and not access.allowed(UNIT_VIEW, access.ancestors(unit.id)):
+    if not regimes and not access.allowed_at(UNIT_VIEW, unit.id):
         raise NotFound()  # nothing of it in sight: it does not exist for this person
     if regime:
         if regime not in {r.code for r in regimes}:

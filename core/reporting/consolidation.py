@@ -236,7 +236,7 @@ def compute(report: Report, sources: list[tuple[Report, object]]) -> dict[tuple[
 # -- who may ----------------------------------------------------------------------------------
 
 def _may_prepare(access, unit_id: int) -> bool:
-    return access.allowed(rd.SUBMIT, access.ancestors(unit_id))  # read once per request
+    return access.allowed_at(rd.SUBMIT, unit_id)  # read once per request
 
 
 def get_consolidated(access, report_id: int) -> Report:

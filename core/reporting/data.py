@@ -114,14 +114,14 @@ class ReportAttachment(CoreModel):
 # -- who may do what --------------------------------------------------------------------------
 
 def can_fill(access, report: Report) -> bool:
-    return access.allowed(SUBMIT, access.ancestors(report.unit_id))
+    return access.allowed_at(SUBMIT, report.unit_id)
 
 
 def can_read(access, report: Report) -> bool:
     if can_fill(access, report):
         return True
     receiver = report.receiver_id
-    return receiver is not None and access.allowed(RECEIVE, access.ancestors(receiver))
+    return receiver is not None and access.allowed_at(RECEIVE, receiver)
 
 
 # Compiled once (core.db.Prepared): every screen of a report, each autosave, reads these.

@@ -256,7 +256,7 @@ class SealProvider(Provider):
 
     def usable(self, access, report) -> bool:
         # The unit's chain as the request read it already (rd.can_fill asks for the same one).
-        return (access.allowed(SEAL, access.ancestors(report.unit_id)) and rd.can_fill(access, report)
+        return (access.allowed_at(SEAL, report.unit_id) and rd.can_fill(access, report)
                 and active_seal(report.unit_id) is not None)
 
     def expected(self, access, report) -> list:

@@ -185,7 +185,7 @@ def available_codes(unit_id: int, today, *, limit: int | None = None) -> list[st
 
 def visible_unit(access, code: str) -> Unit | None:
     unit = Unit.get_or_none(Unit.code == code) if code else None
-    if unit is None or not access.allowed(PERMISSION, access.ancestors(unit.id)):
+    if unit is None or not access.allowed_at(PERMISSION, unit.id):
         return None
     return unit
 
@@ -194,7 +194,7 @@ def _target(access, actor, unit_code: str) -> Unit | None:
     if unit_code:
         return visible_unit(access, unit_code)
     unit = Unit.get_or_none(Unit.id == actor.unit_id)
-    return unit if unit is not None and access.allowed(PERMISSION, access.ancestors(unit.id)) else None
+    return unit if unit is not None and access.allowed_at(PERMISSION, unit.id) else None
 
 
 def _decimals(indicator: Indicator) -> int | None:
@@ -374,7 +374,7 @@ def build(access, actor, unit_code: str, lang: str, catalog, today, *, only: str
     parent = None
     if target.parent_id is not None:
         parent = Unit.get_or_none(Unit.id == target.parent_id)
-        if parent is not None and not access.allowed(PERMISSION, access.ancestors(parent.id)):
+        if parent is not None and not access.allowed_at(PERMISSION, parent.id):
             parent = None
     windows = _windows(today)
     own = _read(codes, [target.id], _all_periods(windows, with_last_year=True), VALUE_KINDS)
