@@ -7,7 +7,7 @@ baocao: everything else in ``core`` is private and may change.
 from core import CORE_API, __version__
 from core.audit import record as audit_record
 from core.clock import freeze as freeze_clock, now, today, utcnow
-from core.db import BaseModel, db, plugin_base, run_db, transaction
+from core.db import BaseModel, Prepared, db, plugin_base, run_db, transaction
 from core.errors import BaocaoError, Forbidden, NotFound, PluginError, ValidationError
 from core.hookspecs import hookimpl
 from core.i18n import fold, format_date, format_number
@@ -49,6 +49,7 @@ from core.regimes.form_schema import validate as validate_json
 
 __all__ = [
     "CORE_API", "__version__", "audit_record", "BaseModel", "db", "plugin_base", "run_db", "transaction",
+    "Prepared",  # a SELECT compiled once and run with new values: for a query asked on every request
     "BaocaoError", "Forbidden", "NotFound", "PluginError", "ValidationError", "hookimpl",
     "fold", "format_date", "format_number", "Unit", "User", "Domain", "MenuItem", "Permission", "RoleSpec",
     "Widget", "Settings",

@@ -395,6 +395,7 @@ class Prepared:
 
     def __init__(self, build):
         self.build, self._compiled, self._lock = build, {}, threading.Lock()
+        self._readers: dict = {}  # compiled key → what peewee's cursor wrapper worked out at its first run
 
     def _compile(self, database, values: dict):
         key = (type(database), database.param, database.quote,
@@ -404,14 +405,32 @@ class Prepared:
         if hit is None:
             query = self.build(_Slots(values))
             sql, params = database.get_sql_context().sql(query).query()
-            hit = (query, sql, tuple(params))
+            hit = (query, sql, tuple(params), key)
             with self._lock:
                 self._compiled[key] = hit
         return hit
 
+    def _reader(self, key, wrapper):
+        """``wrapper`` made ready to read rows. Peewee's wrapper works out, from the cursor's column
+        description, which column goes to which model and field and how each value converts; for
+        one compiled text the answer never changes, yet it was worked out again at every run (~9 %
+        of a request's processor time, with psycopg building the description each time). Worked
+        out at the first run and copied after: the wrappers only read it."""
+        ready = self._readers.get(key)
+        if ready is None:
+            before = set(vars(wrapper))
+            wrapper.initialize()
+            ready = {name: value for name, value in vars(wrapper).items() if name not in before}
+            with self._lock:
+                self._readers[key] = ready
+        else:
+            vars(wrapper).update(ready)
+        wrapper.initialized = True
+        return wrapper
+
     def run(self, **values):
         database = db.obj
-        query, sql, template = self._compile(database, values)
+        query, sql, template, key = self._compile(database, values)
         values = {k: tuple(v) if isinstance(v, (list, frozenset, set)) else v for k, v in values.items()}
         params = []
         for param in template:
@@ -422,7 +441,7 @@ class Prepared:
                 params.append(param.converter(value) if param.converter else value)
             else:
                 params.append(param)
-        return query._get_cursor_wrapper(database.execute_sql(sql, params))
+        return self._reader(key, query._get_cursor_wrapper(database.execute_sql(sql, params)))
 
     def first(self, **values):
         """The first row or None (the query itself says ``.limit(1)`` where it wants one row)."""

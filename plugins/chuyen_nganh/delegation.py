@@ -16,8 +16,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from core.api import (Forbidden, IssuingAuthority, NotFound, RoleGrant, Unit, UnitGroupInfo, User, ValidationError,
-                      audit_record, notify, today, transaction, unit_chain, unit_group_members, unit_groups, utcnow)
+from core.api import (Forbidden, IssuingAuthority, NotFound, Prepared, RoleGrant, Unit, UnitGroupInfo, User,
+                      ValidationError, audit_record, notify, today, transaction, unit_chain, unit_group_members,
+                      unit_groups, utcnow)
 
 from .models import Delegation, DelegationFile, DelegationStep, load_scope
 
@@ -108,15 +109,18 @@ def authorities(department_unit_id: int, day: dt.date | None = None) -> list[Iss
             for d in rows if d.decision_number]
 
 
+# Asked on every request of every user: compiled once. The stored list is JSON ("[12, 5]"): the
+# text filter keeps the query small, the parsed list decides.
+_NAMING = Prepared(lambda p: Delegation.select(Delegation.department_unit_id, Delegation.administrators)
+                   .where(_standing(p.day) & Delegation.administrators.contains(p.user_text)))
+
+
 def role_grants(user_id: int, day: dt.date | None = None) -> list[RoleGrant]:
     """The roles the delegations give ``user_id`` on ``day`` (the core's hook ``role_grants``): the
     delegated administrator's role at the department of each delegation in force that names the user
     among its administrators. One query, asked on each of the user's requests; a delegation
     suspended, revoked or expired gives nothing, so ending it ends the role with nothing to clean up."""
-    day = day or today()
-    # The stored list is JSON ("[12, 5]"): the text filter keeps the query small, the parsed list decides.
-    rows = (Delegation.select(Delegation.department_unit_id, Delegation.administrators)
-            .where(_standing(day) & Delegation.administrators.contains(str(int(user_id)))))
+    rows = _NAMING.run(day=day or today(), user_text=str(int(user_id)))
     departments = {d.department_unit_id for d in rows if user_id in d.administrator_ids}
     return [RoleGrant(unit_id, DELEGATED_ROLE) for unit_id in sorted(departments)]
 

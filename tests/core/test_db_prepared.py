@@ -50,3 +50,28 @@ def test_values_are_converted_by_the_compared_field(db_session):
     since = Prepared(lambda p: Unit.select(Unit.code).where(Unit.valid_from.between(p.first, p.last)).tuples())
     assert list(since.run(first=dt.date(2019, 1, 1), last=dt.date(2021, 1, 1))) == [("44",)]
     assert list(since.run(first=dt.date(2021, 1, 1), last=dt.date(2022, 1, 1))) == []
+
+
+def test_the_rows_reading_is_worked_out_once_and_each_run_reads_its_own_rows(db_session, monkeypatch):
+    import peewee
+
+    province, giolinh, camlo = _units()
+    worked_out = []
+    for wrapper in (peewee.ModelCursorWrapper, peewee.ModelTupleCursorWrapper, peewee.ModelDictCursorWrapper):
+        original = wrapper.initialize
+        monkeypatch.setattr(wrapper, "initialize",
+                            lambda self, original=original: (worked_out.append(type(self)), original(self))[1])
+    parent = Unit.alias()
+    with_parent = Prepared(lambda p: Unit.select(Unit, parent).join(parent, peewee.JOIN.LEFT_OUTER,
+                                                                    on=(Unit.parent == parent.id))
+                           .where(Unit.code.in_(p.codes)).order_by(Unit.code))
+    as_dicts = Prepared(lambda p: Unit.select(Unit.code, Unit.valid_from).where(Unit.code == p.code).dicts())
+    for _ in range(3):
+        rows = list(with_parent.run(codes=("44", "464", "465")))
+        assert [(u.code, u.parent.code if u.parent_id else None) for u in rows] == [
+            ("44", None), ("464", "44"), ("465", "44")]
+        assert list(with_parent.run(codes=("465",)))[0].name == "Huyện Cam Lộ"  # a run reads its own rows
+        assert with_parent.first(codes=("999",)) is None  # none at all
+        assert as_dicts.first(code="44") == {"code": "44", "valid_from": dt.date(2020, 1, 1)}
+    # Once per compiled text (two tuple sizes and the dicts' query), not once per run.
+    assert len(worked_out) == 3
