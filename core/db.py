@@ -358,10 +358,19 @@ class _Slot(peewee.Node):
 
 
 class _SlotList(peewee.Node):
-    """``(?, ?, …)`` for a tuple value of a ``Prepared`` query (``field.in_(p.codes)``)."""
+    """``(?, ?, …)`` for a tuple value of a ``Prepared`` query (``field.in_(p.codes)``); ``p.codes[i]``
+    is its i-th item alone and ``len(p.codes)`` their number (the rows of an ``insert_many``)."""
 
     def __init__(self, name: str, size: int):
         self.name, self.size = name, size
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, position: int):
+        if not 0 <= position < self.size:
+            raise IndexError(position)
+        return _Slot(self.name, position)
 
     def __sql__(self, ctx):
         return ctx.sql(peewee.EnclosedNodeList([_Slot(self.name, i) for i in range(self.size)]))
@@ -384,13 +393,17 @@ class _Slots:
 
 
 class Prepared:
-    """A SELECT built and compiled by peewee once, then run with new values.
+    """A query built and compiled by peewee once, then run with new values.
 
     Building the SQL of a query is pure Python and not cheap (the report with its regime: some 60
     columns, about 1 ms); the hot paths (every autosave, every request's session) ran the same
     few queries again and again. ``build(p)`` returns the peewee query with ``p.name`` where a
     value goes (a tuple value gives one placeholder per item); ``run(**values)`` returns the rows
-    as peewee would have (models, tuples…). One compiled text per database type and tuple sizes.
+    of a SELECT as peewee would have (models, tuples…), ``execute(**values)`` the number of rows an
+    UPDATE, INSERT or DELETE touched. One compiled text per database type and tuple sizes.
+
+    A value in an UPDATE's SET or an INSERT's VALUES goes to the driver as given (peewee converts
+    only a value it compares with a field): give it as the column stores it.
     """
 
     def __init__(self, build):
@@ -428,7 +441,7 @@ class Prepared:
         wrapper.initialized = True
         return wrapper
 
-    def run(self, **values):
+    def _execute(self, values: dict):
         database = db.obj
         query, sql, template, key = self._compile(database, values)
         values = {k: tuple(v) if isinstance(v, (list, frozenset, set)) else v for k, v in values.items()}
@@ -441,7 +454,15 @@ class Prepared:
                 params.append(param.converter(value) if param.converter else value)
             else:
                 params.append(param)
-        return self._reader(key, query._get_cursor_wrapper(database.execute_sql(sql, params)))
+        return query, key, database.execute_sql(sql, params)
+
+    def run(self, **values):
+        query, key, cursor = self._execute(values)
+        return self._reader(key, query._get_cursor_wrapper(cursor))
+
+    def execute(self, **values) -> int:
+        """Run a compiled UPDATE, INSERT or DELETE; the number of rows it touched."""
+        return self._execute(values)[2].rowcount
 
     def first(self, **values):
         """The first row or None (the query itself says ``.limit(1)`` where it wants one row)."""

@@ -717,24 +717,19 @@ def _write(access, report: Report, plan: _SavePlan, source: str) -> None:
     actor_id = getattr(actor, "id", None)
     now = utcnow()
     with transaction():
-        moved = (Report.update(revision=Report.revision + 1, updated_at=now, updated_by=actor_id, status=plan.status)
-                 .where((Report.id == report.id) & (Report.revision == plan.revision)
-                        & Report.status.in_(EDITABLE)).execute())
-        if moved != 1:
+        if _MOVE_REVISION.execute(report=report.id, revision=plan.revision, now=now, actor=actor_id,
+                                  status=plan.status) != 1:
             raise _RevisionMoved()
         gone = [cell for cell, value in plan.writes.items() if value is None]
         for row, col in gone:
             ReportValue.delete().where((ReportValue.report == report.id) & (ReportValue.row == row)
                                        & (ReportValue.column == col)).execute()
-        rows = [dict(report=report.id, row=row, column=col, value=value, updated_at=now, updated_by=actor_id)
-                for (row, col), value in plan.writes.items() if value is not None]
-        if rows:
-            (ReportValue.insert_many(rows)
-             .on_conflict(conflict_target=[ReportValue.report, ReportValue.row, ReportValue.column],
-                          update={ReportValue.value: _excluded("value"),
-                                  ReportValue.updated_at: _excluded("updated_at"),
-                                  ReportValue.updated_by: _excluded("updated_by_id")})
-             .execute())
+        cells = [(row, col, value) for (row, col), value in plan.writes.items() if value is not None]
+        if cells:
+            rows, columns, values = zip(*cells)
+            # A few cells an autosave, compiled once per count; a whole grid at once built as it comes.
+            put = _PUT_VALUES if len(cells) <= _PUT_COMPILED_UP_TO else Prepared(_put_values)
+            put.execute(report=report.id, rows=rows, columns=columns, values=values, now=now, actor=actor_id)
         for key, text in plan.section_writes.items():
             (ReportSection.insert(report=report.id, key=key, text=text, updated_at=now, updated_by=actor_id)
              .on_conflict(conflict_target=[ReportSection.report, ReportSection.key],
@@ -748,6 +743,31 @@ def _write(access, report: Report, plan: _SavePlan, source: str) -> None:
     # The report as written, for the caller's answer (SaveResult.report): not read again.
     report.revision, report.status, report.updated_at, report.updated_by_id = (
         plan.revision + 1, plan.status, now, actor_id)
+
+
+# The save's two hot writes, compiled once: peewee building their SQL was ~7 % of a request's processor
+# time. Values go to the driver as given (Prepared): ids, text, Decimal and naive UTC datetimes, as
+# the fields would store them.
+_MOVE_REVISION = Prepared(lambda p: Report.update(revision=Report.revision + 1, updated_at=p.now,
+                                                  updated_by=p.actor, status=p.status)
+                          .where((Report.id == p.report) & (Report.revision == p.revision)
+                                 & Report.status.in_(EDITABLE)))
+
+
+def _put_values(p):
+    return (ReportValue.insert_many([{ReportValue.report: p.report, ReportValue.row: p.rows[i],
+                                      ReportValue.column: p.columns[i], ReportValue.value: p.values[i],
+                                      ReportValue.updated_at: p.now, ReportValue.updated_by: p.actor}
+                                     for i in range(len(p.rows))])
+            .on_conflict(conflict_target=[ReportValue.report, ReportValue.row, ReportValue.column],
+                         update={ReportValue.value: _excluded("value"),
+                                 ReportValue.updated_at: _excluded("updated_at"),
+                                 ReportValue.updated_by: _excluded("updated_by_id")})
+            .as_rowcount())
+
+
+_PUT_VALUES = Prepared(_put_values)
+_PUT_COMPILED_UP_TO = 32  # cells: one compiled text per count, so the kept texts stay few and small
 
 
 def _excluded(column: str):

@@ -75,3 +75,20 @@ def test_the_rows_reading_is_worked_out_once_and_each_run_reads_its_own_rows(db_
         assert as_dicts.first(code="44") == {"code": "44", "valid_from": dt.date(2020, 1, 1)}
     # Once per compiled text (two tuple sizes and the dicts' query), not once per run.
     assert len(worked_out) == 3
+
+
+def test_a_compiled_write_touches_the_rows_its_values_name(db_session):
+    province, giolinh, camlo = _units()
+    rename = Prepared(lambda p: Unit.update(name=p.name).where(Unit.code.in_(p.codes)))
+    assert rename.execute(name="Huyện Gio Linh (cũ)", codes=("464", "465")) == 2
+    assert rename.execute(name="Không có", codes=("999",)) == 0
+    assert [u.name for u in Unit.select().where(Unit.code.in_(("464", "465"))).order_by(Unit.code)] == [
+        "Huyện Gio Linh (cũ)", "Huyện Gio Linh (cũ)"]
+    # One row per item of the tuple values, as insert_many builds it each time.
+    add = Prepared(lambda p: Unit.insert_many([{Unit.code: p.codes[i], Unit.name: p.names[i], Unit.kind: "commune",
+                                                Unit.parent: p.parent} for i in range(len(p.codes))]).as_rowcount())
+    assert add.execute(codes=("X1", "X2", "X3"), names=("Xã Một", "Xã Hai", "Xã Ba"), parent=giolinh.id) == 3
+    assert add.execute(codes=("X4",), names=("Xã Bốn",), parent=camlo.id) == 1
+    assert sorted((u.code, u.name, u.parent_id) for u in Unit.select().where(Unit.code.startswith("X"))) == [
+        ("X1", "Xã Một", giolinh.id), ("X2", "Xã Hai", giolinh.id), ("X3", "Xã Ba", giolinh.id),
+        ("X4", "Xã Bốn", camlo.id)]

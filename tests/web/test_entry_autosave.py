@@ -158,3 +158,21 @@ def test_zeros_are_saved_and_their_year_to_date_is_zero(client, world):
     assert answer.status_code == 200, answer.text[-500:]
     assert 'data-outcome="saved"' in answer.text
     assert stored(rid)[("banle", "cur")] == Decimal(0)
+
+
+def test_more_cells_than_are_compiled_once_are_written_all_the_same(client, world, monkeypatch):
+    """A few cells an autosave are written by a statement compiled once per count; a save of more
+    (a whole grid) builds its statement as it comes. Both write every cell, zero included."""
+    from core.reporting import data as rd
+
+    token = log_in(client, world.users["reporter"])
+    rid = world.report.id
+    for limit in (1, 32):
+        monkeypatch.setattr(rd, "_PUT_COMPILED_UP_TO", limit)
+        page = client.get(f"/reports/{rid}").text
+        data = grid_data(page.split('id="entry-form"', 1)[1].split("</form>", 1)[0])
+        data.update({"cell.banle.cur": str(limit * 10), "cell.dulich.cur": "0"})
+        answer = client.post(f"/reports/{rid}/save", data=data, headers={**HX, "X-CSRF-Token": token})
+        assert 'data-outcome="saved"' in answer.text
+        values = stored(rid)
+        assert values[("banle", "cur")] == Decimal(limit * 10) and values[("dulich", "cur")] == Decimal(0)
