@@ -176,3 +176,19 @@ def test_more_cells_than_are_compiled_once_are_written_all_the_same(client, worl
         assert 'data-outcome="saved"' in answer.text
         values = stored(rid)
         assert values[("banle", "cur")] == Decimal(limit * 10) and values[("dulich", "cur")] == Decimal(0)
+
+
+def test_the_first_autosave_shows_the_report_as_a_draft_in_the_header(client, world):
+    """The header said "not started" after the first save until the page was opened again."""
+    from core.i18n import core_catalog
+
+    token = log_in(client, world.users["reporter"])
+    rid = world.report.id
+    page = client.get(f"/reports/{rid}").text
+    header = re.search(r'<dd id="report-status">([^<]*)</dd>', page).group(1)
+    assert header == core_catalog().gettext("vi", "reports.status.not_started")
+    data = grid_data(page.split('id="entry-form"', 1)[1].split("</form>", 1)[0])
+    data.update({"cell.banle.cur": "7"})
+    answer = client.post(f"/reports/{rid}/save", data=data, headers={**HX, "X-CSRF-Token": token}).text
+    fresh = re.search(r'<dd id="report-status" hx-swap-oob="true">([^<]*)</dd>', answer).group(1)
+    assert fresh == core_catalog().gettext("vi", "reports.status.draft")

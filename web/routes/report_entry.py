@@ -371,6 +371,7 @@ def _autosave(access, report_id: int, posted: Posted) -> dict:
                                                                                                          report_id)
     context = _answer(access, report, posted, outcome)
     context["outcome"] = _outcome_name(outcome)
+    context["status_labels"] = reporting.STATUS_LABELS  # the header's status: a first save makes a draft
     return context
 
 
