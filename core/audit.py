@@ -17,6 +17,7 @@ import hashlib
 import json
 import threading
 import unicodedata
+import weakref
 from dataclasses import dataclass
 
 from peewee import CharField, DateTimeField, IntegerField, TextField, fn
@@ -248,20 +249,19 @@ def record(action: str, *, actor=None, unit=None, object_type: str = "", object_
 
 _APPEND_FUNCTION = ("baocao_audit_append(timestamp, bigint, text, bigint, text, text, text, text, text, text, "
                     "text, text, text)")
-_APPEND_FOUND: dict[int, tuple] = {}  # id(database) → (database,) once the function was found there
+_APPEND_FOUND: weakref.WeakSet = weakref.WeakSet()  # the databases the function was found in
 _APPEND_LOCK = threading.Lock()
 
 
 def _append_in_one_call() -> bool:
     """Whether this database has ``baocao_audit_append`` (migration 0039), asked until it is found."""
     database = db.obj
-    hit = _APPEND_FOUND.get(id(database))
-    if hit is not None and hit[0] is database:
+    if database in _APPEND_FOUND:
         return True
     found = database.execute_sql("SELECT to_regprocedure(%s) IS NOT NULL", (_APPEND_FUNCTION,)).fetchone()[0]
     if found:
         with _APPEND_LOCK:
-            _APPEND_FOUND[id(database)] = (database,)  # the database held: its id is not reused
+            _APPEND_FOUND.add(database)
     return found
 
 

@@ -47,18 +47,23 @@ def build_templates(registry, *, auto_reload: bool = True) -> Jinja2Templates:
 
 
 class RoutePaths:
-    """Every named route's path format, found once per app: ``path_for`` fills one in instead of
-    asking Starlette, whose ``url_path_for`` asks every route in turn, each miss raising an exception.
-    A workflow card's ~20 links with parameters cost ~13 % of a worker's time under load
-    (bench/load.py, py-spy). Routes never change once the app exists (Starlette 1.x).
+    """Every named route's path format, found once per app: ``path`` fills one in instead of asking
+    Starlette, whose ``url_path_for`` asks every route in turn, each miss raising an exception. A
+    workflow card's ~20 links with parameters cost ~13 % of a worker's time under load
+    (bench/load.py, py-spy), and the menu's ~55 entries and a page's static files ~7,000 misses a
+    page. Routes never change once the app exists (Starlette 1.x).
 
     Indexed as Starlette names them: a route inside a named mount is ``mount:route``, and the first
     route in order wins for a name and set of parameters. Mounts here have no parameters of their own;
-    anything else (the static files' mount, a name not found) is left to Starlette."""
+    anything else (the static files' mount, a name not found) is left to Starlette. A path without
+    parameters, and a static file's, is kept once made (few keys: the route names, the files a
+    template names)."""
 
-    def __init__(self, routes):
+    def __init__(self, app):
+        self.app = app
         self.formats: dict[tuple[str, frozenset], tuple[str, dict]] = {}
-        self._index(routes, prefix="", qualifier="")
+        self._fixed: dict[tuple, str] = {}
+        self._index(app.routes, prefix="", qualifier="")
 
     def _index(self, routes, prefix: str, qualifier: str) -> None:
         for route in routes:
@@ -70,28 +75,29 @@ class RoutePaths:
                 key = (qualifier + route.name, frozenset(route.param_convertors))
                 self.formats.setdefault(key, (prefix + route.path_format, route.param_convertors))
 
-    def path(self, app, name: str, path_params: dict) -> str:
+    def path(self, name: str, path_params: dict) -> str:
+        if path_params and name != "static":
+            return self._fill(name, path_params)
+        key = (name, *sorted(path_params.items()))
+        url = self._fixed.get(key)
+        if url is None:
+            url = self._fixed[key] = self._fill(name, path_params)
+        return url
+
+    def _fill(self, name: str, path_params: dict) -> str:
         found = self.formats.get((name, frozenset(path_params)))
         if found is None:
-            return str(app.url_path_for(name, **path_params))
+            return str(self.app.url_path_for(name, **path_params))
         path_format, convertors = found
         return replace_params(path_format, convertors, dict(path_params))[0]
 
 
 def path_for(app, name: str, /, **path_params) -> str:
-    """``app.url_path_for``, through the app's ``RoutePaths``; remembered for a route without
-    parameters and for a static file (the menu's ~55 entries and a page's static files)."""
+    """``app.url_path_for`` through the app's ``RoutePaths``, made on first use."""
     routes = getattr(app.state, "route_paths", None)
     if routes is None:
-        routes = app.state.route_paths = (RoutePaths(app.routes), {})
-    index, memo = routes
-    if path_params and name != "static":
-        return index.path(app, name, path_params)
-    key = (name, *sorted(path_params.items()))
-    url = memo.get(key)
-    if url is None:
-        url = memo[key] = index.path(app, name, path_params)
-    return url
+        routes = app.state.route_paths = RoutePaths(app)
+    return routes.path(name, path_params)
 
 
 @jinja2.pass_context

@@ -50,7 +50,8 @@ from core.reporting.versions import ReportEvent, ReportVersion  # noqa: F401 —
 
 FORMAT = "baocao.report/1"
 MAX_REASON = 2000
-RECEIVE = "core.report.receive"
+RECEIVE = rd.RECEIVE
+can_receive = rd.can_receive  # whether the person receives the report: one rule, kept beside can_fill
 AUDIT_ACTIONS = {"submit": "report.submitted", "return": "report.returned", "accept": "report.accepted",
                  "reopen": "report.reopened"}
 TRANSITIONS = {"submit": "submitted", "return": "returned", "accept": "accepted", "reopen": "reopened"}
@@ -64,11 +65,6 @@ class SubmitRefused(BaocaoError):
     def __init__(self, messages: list[tuple[str, dict, str | None]]):
         super().__init__(count=len(messages))
         self.messages = messages
-
-
-def can_receive(access, report: Report) -> bool:
-    receiver = report.receiver_id
-    return receiver is not None and access.allowed_at(RECEIVE, receiver)  # read once per request
 
 
 def is_late(submitted_at: dt.datetime, deadline: dt.date) -> bool:

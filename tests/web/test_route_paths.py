@@ -19,7 +19,7 @@ def _sample(convertor):
 
 
 def test_every_indexed_route_gives_starlettes_path(app):
-    index = RoutePaths(app.routes)
+    index = RoutePaths(app)
     with_params = [(name, params) for (name, params) in index.formats if params]
     assert len(with_params) > 50  # the core's and the plugins' routes with parameters are all there
     assert any(":" in name for name, _ in with_params)  # a plugin's, inside its named mount
